@@ -1,0 +1,243 @@
+//! Diagnostics: what the validator reports, and the catalogue of stable codes.
+//!
+//! Every finding has a stable code (`PS` + four digits). Codes are never reused
+//! or renumbered; `docs/diagnostics.md` is generated from [`Code::ALL`] and a
+//! test fails when the two drift apart.
+
+use crate::source::Span;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Accepted, but worth a look (legacy forms, unknown fields …). `--strict` makes it an error.
+    Warning,
+    /// The document is invalid.
+    Error,
+}
+
+/// One finding, pointing into the sources.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    /// Where the finding is; `None` for findings about an input as a whole (an unreadable file).
+    pub span: Option<Span>,
+    /// The field path inside the document, e.g. `spec.graph.nodes[3].id`.
+    pub path: Option<String>,
+    /// What to do about it, e.g. "did you mean `implement`?".
+    pub hint: Option<String>,
+    /// Other places that help explain the finding (the first occurrence of a duplicate …).
+    pub related: Vec<Related>,
+    /// The resource the finding is about, e.g. `Plan/release-v1`.
+    pub resource: Option<String>,
+}
+
+/// A secondary location of a diagnostic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    pub span: Span,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A diagnostic with the code's default severity.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.default_severity(),
+            message: message.into(),
+            span: None,
+            path: None,
+            hint: None,
+            related: Vec::new(),
+            resource: None,
+        }
+    }
+
+    pub fn at(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_hint_opt(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    pub fn with_related(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.related.push(Related {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $num:literal, $slug:literal, $sev:ident, $summary:literal; )*) => {
+        /// A stable diagnostic code. See `docs/diagnostics.md`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( #[doc = $summary] $variant, )* }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            /// The code as printed: `PS0302`.
+            pub fn id(self) -> &'static str {
+                match self { $( Code::$variant => concat!("PS", $num), )* }
+            }
+
+            /// A short kebab-case name: `missing-required-field`.
+            pub fn slug(self) -> &'static str {
+                match self { $( Code::$variant => $slug, )* }
+            }
+
+            /// The severity a finding with this code has unless `--strict` raises it.
+            pub fn default_severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$sev, )* }
+            }
+
+            /// One line on what the code means.
+            pub fn summary(self) -> &'static str {
+                match self { $( Code::$variant => $summary, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    // PS00xx — reading input
+    Syntax = "0001", "yaml-syntax", Error, "The input is not well-formed YAML or JSON.";
+    DuplicateKey = "0002", "duplicate-key", Error, "A mapping repeats a key; the second occurrence is reported (often two documents concatenated without `---`).";
+    FileTooLarge = "0003", "file-too-large", Error, "An input exceeds the size limit.";
+    NestingTooDeep = "0004", "nesting-too-deep", Error, "Values are nested deeper than the limit.";
+    TooManyDocuments = "0005", "too-many-documents", Error, "An input holds more documents than the limit.";
+    AliasLimit = "0006", "alias-expansion-limit", Error, "Expanding YAML aliases would exceed the limit (billion-laughs protection).";
+    UnsupportedKey = "0007", "unsupported-key", Error, "A mapping key is not a scalar.";
+    Io = "0008", "io-error", Error, "An input could not be read.";
+    NotUtf8 = "0009", "not-utf8", Error, "An input is not valid UTF-8.";
+    UnknownTag = "0010", "unknown-tag", Warning, "A YAML tag is not understood and was ignored.";
+    NoDocuments = "0011", "no-documents", Warning, "An input holds no documents.";
+
+    // PS01xx — the envelope of a resource
+    NotAnObject = "0101", "document-not-object", Error, "A document's top level is not a mapping.";
+    MissingApiVersion = "0102", "missing-api-version", Error, "A resource has no `apiVersion`.";
+    UnknownApiVersion = "0103", "unknown-api-version", Error, "`apiVersion` is not `planspec.io/v1alpha1`.";
+    MissingKind = "0104", "missing-kind", Error, "A resource has no `kind`.";
+    UnknownKind = "0105", "unknown-kind", Error, "`kind` is not a PlanSpec kind.";
+    InvalidList = "0106", "invalid-list", Error, "A `kind: List` has no `items` array.";
+
+    // PS02xx — legacy forms, read and normalised to the modern form
+    LegacyCapabilityRef = "0201", "legacy-capability-ref", Warning, "Task uses singular `capabilityRef`; write `capabilityRefs: [{name}]`.";
+    LegacyCapabilityNames = "0202", "legacy-capability-names", Warning, "Task uses `capabilities: [name]`; write `capabilityRefs: [{name}]`.";
+    LegacyRequirementKey = "0203", "legacy-requirement-key", Warning, "Capability requirement uses key `capability`; write `name`.";
+    LegacyDayDuration = "0204", "legacy-day-duration", Warning, "A duration uses days (`7d`); write hours (`168h`).";
+    InlineGate = "0205", "inline-gate", Warning, "Gate node has no `gateRef`; it is read as an inline approval gate.";
+    ManualExternal = "0206", "manual-external", Warning, "External node has no `externalRef`; it completes only when signalled.";
+    DependsOnInInputs = "0207", "depends-on-in-inputs", Warning, "`inputs.depends_on` is not a dependency; use `dependsOn` or `edges`.";
+    RedundantDependsOn = "0208", "redundant-depends-on", Warning, "`dependsOn` repeats an explicit edge; the duplicate is dropped.";
+    LegacyOutputName = "0209", "legacy-output-name", Warning, "An output name is not `^[a-z][a-z0-9_]*$`; kept as an opaque label.";
+    LegacyIntegerType = "0210", "legacy-integer-type", Warning, "Parameter `type: integer` is read as `number`.";
+    LegacyPropertiesKey = "0211", "legacy-properties-key", Warning, "Parameter `properties` is read as `objectProperties`.";
+    LegacyUnboundString = "0212", "legacy-unbound-string", Warning, "`unboundCapabilities` entry is a string; write `{capabilityRef: {name}}`.";
+    LegacyArtifactUri = "0213", "legacy-artifact-uri", Warning, "Artifact uses `uri`; write `url`.";
+    LegacyExternalRefKey = "0214", "legacy-external-ref-key", Warning, "External reference uses `resource`/`webhook`; write `resourceRef`/`webhookUrl`.";
+    LegacyCriterionWebhook = "0215", "legacy-criterion-webhook", Warning, "Custom criterion uses `webhook`; write `webhookUrl`.";
+    ProseCriterion = "0216", "prose-criterion", Warning, "Task acceptance criterion has only a description; it is read as a manual check.";
+    LegacyGateTimeout = "0217", "legacy-gate-field", Warning, "Gate `spec.timeout`/`spec.metadata` are not part of v1alpha1 and are ignored.";
+    OpaqueWhen = "0218", "opaque-when", Warning, "`when` is not a valid CEL expression; it is kept as an opaque label and never evaluated.";
+    LeadingDigitName = "0219", "leading-digit-name", Warning, "A name starts with a digit; accepted on read, but write names that start with a letter.";
+    MixedLegacyForms = "0220", "conflicting-legacy-forms", Error, "A legacy and a modern form of the same field disagree.";
+
+    // PS03xx — schema: types, required fields, formats, enums
+    WrongType = "0301", "wrong-type", Error, "A value has the wrong type.";
+    MissingField = "0302", "missing-required-field", Error, "A required field is missing.";
+    UnknownField = "0303", "unknown-field", Warning, "A field is not part of the schema (an error with `--strict`).";
+    FieldNotAllowed = "0304", "field-not-allowed", Error, "A field belongs to another node kind or variant and is not allowed here.";
+    InvalidEnum = "0305", "invalid-enum-value", Error, "A value is not one of the allowed values.";
+    InvalidDnsLabel = "0306", "invalid-dns-label", Error, "A name is not a DNS label (lowercase letters, digits, `-`, at most 63).";
+    InvalidLabelKey = "0307", "invalid-label-key", Error, "A label or annotation key is not a qualified name.";
+    InvalidLabelValue = "0308", "invalid-label-value", Error, "A label value is not valid.";
+    InvalidDuration = "0309", "invalid-duration", Error, "A duration is not in Go form (`90s`, `1h30m`).";
+    InvalidTimestamp = "0310", "invalid-timestamp", Error, "A timestamp is not RFC 3339.";
+    PatternMismatch = "0311", "pattern-mismatch", Error, "A string does not match the required pattern.";
+    InvalidLength = "0312", "invalid-length", Error, "A string is too short or too long.";
+    OutOfRange = "0313", "out-of-range", Error, "A number is outside the allowed range.";
+    InvalidItemCount = "0314", "invalid-item-count", Error, "A list or map has too few or too many entries.";
+    DuplicateItem = "0315", "duplicate-item", Error, "A list that must hold unique items repeats one.";
+    InvalidFormat = "0316", "invalid-format", Error, "A string is not a valid URI, e-mail, digest or other format.";
+    AmbiguousShape = "0317", "no-matching-shape", Error, "A value matches none (or several) of the allowed shapes.";
+    DependentField = "0318", "dependent-field", Error, "Fields that must appear together (or never together) do not.";
+    ServerOwnedField = "0319", "server-owned-field", Warning, "A field is set by the server and will be ignored on write.";
+    InvalidRegex = "0320", "invalid-regex", Error, "A field that holds a regular expression does not compile.";
+    InvalidConstValue = "0321", "invalid-constant", Error, "A field must have one fixed value.";
+
+    // PS04xx — the graph and other rules inside one resource
+    DuplicateNodeId = "0401", "duplicate-node-id", Error, "Two nodes share an id.";
+    UnknownEdgeNode = "0402", "unknown-edge-node", Error, "An edge names a node that does not exist.";
+    UnknownDependsOn = "0403", "unknown-depends-on", Error, "`dependsOn` names a node that does not exist.";
+    UnknownGroupChild = "0404", "unknown-group-child", Error, "A Group's `children` names a node that does not exist.";
+    SelfLoop = "0405", "self-loop", Error, "An edge or `dependsOn` makes a node depend on itself.";
+    Cycle = "0406", "cycle", Error, "The graph has a cycle; the path is reported at the edge that closes it.";
+    DuplicateEdge = "0407", "duplicate-edge", Warning, "The same edge is declared twice.";
+    DuplicateOutput = "0408", "duplicate-output", Error, "A node declares the same output twice.";
+    DuplicateCriterion = "0409", "duplicate-criterion", Error, "Two acceptance criteria share an id or name.";
+    GateStatusInvariant = "0410", "gate-status-invariant", Error, "A Gate's status breaks an invariant (resolution, phase and decidedGeneration must agree).";
+    DeprecatedWithoutReplacement = "0411", "deprecated-without-replacement", Error, "A Deprecated Capability names neither a replacement nor a message.";
+    ReservedInputKey = "0412", "reserved-input-key", Error, "An input key starts with `_`, which is reserved.";
+    SelectorValues = "0413", "selector-values", Error, "`In`/`NotIn` need `values`; `Exists`/`DoesNotExist` forbid them.";
+    DuplicateParameter = "0414", "duplicate-parameter", Error, "A Capability declares two inputs or outputs of the same name.";
+    GroupNested = "0415", "group-child-conflict", Error, "A node is a child of two Groups, or a Group contains itself.";
+    UnsupportedParameterKeyword = "0416", "parameter-keyword-mismatch", Error, "`format`, `itemType` or `objectProperties` does not fit the parameter's `type`.";
+    DuplicateRequirement = "0417", "duplicate-requirement", Warning, "A Capability lists the same requirement twice.";
+    DuplicateBindingRule = "0418", "duplicate-binding-rule", Warning, "A Binding rule repeats another rule with the same target; it never changes the result.";
+
+    // PS05xx — across resources validated together
+    UnresolvedReference = "0501", "unresolved-reference", Warning, "A reference names a resource that is not in the validated set.";
+    WrongReferenceKind = "0502", "reference-kind-mismatch", Error, "A reference's `kind` does not fit the field.";
+    BindingConflict = "0503", "binding-conflict", Error, "Two Binding rules select the same thing at the same precedence with different targets.";
+    CapabilityCycle = "0504", "capability-requirement-cycle", Error, "Capability requirements form a cycle.";
+    DuplicateResource = "0505", "duplicate-resource", Error, "The same kind, namespace and name is defined twice.";
+    GateTargetMismatch = "0506", "gate-target-mismatch", Warning, "A Gate node's Gate resource targets a different plan or node.";
+    UnknownNodeReference = "0507", "unknown-node-reference", Error, "A Binding rule or Execution names a node that its plan does not have.";
+    PlanGoalMismatch = "0508", "plan-goal-label-mismatch", Warning, "A Plan's `planspec.io/goal` label disagrees with its `goalRef`.";
+
+    // PS09xx — internal
+    Internal = "0901", "internal-error", Error, "An internal inconsistency; please report it with the input.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_slugs_are_unique() {
+        let ids: HashSet<_> = Code::ALL.iter().map(|c| c.id()).collect();
+        let slugs: HashSet<_> = Code::ALL.iter().map(|c| c.slug()).collect();
+        assert_eq!(ids.len(), Code::ALL.len());
+        assert_eq!(slugs.len(), Code::ALL.len());
+    }
+}

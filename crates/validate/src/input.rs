@@ -1,0 +1,1 @@
+//! Reading inputs: files, directories (optionally recursive) and standard input. (Being written.)
