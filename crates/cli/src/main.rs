@@ -1,1 +1,30 @@
-fn main() {}
+//! `planspec` — the PlanSpec command-line tool.
+//!
+//! Parses the command line, runs one command and maps how it went to an exit code:
+//! `0` success, `1` invalid input or failure, `2` usage error. See `docs/cli.md`.
+
+mod cli;
+mod commands;
+mod error;
+mod inputs;
+mod output;
+mod render;
+mod term;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+fn main() -> ExitCode {
+    let matches = cli::Cli::command().get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let sub_matches = matches.subcommand().map(|(_, m)| m);
+    let outcome = commands::run(&cli, sub_matches);
+    error::finish(
+        outcome,
+        term::Term::detect(&cli.global, term::Stream::Stderr),
+    )
+}

@@ -1,1 +1,430 @@
-//! (being written)
+//! Rules across the resources validated together: references resolve, names are
+//! unique, Capability requirements are acyclic, Gate targets agree with Gate nodes.
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::normalize::ImpliedGate;
+use crate::report::Resource;
+use crate::source::Span;
+use crate::tree::Node;
+use planspec_model::Kind;
+use std::collections::{HashMap, HashSet};
+
+/// The namespace a resource without `metadata.namespace` lives in.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+type Key<'a> = (Kind, &'a str, &'a str);
+
+struct Index<'a> {
+    resources: &'a [Resource],
+    by_key: HashMap<Key<'a>, usize>,
+    implied_gates: HashSet<(&'a str, &'a str)>,
+}
+
+impl<'a> Index<'a> {
+    fn find(&self, kind: Kind, namespace: &str, name: &str) -> Option<&'a Resource> {
+        self.by_key
+            .get(&(kind, namespace, name))
+            .map(|&i| &self.resources[i])
+    }
+}
+
+fn namespace_of(r: &Resource) -> &str {
+    r.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+}
+
+/// Checks references between `resources`.
+pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Diagnostic>) {
+    let mut index = Index {
+        resources,
+        by_key: HashMap::new(),
+        implied_gates: HashSet::new(),
+    };
+    for (i, r) in resources.iter().enumerate() {
+        let Some(name) = r.name.as_deref() else {
+            continue;
+        };
+        let key = (r.kind, namespace_of(r), name);
+        if let Some(&first) = index.by_key.get(&key) {
+            if resources[first].node.to_json() == r.node.to_json() {
+                continue; // the same definition twice changes nothing
+            }
+            let span = r
+                .node
+                .at(&["metadata", "name"])
+                .map(|n| n.span)
+                .unwrap_or(r.span);
+            let first_span = resources[first]
+                .node
+                .at(&["metadata", "name"])
+                .map(|n| n.span)
+                .unwrap_or(resources[first].span);
+            diags.push(
+                Diagnostic::new(Code::DuplicateResource, format!("{} `{name}` in namespace `{}` is defined twice", r.kind.as_str(), key.1))
+                    .at(span)
+                    .with_path("metadata.name")
+                    .with_related(first_span, "first defined here")
+                    .with_hint("the later definition would overwrite the earlier one on apply; rename or remove one"),
+            );
+        } else {
+            index.by_key.insert(key, i);
+        }
+    }
+    for gate in implied {
+        index.implied_gates.insert((
+            gate.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+            gate.name.as_str(),
+        ));
+    }
+    for r in resources {
+        let mut found = Vec::new();
+        let mut ctx = Ctx {
+            index: &index,
+            from: r,
+            diags: &mut found,
+        };
+        match r.kind {
+            Kind::Plan => ctx.plan(),
+            Kind::Execution => ctx.execution(),
+            Kind::Binding => ctx.binding(),
+            Kind::Gate => ctx.gate(),
+            Kind::Capability => ctx.capability_refs(),
+            Kind::Goal => {}
+        }
+        let display = r.display_name();
+        diags.extend(found.into_iter().map(|mut d| {
+            d.resource = Some(display.clone());
+            d
+        }));
+    }
+    capability_cycles(&index, diags);
+}
+
+struct Ctx<'i, 'a, 'd> {
+    index: &'i Index<'a>,
+    from: &'a Resource,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl<'a> Ctx<'_, 'a, '_> {
+    /// Resolves a reference; reports a foreign `kind` or a target missing from the set.
+    fn reference(&mut self, node: &Node, expected: Kind, field: &str) -> Option<&'a Resource> {
+        let name = node.get("name").and_then(Node::as_str)?;
+        if let Some(kind_node) = node.get("kind") {
+            if let Some(kind) = kind_node.as_str().filter(|k| *k != expected.as_str()) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::WrongReferenceKind,
+                        format!(
+                            "`{field}` must refer to a {}, but its `kind` is `{kind}`",
+                            expected.as_str()
+                        ),
+                    )
+                    .at(kind_node.span)
+                    .with_path(format!("{field}.kind"))
+                    .with_hint(format!(
+                        "write `kind: {}` or leave `kind` out",
+                        expected.as_str()
+                    )),
+                );
+                return None;
+            }
+        }
+        let namespace = node
+            .get("namespace")
+            .and_then(Node::as_str)
+            .unwrap_or_else(|| namespace_of(self.from));
+        if let Some(target) = self.index.find(expected, namespace, name) {
+            return Some(target);
+        }
+        if expected == Kind::Gate && self.index.implied_gates.contains(&(namespace, name)) {
+            return None;
+        }
+        let span = node.get("name").map(|n| n.span).unwrap_or(node.span);
+        self.diags.push(
+            Diagnostic::new(
+                Code::UnresolvedReference,
+                format!("`{field}` refers to {} `{name}` in namespace `{namespace}`, which is not among the validated resources", expected.as_str()),
+            )
+            .at(span)
+            .with_path(field.to_string())
+            .with_hint("validate it together with the file that defines it (e.g. `planspec validate DIR -R`), or fix the name"),
+        );
+        None
+    }
+
+    fn plan(&mut self) {
+        let doc = &self.from.node;
+        let Some(spec) = doc.get("spec") else { return };
+        if let Some(goal) = spec.get("goalRef") {
+            self.reference(goal, Kind::Goal, "spec.goalRef");
+        }
+        if let Some(list) = spec.get("supersedes").and_then(Node::as_seq) {
+            for (i, r) in list.iter().enumerate() {
+                self.reference(r, Kind::Plan, &format!("spec.supersedes[{i}]"));
+            }
+        }
+        let plan_name = self.from.name.clone().unwrap_or_default();
+        let Some(nodes) = spec.at(&["graph", "nodes"]).and_then(Node::as_seq) else {
+            return;
+        };
+        for (i, node) in nodes.iter().enumerate() {
+            if let Some(refs) = node.get("capabilityRefs").and_then(Node::as_seq) {
+                for (k, r) in refs.iter().enumerate() {
+                    self.reference(
+                        r,
+                        Kind::Capability,
+                        &format!("spec.graph.nodes[{i}].capabilityRefs[{k}]"),
+                    );
+                }
+            }
+            let Some(gate_ref) = node.get("gateRef") else {
+                continue;
+            };
+            let field = format!("spec.graph.nodes[{i}].gateRef");
+            let Some(gate) = self.reference(gate_ref, Kind::Gate, &field) else {
+                continue;
+            };
+            let node_id = node.get("id").and_then(Node::as_str).unwrap_or_default();
+            let Some(target) = gate.node.at(&["spec", "targetRef"]) else {
+                continue;
+            };
+            let target_kind = target.get("kind").and_then(Node::as_str);
+            let target_name = target.get("name").and_then(Node::as_str);
+            let target_node = target.get("nodeId").and_then(Node::as_str);
+            let mismatch =
+                if target_kind == Some("Plan") && target_name.is_some_and(|n| n != plan_name) {
+                    Some(format!(
+                        "targets Plan `{}`",
+                        target_name.unwrap_or_default()
+                    ))
+                } else if target_kind == Some("Plan") && target_node.is_some_and(|n| n != node_id) {
+                    Some(format!(
+                        "targets node `{}`",
+                        target_node.unwrap_or_default()
+                    ))
+                } else {
+                    None
+                };
+            if let Some(what) = mismatch {
+                let span = gate_ref
+                    .get("name")
+                    .map(|n| n.span)
+                    .unwrap_or(gate_ref.span);
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::GateTargetMismatch,
+                        format!("node `{node_id}` uses Gate `{}`, but that Gate {what}", gate.name.as_deref().unwrap_or_default()),
+                    )
+                    .at(span)
+                    .with_path(field)
+                    .with_related(target.span, "the Gate's targetRef")
+                    .with_hint(format!("point the Gate's `targetRef` at Plan `{plan_name}` node `{node_id}`, or use another Gate")),
+                );
+            }
+        }
+    }
+
+    fn execution(&mut self) {
+        let Some(spec) = self.from.node.get("spec") else {
+            return;
+        };
+        let plan = spec
+            .get("planRef")
+            .and_then(|r| self.reference(r, Kind::Plan, "spec.planRef"));
+        if let Some(r) = spec.get("goalRef") {
+            self.reference(r, Kind::Goal, "spec.goalRef");
+        }
+        if let Some(r) = spec.get("bindingRef") {
+            self.reference(r, Kind::Binding, "spec.bindingRef");
+        }
+        let Some(entries) = spec.get("nodeBindings").and_then(Node::as_map) else {
+            return;
+        };
+        let ids = plan.map(plan_node_ids);
+        for entry in entries {
+            let field = format!("spec.nodeBindings.{}", entry.key);
+            self.reference(&entry.value, Kind::Binding, &field);
+            if let (Some(ids), Some(plan)) = (&ids, plan) {
+                if !ids.contains(entry.key.as_str()) {
+                    self.unknown_node(&entry.key, entry.key_span, plan, &field);
+                }
+            }
+        }
+    }
+
+    fn binding(&mut self) {
+        let Some(rules) = self.from.node.at(&["spec", "rules"]).and_then(Node::as_seq) else {
+            return;
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            let Some(selector) = rule.get("selector") else {
+                continue;
+            };
+            let base = format!("spec.rules[{i}].selector");
+            if let Some(r) = selector.get("capabilityRef") {
+                self.reference(r, Kind::Capability, &format!("{base}.capabilityRef"));
+            }
+            let plan = selector
+                .get("planRef")
+                .and_then(|r| self.reference(r, Kind::Plan, &format!("{base}.planRef")));
+            if let (Some(plan), Some(node_id)) = (plan, selector.get("nodeId")) {
+                if let Some(id) = node_id
+                    .as_str()
+                    .filter(|id| !plan_node_ids(plan).contains(id))
+                {
+                    self.unknown_node(id, node_id.span, plan, &format!("{base}.nodeId"));
+                }
+            }
+        }
+    }
+
+    fn gate(&mut self) {
+        let Some(target) = self.from.node.at(&["spec", "targetRef"]) else {
+            return;
+        };
+        let kind = match target.get("kind").and_then(Node::as_str) {
+            Some("Plan") => Kind::Plan,
+            Some("Execution") => Kind::Execution,
+            _ => return,
+        };
+        let Some(resolved) = self.reference(target, kind, "spec.targetRef") else {
+            return;
+        };
+        if kind == Kind::Plan {
+            if let Some(node_id) = target.get("nodeId") {
+                if let Some(id) = node_id
+                    .as_str()
+                    .filter(|id| !plan_node_ids(resolved).contains(id))
+                {
+                    self.unknown_node(id, node_id.span, resolved, "spec.targetRef.nodeId");
+                }
+            }
+        }
+    }
+
+    fn capability_refs(&mut self) {
+        let Some(reqs) = self
+            .from
+            .node
+            .at(&["spec", "requirements"])
+            .and_then(Node::as_seq)
+        else {
+            return;
+        };
+        for (i, req) in reqs.iter().enumerate() {
+            if req.get("optional").and_then(Node::as_bool) == Some(true) {
+                continue; // optional requirements never block, so a missing one is fine
+            }
+            self.reference(req, Kind::Capability, &format!("spec.requirements[{i}]"));
+        }
+    }
+
+    fn unknown_node(&mut self, id: &str, span: Span, plan: &Resource, field: &str) {
+        let ids = plan_node_ids(plan);
+        let hint = crate::suggest::did_you_mean(id, ids.iter().copied()).unwrap_or_else(|| {
+            format!(
+                "Plan `{}` has no such node",
+                plan.name.as_deref().unwrap_or_default()
+            )
+        });
+        self.diags.push(
+            Diagnostic::new(
+                Code::UnknownNodeReference,
+                format!(
+                    "`{field}` names node `{id}`, which Plan `{}` does not have",
+                    plan.name.as_deref().unwrap_or_default()
+                ),
+            )
+            .at(span)
+            .with_path(field.to_string())
+            .with_hint(hint),
+        );
+    }
+}
+
+fn plan_node_ids(plan: &Resource) -> HashSet<&str> {
+    plan.node
+        .at(&["spec", "graph", "nodes"])
+        .and_then(Node::as_seq)
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter_map(|n| n.get("id").and_then(Node::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Capability requirements must not form a cycle; each cycle is reported at the
+/// requirement that closes it.
+fn capability_cycles(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
+    let caps: Vec<usize> = (0..index.resources.len())
+        .filter(|&i| index.resources[i].kind == Kind::Capability)
+        .collect();
+    let position: HashMap<usize, usize> = caps.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let edges: Vec<Vec<(usize, Span)>> = caps
+        .iter()
+        .map(|&i| {
+            let r = &index.resources[i];
+            r.node
+                .at(&["spec", "requirements"])
+                .and_then(Node::as_seq)
+                .unwrap_or(&[])
+                .iter()
+                .filter_map(|req| {
+                    let name = req.get("name").and_then(Node::as_str)?;
+                    let ns = req
+                        .get("namespace")
+                        .and_then(Node::as_str)
+                        .unwrap_or_else(|| namespace_of(r));
+                    let target = *index.by_key.get(&(Kind::Capability, ns, name))?;
+                    Some((position[&target], req.span))
+                })
+                .collect()
+        })
+        .collect();
+    let name = |p: usize| index.resources[caps[p]].name.clone().unwrap_or_default();
+    let mut state = vec![0u8; caps.len()]; // 0 new, 1 on the stack, 2 done
+    let mut on_stack_at = vec![0usize; caps.len()];
+    for start in 0..caps.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        state[start] = 1;
+        while let Some(&mut (u, ref mut next)) = stack.last_mut() {
+            if let Some(&(v, span)) = edges[u].get(*next) {
+                *next += 1;
+                if state[v] == 0 {
+                    state[v] = 1;
+                    on_stack_at[v] = stack.len();
+                    stack.push((v, 0));
+                } else if state[v] == 1 {
+                    let mut path: Vec<String> = stack[on_stack_at[v]..]
+                        .iter()
+                        .map(|&(n, _)| name(n))
+                        .collect();
+                    path.push(name(v));
+                    diags.push(
+                        Diagnostic::new(
+                            Code::CapabilityCycle,
+                            format!("capability requirements form a cycle: {}", path.join(" → ")),
+                        )
+                        .at(span)
+                        .with_path("spec.requirements")
+                        .with_hint(format!(
+                            "`{}` requiring `{}` closes the cycle; remove one requirement",
+                            name(u),
+                            name(v)
+                        )),
+                    );
+                    diags.last_mut().expect("just pushed").resource =
+                        Some(format!("Capability/{}", name(u)));
+                }
+            } else {
+                state[u] = 2;
+                stack.pop();
+            }
+        }
+    }
+}

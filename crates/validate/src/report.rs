@@ -1,9 +1,14 @@
 //! The validation pipeline and its result.
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::load::Limits;
+use crate::normalize::ImpliedGate;
+use crate::schema::CompiledSchema;
 use crate::source::{SourceId, SourceMap, Span};
 use crate::tree::Node;
+use crate::{cross, envelope, load, normalize, rules, schema};
+use planspec_model::Kind;
+use std::sync::OnceLock;
 
 /// How to validate.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +21,7 @@ pub struct Options {
 /// One resource found in the inputs, after legacy forms were normalised.
 #[derive(Debug, Clone)]
 pub struct Resource {
-    pub kind: String,
+    pub kind: Kind,
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub source: SourceId,
@@ -33,7 +38,7 @@ impl Resource {
     pub fn display_name(&self) -> String {
         format!(
             "{}/{}",
-            self.kind,
+            self.kind.as_str(),
             self.name.as_deref().unwrap_or("<unnamed>")
         )
     }
@@ -53,6 +58,8 @@ impl Resource {
 pub struct Report {
     pub sources: SourceMap,
     pub resources: Vec<Resource>,
+    /// Gate resources implied by legacy Gate nodes without `gateRef`.
+    pub implied_gates: Vec<ImpliedGate>,
     /// Sorted by source, position, then code.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -75,13 +82,136 @@ impl Report {
     pub fn has_errors(&self) -> bool {
         self.error_count() > 0
     }
+
+    /// Adds findings from outside the pipeline (unreadable inputs …), keeping the order.
+    pub fn add_diagnostics(
+        &mut self,
+        diags: impl IntoIterator<Item = Diagnostic>,
+        options: &Options,
+    ) {
+        self.diagnostics
+            .extend(diags.into_iter().map(|d| raise(d, options)));
+        sort(&mut self.diagnostics);
+    }
 }
 
 /// Validates every document in `sources`.
 pub fn validate(sources: SourceMap, options: &Options) -> Report {
-    let _ = options;
+    let mut diagnostics = Vec::new();
+    let mut resources = Vec::new();
+    let mut implied_gates = Vec::new();
+    for (id, file) in sources.files() {
+        let documents = load::parse(id, file, &options.limits, &mut diagnostics);
+        for candidate in envelope::resources(documents, &mut diagnostics) {
+            resources.push(check_resource(
+                id,
+                candidate,
+                &mut diagnostics,
+                &mut implied_gates,
+            ));
+        }
+    }
+    cross::check(&resources, &implied_gates, &mut diagnostics);
+    for d in &mut diagnostics {
+        if options.strict {
+            d.severity = Severity::Error;
+        }
+    }
+    count_errors(&mut resources, &diagnostics);
+    sort(&mut diagnostics);
     Report {
         sources,
-        ..Report::default()
+        resources,
+        implied_gates,
+        diagnostics,
     }
+}
+
+fn check_resource(
+    source: SourceId,
+    candidate: envelope::Candidate,
+    diagnostics: &mut Vec<Diagnostic>,
+    implied: &mut Vec<ImpliedGate>,
+) -> Resource {
+    let start = diagnostics.len();
+    let envelope::Candidate { kind, mut node } = candidate;
+    normalize::normalize(kind, &mut node, diagnostics, implied);
+    match compiled(kind) {
+        Ok(schema) => schema::check(schema, &node, diagnostics),
+        Err(message) => {
+            diagnostics.push(Diagnostic::new(Code::Internal, message.clone()).at(node.span))
+        }
+    }
+    rules::check(kind, &node, diagnostics);
+    let name = node
+        .at(&["metadata", "name"])
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    let namespace = node
+        .at(&["metadata", "namespace"])
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    let resource = Resource {
+        kind,
+        name,
+        namespace,
+        source,
+        span: node.span,
+        node,
+        errors: 0,
+    };
+    let display = resource.display_name();
+    for d in &mut diagnostics[start..] {
+        d.resource.get_or_insert_with(|| display.clone());
+    }
+    resource
+}
+
+/// The compiled schema of each kind, built once per process on first use.
+fn compiled(kind: Kind) -> &'static Result<CompiledSchema, String> {
+    static SCHEMAS: [OnceLock<Result<CompiledSchema, String>>; 6] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    SCHEMAS[slot].get_or_init(|| {
+        schema::compile(&planspec_model::schema::kind_schema(kind)).map_err(|e| {
+            format!(
+                "the built-in schema for {} does not compile: {e}",
+                kind.as_str()
+            )
+        })
+    })
+}
+
+fn raise(mut d: Diagnostic, options: &Options) -> Diagnostic {
+    if options.strict {
+        d.severity = Severity::Error;
+    }
+    d
+}
+
+/// Attributes each error to the resource whose document contains its span.
+fn count_errors(resources: &mut [Resource], diagnostics: &[Diagnostic]) {
+    for d in diagnostics.iter().filter(|d| d.is_error()) {
+        let Some(span) = d.span else { continue };
+        if let Some(r) = resources.iter_mut().find(|r| {
+            r.source == span.source
+                && r.span.start <= span.start
+                && span.end <= r.span.end.max(span.start)
+        }) {
+            r.errors += 1;
+        }
+    }
+}
+
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| {
+        let span = d.span.unwrap_or_default();
+        (d.span.is_some(), span.source, span.start, d.code)
+    });
 }

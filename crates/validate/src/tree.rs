@@ -61,6 +61,75 @@ impl Node {
         }
     }
 
+    /// Mutable access to the entries if this is a mapping.
+    pub fn as_map_mut(&mut self) -> Option<&mut Vec<Entry>> {
+        match &mut self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the items if this is a sequence.
+    pub fn as_seq_mut(&mut self) -> Option<&mut Vec<Node>> {
+        match &mut self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// Removes `key` from a mapping, returning its entry.
+    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entries = self.as_map_mut()?;
+        let index = entries.iter().position(|e| e.key == key)?;
+        Some(entries.remove(index))
+    }
+
+    /// Sets `key` in a mapping (replacing an existing value); no-op on other values.
+    pub fn insert(&mut self, key: &str, key_span: Span, value: Node) {
+        if let Some(entries) = self.as_map_mut() {
+            match entries.iter_mut().find(|e| e.key == key) {
+                Some(entry) => entry.value = value,
+                None => entries.push(Entry {
+                    key: key.to_string(),
+                    key_span,
+                    value,
+                }),
+            }
+        }
+    }
+
+    /// Renames `from` to `to` in a mapping, keeping the entry's position and spans.
+    pub fn rename_key(&mut self, from: &str, to: &str) {
+        if let Some(entry) = self
+            .as_map_mut()
+            .and_then(|e| e.iter_mut().find(|e| e.key == from))
+        {
+            entry.key = to.to_string();
+        }
+    }
+
+    /// A string node.
+    pub fn string(span: Span, text: impl Into<String>) -> Self {
+        Node::new(span, Value::String(text.into()))
+    }
+
+    /// A mapping node from pairs; every key gets `span`.
+    pub fn map(span: Span, pairs: Vec<(&str, Node)>) -> Self {
+        Node::new(
+            span,
+            Value::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| Entry {
+                        key: k.to_string(),
+                        key_span: span,
+                        value: v,
+                    })
+                    .collect(),
+            ),
+        )
+    }
+
     /// Follows a path of mapping keys.
     pub fn at(&self, path: &[&str]) -> Option<&Node> {
         path.iter().try_fold(self, |node, key| node.get(key))

@@ -1,0 +1,207 @@
+//! `Gate`: a standalone approval checkpoint, referenced by Gate nodes.
+
+use crate::common::{DnsLabel, Timestamp};
+use crate::meta::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+crate::resource::resource! {
+    /// A Gate: an approval, review or sign-off that a Gate node waits for. A decision is valid
+    /// only for the spec generation recorded in `status.decidedGeneration`.
+    Gate, "Gate", GateSpec, GateStatus
+}
+
+/// Desired state of a Gate. There is no timeout in v1alpha1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct GateSpec {
+    /// Kind of checkpoint: `approval`, `review` or `sign-off`.
+    pub gate_type: GateType,
+    /// What the Gate guards: a Plan or Execution, optionally one node of it.
+    pub target_ref: GateTargetRef,
+    /// What the reviewers are asked to decide (1–4096 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub description: Option<String>,
+    /// Who may decide: `user:alice`, `team:security`, `email:…` or a bare e-mail address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(length(min = 1, max = 253)))]
+    pub reviewers: Vec<String>,
+    /// How many approvals are needed, 1–100 (default 1).
+    #[serde(default = "crate::defaults::one_u32")]
+    #[schemars(range(min = 1, max = 100))]
+    pub required_approvers: u32,
+    /// Free-form material for the reviewers (an object, not a list of context items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Map<String, Value>>,
+}
+
+/// Kind of checkpoint: `approval`, `review` or `sign-off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum GateType {
+    Approval,
+    Review,
+    SignOff,
+}
+
+/// What a Gate guards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct GateTargetRef {
+    /// Kind of the target: `Plan` or `Execution`.
+    #[schemars(regex(pattern = crate::common::KIND_PATTERN))]
+    pub kind: String,
+    /// Name of the target.
+    pub name: DnsLabel,
+    /// API version of the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::common::API_VERSION_PATTERN))]
+    pub api_version: Option<String>,
+    /// Namespace of the target; defaults to the Gate's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<DnsLabel>,
+    /// UID of the target, for a strong reference (at most 128 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub uid: Option<String>,
+    /// The Gate node in the target plan (matched exactly against node ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^[A-Za-z0-9._:-]{1,128}$"))]
+    pub node_id: Option<String>,
+}
+
+/// Phase of a Gate: `Pending`, `Waiting` (an Execution reached it), `Approved` or `Rejected`
+/// (both terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum GatePhase {
+    Pending,
+    Waiting,
+    Approved,
+    Rejected,
+}
+
+/// Observed state of a Gate.
+///
+/// Invariants: `resolution` ⇔ `decidedGeneration`; `Approved`/`Rejected` need both;
+/// `outcome: approved` ⇔ `Approved`, `outcome: rejected` ⇔ `Rejected`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    deny_unknown_fields,
+    extend(
+        "allOf" = [
+            {
+                "dependentRequired": {"resolution": ["decidedGeneration"], "decidedGeneration": ["resolution"]},
+                "x-planspec-rule": "PS0410"
+            },
+            {
+                "if": {"properties": {"phase": {"enum": ["Approved", "Rejected"]}}, "required": ["phase"]},
+                "then": {"required": ["resolution", "decidedGeneration"]},
+                "x-planspec-rule": "PS0410"
+            },
+            {
+                "if": {"properties": {"phase": {"const": "Approved"}}, "required": ["phase"]},
+                "then": {"properties": {"resolution": {"properties": {"outcome": {"const": "approved"}}}}},
+                "x-planspec-rule": "PS0410"
+            },
+            {
+                "if": {"properties": {"phase": {"const": "Rejected"}}, "required": ["phase"]},
+                "then": {"properties": {"resolution": {"properties": {"outcome": {"const": "rejected"}}}}},
+                "x-planspec-rule": "PS0410"
+            },
+            {
+                "if": {"properties": {"resolution": {"properties": {"outcome": {"const": "approved"}}, "required": ["outcome"]}}, "required": ["resolution"]},
+                "then": {"properties": {"phase": {"const": "Approved"}}, "required": ["phase"]},
+                "x-planspec-rule": "PS0410"
+            },
+            {
+                "if": {"properties": {"resolution": {"properties": {"outcome": {"const": "rejected"}}, "required": ["outcome"]}}, "required": ["resolution"]},
+                "then": {"properties": {"phase": {"const": "Rejected"}}, "required": ["phase"]},
+                "x-planspec-rule": "PS0410"
+            }
+        ]
+    )
+)]
+pub struct GateStatus {
+    /// Current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<GatePhase>,
+    /// Every review action, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review_history: Vec<GateReview>,
+    /// The final decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<GateResolution>,
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<u64>,
+    /// The spec generation the decision applies to; a newer generation makes it stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_generation: Option<u64>,
+    /// Detailed observations (at most 32).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One review action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct GateReview {
+    /// Who acted (`user:alice`, …).
+    #[schemars(length(min = 1, max = 253))]
+    pub reviewer: String,
+    /// `approve`, `reject` or `comment`.
+    pub action: ReviewAction,
+    /// When the reviewer acted.
+    pub timestamp: Timestamp,
+    /// What the reviewer said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The spec generation the action applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_generation: Option<u64>,
+}
+
+/// A review action: `approve`, `reject` or `comment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum ReviewAction {
+    Approve,
+    Reject,
+    Comment,
+}
+
+/// The final decision of a Gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct GateResolution {
+    /// `approved` or `rejected`.
+    pub outcome: ResolutionOutcome,
+    /// When the decision was made.
+    pub timestamp: Timestamp,
+    /// Who decided (at least one).
+    #[schemars(length(min = 1), inner(length(min = 1, max = 253)))]
+    pub actors: Vec<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Outcome of a Gate decision: `approved` or `rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum ResolutionOutcome {
+    Approved,
+    Rejected,
+}

@@ -1,0 +1,155 @@
+//! `Plan`: the durable artifact — a graph of nodes that achieves a Goal.
+
+mod criteria;
+mod node;
+
+pub use criteria::{
+    AcceptanceCriterion, ArtifactExistsCriterion, CommandSucceedsCriterion, CustomCriterion,
+    EndpointRespondsCriterion, ExpectedResponse, HttpMethod, TestPassesCriterion,
+};
+pub use node::{
+    Effort, ExternalNode, ExternalRef, GateNode, GroupMode, GroupNode, Node, NodeKind,
+    ResourceExternalRef, TaskNode, UriExternalRef, WebhookExternalRef,
+};
+
+use crate::common::{Digest, DnsLabel, NodeId};
+use crate::context::ContextItem;
+use crate::meta::{Condition, ObjectReference};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Most nodes a plan graph may have (upstream: 1,000).
+pub const MAX_NODES: usize = 10_000;
+/// Most edges a plan graph may have (upstream: 10,000).
+pub const MAX_EDGES: usize = 100_000;
+
+crate::resource::resource! {
+    /// A Plan: a graph of Tasks, Gates, Groups and External waits that achieves a Goal. Nodes
+    /// are embedded in the Plan, not separate resources.
+    Plan, "Plan", PlanSpec, PlanStatus
+}
+
+/// Desired state of a Plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(
+    deny_unknown_fields,
+    extend("allOf" = [{
+        "dependentRequired": {"series": ["version"], "version": ["series"]},
+        "x-planspec-rule": "PS0318"
+    }])
+)]
+pub struct PlanSpec {
+    /// What the Plan does (1–4096 characters).
+    #[schemars(length(min = 1, max = 4096))]
+    pub description: String,
+    /// The nodes and edges of the Plan.
+    pub graph: Graph,
+    /// The Goal this Plan achieves; optional (plans may be reused or goal-less).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_ref: Option<ObjectReference>,
+    /// Series this Plan belongs to; the highest `version` of a series wins. Requires `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<DnsLabel>,
+    /// Version within the series (numeric or dotted, compared part-wise). Requires `series`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub version: Option<String>,
+    /// The Plan this one directly replaces (at most one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1))]
+    pub supersedes: Vec<ObjectReference>,
+    /// SHA-256 digest of the graph, for change detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_digest: Option<Digest>,
+    /// Background material for every node (at most 64 items).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub context: Vec<ContextItem>,
+}
+
+/// The plan graph: nodes plus explicit edges. `dependsOn` on a node is sugar for hard edges.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Graph {
+    /// The nodes, 1–10,000, each discriminated by `kind`.
+    #[schemars(length(min = 1, max = 10000))]
+    pub nodes: Vec<Node>,
+    /// Explicit dependencies `from` → `to` (at most 100,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100000), extend("default" = []))]
+    pub edges: Vec<Edge>,
+}
+
+/// A dependency: `to` starts only after `from` finished.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Edge {
+    /// The node that must finish first.
+    pub from: NodeId,
+    /// The node that waits.
+    pub to: NodeId,
+    /// `hard` (default) blocks `to`; `soft` is advisory and reserved.
+    #[serde(rename = "type", default)]
+    pub edge_type: EdgeType,
+}
+
+/// Type of an edge: `hard` (default) or `soft` (advisory, reserved).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum EdgeType {
+    #[default]
+    Hard,
+    Soft,
+}
+
+/// Phase of a Plan: `Ready` or `Invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum PlanPhase {
+    Ready,
+    Invalid,
+}
+
+/// Observed state of a Plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct PlanStatus {
+    /// `Ready` once validated, `Invalid` if re-validation failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PlanPhase>,
+    /// Number of nodes in the graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_count: Option<u32>,
+    /// Detailed observations (at most 32).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<u64>,
+}
+
+impl Graph {
+    /// The node with this id (the first one, if ids repeat).
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id() == id)
+    }
+}

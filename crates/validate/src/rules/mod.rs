@@ -1,0 +1,27 @@
+//! Rules a schema cannot express, checked inside one resource.
+
+mod graph;
+mod misc;
+mod when;
+
+use crate::diagnostic::Diagnostic;
+use crate::tree::Node;
+use planspec_model::Kind;
+
+/// Runs the rules of `kind` over a normalised document.
+pub fn check(kind: Kind, doc: &Node, diags: &mut Vec<Diagnostic>) {
+    misc::metadata(doc, diags);
+    match kind {
+        Kind::Plan => {
+            graph::check(doc, diags);
+            misc::plan(doc, diags);
+        }
+        Kind::Goal => misc::goal(doc, diags),
+        Kind::Capability => misc::capability(doc, diags),
+        Kind::Binding => misc::binding(doc, diags),
+        Kind::Gate => misc::gate(doc, diags),
+        Kind::Execution => {}
+    }
+}
+
+pub use when::check_expression as check_when;
