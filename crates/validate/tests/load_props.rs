@@ -35,6 +35,7 @@ fn load_checked(text: &str) -> Result<(Vec<Node>, Vec<Diagnostic>), TestCaseErro
         }
     }
     for d in &diags {
+        prop_assert!(d.code != Code::Internal, "{text:?}: {d:#?}");
         spans.extend(d.span);
         spans.extend(d.related.iter().map(|r| r.span));
     }
