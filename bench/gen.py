@@ -196,6 +196,7 @@ def big_plan(n, seed, namespace="bench", name=None, with_context=True):
     ids = []
     gate_refs = []
     task_ids = []
+    grouped = set()
     for i in range(n):
         area = AREAS[rng.randrange(len(AREAS))]
         r = rng.random()
@@ -262,9 +263,11 @@ def big_plan(n, seed, namespace="bench", name=None, with_context=True):
                 node["externalRef"] = {"type": t, "resourceRef": {"kind": "Execution", "name": "%s-upstream-%d" % (area, i)}}
             node["pollInterval"] = rng.choice(["1m", "5m", "10m"])
             node["timeout"] = rng.choice(["24h", "72h"])
-        else:  # Group: presentational, children are earlier tasks
-            k = min(len(task_ids), rng.randint(3, 12))
-            node["children"] = sorted(rng.sample(task_ids[-60:], k)) if k <= len(task_ids[-60:]) else task_ids[-k:]
+        else:  # Group: presentational; children are earlier tasks no other Group holds
+            ungrouped = [t for t in task_ids[-60:] if t not in grouped]
+            k = min(len(ungrouped), rng.randint(3, 12))
+            node["children"] = sorted(rng.sample(ungrouped, k))
+            grouped.update(node["children"])
             node["mode"] = rng.choice(["parallel", "sequence"])
         nodes.append(node)
         ids.append(nid)

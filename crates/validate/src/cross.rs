@@ -75,12 +75,14 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
             gate.name.as_str(),
         ));
     }
+    let mut missing: Vec<Missing> = Vec::new();
     for r in resources {
         let mut found = Vec::new();
         let mut ctx = Ctx {
             index: &index,
             from: r,
             diags: &mut found,
+            missing: &mut missing,
         };
         match r.kind {
             Kind::Plan => ctx.plan(),
@@ -96,13 +98,67 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
             d
         }));
     }
+    report_missing(missing, diags);
     capability_cycles(&index, diags);
+}
+
+/// A reference to a resource outside the validated set.
+struct Missing {
+    kind: Kind,
+    namespace: String,
+    name: String,
+    field: String,
+    span: Span,
+    resource: String,
+}
+
+/// One warning per missing target, at its first reference, counting the others: a plan
+/// validated alone would otherwise get a warning for every node that uses a capability.
+fn report_missing(missing: Vec<Missing>, diags: &mut Vec<Diagnostic>) {
+    let mut groups: Vec<(Missing, Vec<Span>)> = Vec::new();
+    let mut position: HashMap<(Kind, String, String), usize> = HashMap::new();
+    for m in missing {
+        let key = (m.kind, m.namespace.clone(), m.name.clone());
+        match position.get(&key) {
+            Some(&i) => groups[i].1.push(m.span),
+            None => {
+                position.insert(key, groups.len());
+                groups.push((m, Vec::new()));
+            }
+        }
+    }
+    for (first, others) in groups {
+        let more = match others.len() {
+            0 => String::new(),
+            1 => " (referenced once more)".to_string(),
+            n => format!(" (referenced {n} more times)"),
+        };
+        let mut d = Diagnostic::new(
+            Code::UnresolvedReference,
+            format!(
+                "`{}` refers to {} `{}` in namespace `{}`, which is not among the validated resources{more}",
+                first.field,
+                first.kind.as_str(),
+                first.name,
+                first.namespace
+            ),
+        )
+        .at(first.span)
+        .with_path(first.field)
+        .with_hint("validate it together with the file that defines it (e.g. `planspec validate DIR -R`), or fix the name");
+        d.resource = Some(first.resource);
+        for span in others.into_iter().take(3) {
+            d = d.with_related(span, "also referenced here");
+        }
+        diags.push(d);
+    }
 }
 
 struct Ctx<'i, 'a, 'd> {
     index: &'i Index<'a>,
     from: &'a Resource,
     diags: &'d mut Vec<Diagnostic>,
+    missing: &'d mut Vec<Missing>,
 }
 
 impl<'a> Ctx<'_, 'a, '_> {
@@ -139,16 +195,14 @@ impl<'a> Ctx<'_, 'a, '_> {
         if expected == Kind::Gate && self.index.implied_gates.contains(&(namespace, name)) {
             return None;
         }
-        let span = node.get("name").map(|n| n.span).unwrap_or(node.span);
-        self.diags.push(
-            Diagnostic::new(
-                Code::UnresolvedReference,
-                format!("`{field}` refers to {} `{name}` in namespace `{namespace}`, which is not among the validated resources", expected.as_str()),
-            )
-            .at(span)
-            .with_path(field.to_string())
-            .with_hint("validate it together with the file that defines it (e.g. `planspec validate DIR -R`), or fix the name"),
-        );
+        self.missing.push(Missing {
+            kind: expected,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            field: field.to_string(),
+            span: node.get("name").map(|n| n.span).unwrap_or(node.span),
+            resource: self.from.display_name(),
+        });
         None
     }
 
@@ -282,9 +336,26 @@ impl<'a> Ctx<'_, 'a, '_> {
         let Some(target) = self.from.node.at(&["spec", "targetRef"]) else {
             return;
         };
-        let kind = match target.get("kind").and_then(Node::as_str) {
+        let kind_node = target.get("kind");
+        let kind = match kind_node.and_then(Node::as_str) {
             Some("Plan") => Kind::Plan,
             Some("Execution") => Kind::Execution,
+            // A well-formed kind (the schema reports malformed ones) that a Gate cannot guard.
+            Some(other)
+                if other.starts_with(|c: char| c.is_ascii_uppercase())
+                    && other.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::WrongReferenceKind,
+                        format!("a Gate guards a Plan or an Execution, but `spec.targetRef.kind` is `{other}`"),
+                    )
+                    .at(kind_node.map_or(target.span, |k| k.span))
+                    .with_path("spec.targetRef.kind")
+                    .with_hint("write `kind: Plan` (optionally with `nodeId`) or `kind: Execution`"),
+                );
+                return;
+            }
             _ => return,
         };
         let Some(resolved) = self.reference(target, kind, "spec.targetRef") else {

@@ -17,6 +17,9 @@
 //! * A UTF-8 byte order mark is removed; any other non-UTF-8 content is rejected with the
 //!   byte offset of the first invalid byte.
 
+// A failed read is one `Diagnostic` per input, returned once: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};

@@ -440,6 +440,8 @@ fn capability(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
                         .with_path(format!("{path}.capability"))
                         .with_hint("keep only `name`"),
                     );
+                    // Reported once here, not again as an unknown field; `name` is read.
+                    req.remove("capability");
                 }
                 (Some(_), _) => {
                     warn(

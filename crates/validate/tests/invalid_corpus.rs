@@ -29,12 +29,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// Codes that are not expressible as a small YAML text file; each has a Rust test below
-/// (or, for internal errors, cannot be provoked by any input by design).
+/// Codes no small YAML text file can produce; each has a Rust test below, except
+/// internal errors, which no input provokes by design.
+///
+/// `PS0321 invalid-constant` guards only `apiVersion` and `kind`, which the envelope
+/// stage checks first (`PS0103`, `PS0105`), so no document reaches it.
 const NOT_IN_CORPUS: &[Code] = &[
     Code::Io,
     Code::NotUtf8,
     Code::FileTooLarge,
+    Code::InvalidConstValue,
     Code::Internal,
 ];
 
@@ -150,6 +154,12 @@ fn describe(report: &Report) -> String {
         .join("\n")
 }
 
+/// The first `quoted` word of a message: what a finding is about (`type` in
+/// "missing required field `type` in `spec.graph.nodes[0]`").
+fn first_quoted(message: &str) -> String {
+    message.split('`').nth(1).unwrap_or_default().to_string()
+}
+
 /// Checks one corpus file; returns the problems found.
 fn check_file(path: &Path) -> Vec<String> {
     let name = file_name(path);
@@ -182,7 +192,10 @@ fn check_file(path: &Path) -> Vec<String> {
                 .map(|d| line_of(&report, d).map_or("-".to_string(), |l| l.to_string()))
                 .collect();
             problems.push(if elsewhere.is_empty() {
-                format!("expected {} at line {line}, but it was not reported", code.id())
+                format!(
+                    "expected {} at line {line}, but it was not reported",
+                    code.id()
+                )
             } else {
                 format!(
                     "expected {} at line {line}, but it was reported at line(s) {}",
@@ -223,7 +236,22 @@ fn check_file(path: &Path) -> Vec<String> {
     } else if !report.has_errors() {
         problems.push("is accepted (no error reported)".to_string());
     }
+    let mut reported = BTreeSet::new();
     for d in &report.diagnostics {
+        let key = (
+            d.code,
+            d.span.map(|s| (s.start, s.end)),
+            d.path.clone(),
+            first_quoted(&d.message),
+        );
+        if !reported.insert(key) {
+            problems.push(format!(
+                "{} is reported twice at line {}: {}",
+                d.code.id(),
+                line_of(&report, d).unwrap_or_default(),
+                d.message
+            ));
+        }
         if d.span.is_none() && !WHOLE_INPUT.contains(&d.code) {
             problems.push(format!("{} has no span: {}", d.code.id(), d.message));
         }
@@ -433,4 +461,46 @@ fn the_small_goal_used_above_is_valid() {
     let report = run("goal.yaml", SMALL_GOAL, true, Limits::default());
     assert!(!report.has_errors(), "{}", describe(&report));
     assert_eq!(report.resources.len(), 1);
+}
+
+/// The schema check behind `PS0321`, with a schema that pins a value.
+#[test]
+fn constant_mismatch_is_ps0321() {
+    let schema = planspec_validate::schema::compile(&serde_json::json!({
+        "type": "object",
+        "properties": {"apiVersion": {"type": "string", "const": "planspec.io/v1alpha1"}}
+    }))
+    .expect("the schema compiles");
+    let mut sources = SourceMap::new();
+    let id = sources.add(SourceFile::new("x.yaml", "apiVersion: planspec.io/v1\n"));
+    let mut diags = Vec::new();
+    let docs = planspec_validate::load::parse(id, sources.get(id), &Limits::default(), &mut diags);
+    assert!(diags.is_empty(), "{diags:#?}");
+    planspec_validate::schema::check(&schema, &docs[0], &mut diags);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    let d = &diags[0];
+    assert_eq!(d.code, Code::InvalidConstValue);
+    assert_eq!(d.severity, Severity::Error);
+    assert_eq!(d.path.as_deref(), Some("apiVersion"));
+    let at = sources.line_col(d.span.expect("has a span"));
+    assert_eq!((at.line, at.column), (1, 13));
+}
+
+#[test]
+#[ignore]
+fn zz_probe() {
+    let dir = std::env::var("PROBE_DIR").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let report = run(&file_name(&f), &text, false, Limits::default());
+        eprintln!("{}:\n{}", file_name(&f), describe(&report));
+        for d in &report.diagnostics {
+            eprintln!("      hint: {:?} related: {}", d.hint, d.related.len());
+        }
+    }
 }

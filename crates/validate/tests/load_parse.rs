@@ -563,7 +563,7 @@ fn billion_laughs() -> String {
     let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..=12 {
         let prev = format!("*a{}", i - 1);
-        let refs = vec![prev.as_str(); 9].join(", ");
+        let refs = [prev.as_str(); 9].join(", ");
         text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
     text
@@ -593,6 +593,32 @@ fn alias_limit_counts_copied_nodes() {
     let l = load_with(text, &limits(9));
     assert_eq!(l.codes(), [Code::AliasLimit]);
     assert_eq!(l.text(l.diags[0].span.unwrap()), "*a");
+}
+
+#[test]
+fn anchors_cost_nothing_until_an_alias_copies_them() {
+    let (codes, elapsed) = within(Duration::from_secs(10), || {
+        let mut text = String::from("big: &big\n");
+        text.extend((0..60_000).map(|i| format!("  - &i{i} {{k: {i}}}\n")));
+        text.push_str("one: *i59999\ncopy: *big\n");
+        let start = Instant::now();
+        let l = load(&text);
+        (l.codes(), start.elapsed())
+    });
+    // 60,000 anchors are free; copying 120,001 nodes is over the budget of 100,000.
+    assert_eq!(codes, [Code::AliasLimit]);
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[test]
+fn nested_anchored_merge_sources_are_counted() {
+    let limits = Limits {
+        max_alias_nodes: 5,
+        ..Limits::default()
+    };
+    let text = "a: {<<: &m {<<: &n {x: 1, y: 2, z: 3}}}\n";
+    assert_eq!(load(text).json(), json!({"a": {"x": 1, "y": 2, "z": 3}}));
+    assert_eq!(load_with(text, &limits).codes(), [Code::AliasLimit]);
 }
 
 #[test]

@@ -152,6 +152,14 @@ impl Done {
     }
 }
 
+/// The parts of a scalar event.
+struct ScalarEvent<'e> {
+    value: Cow<'e, str>,
+    style: ScalarStyle,
+    anchor: usize,
+    tag: Option<&'e Tag>,
+}
+
 /// Builds the tree of one document at a time.
 #[derive(Default)]
 pub(super) struct DocBuilder {
@@ -189,7 +197,13 @@ impl DocBuilder {
     ) -> Result<Step, Fatal> {
         let done = match event {
             Event::Scalar(value, style, anchor, tag) => {
-                self.scalar(ctx, value, style, anchor, tag.as_deref(), span, diags)
+                let event = ScalarEvent {
+                    value,
+                    style,
+                    anchor,
+                    tag: tag.as_deref(),
+                };
+                self.scalar(ctx, event, span, diags)
             }
             Event::SequenceStart(anchor, tag) => {
                 self.open(ctx, false, anchor, tag.as_deref(), span, diags)?;
@@ -209,17 +223,19 @@ impl DocBuilder {
 
     // ----- scalars -------------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
     fn scalar(
         &mut self,
         ctx: &Ctx<'_>,
-        value: Cow<'_, str>,
-        style: ScalarStyle,
-        anchor: usize,
-        tag: Option<&Tag>,
+        event: ScalarEvent<'_>,
         span: EventSpan,
         diags: &mut Vec<Diagnostic>,
     ) -> Done {
+        let ScalarEvent {
+            value,
+            style,
+            anchor,
+            tag,
+        } = event;
         let (start, tag_span) = self.scalar_start(ctx, style, anchor, tag.is_some(), span);
         let mut end = ctx.byte(span.end).max(start);
         if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
@@ -229,45 +245,19 @@ impl DocBuilder {
         let tag_span = tag_span.map_or(node_span, |(s, e)| ctx.span(s, e));
         let plain = style == ScalarStyle::Plain;
         let kind = tag.map(scalar::classify);
-
-        // Keys without anchors need no value: skip resolving it.
-        let key_only = anchor == 0 && self.expects_key();
-        let value_of = |text: &str| {
-            if plain {
-                scalar::resolve_plain(text)
-            } else {
-                Value::String(text.to_owned())
-            }
+        // A key without anchor or tag needs no value: skip resolving it.
+        let resolved = if anchor == 0 && kind.is_none() && self.expects_key() {
+            Value::Null
+        } else {
+            resolve_scalar(ctx, &value, plain, kind, tag_span, diags)
         };
-        let resolved = match kind {
-            None if key_only => Value::Null,
-            None => value_of(&value),
-            Some(TagKind::NonSpecific) => Value::String(value.to_string()),
-            Some(TagKind::Core(core)) => {
-                scalar::apply_core_tag(core, &value).unwrap_or_else(|| {
-                    diags.push(tag_mismatch(core, "this value", tag_span, &value));
-                    value_of(&value)
-                })
-            }
-            Some(TagKind::Other) => {
-                diags.push(unknown_tag(ctx, tag_span));
-                value_of(&value)
-            }
-        };
-        let empty = plain && kind.is_none() && anchor == 0 && value.is_empty();
-        let key = match kind {
-            None if plain && value == "<<" => KeySource::Merge,
-            None if plain && (value.is_empty() || scalar::is_null(&value)) => {
-                KeySource::Text(String::new())
-            }
-            _ => KeySource::Text(value.into_owned()),
-        };
+        let untagged_plain = plain && kind.is_none();
         Done {
             node: Node::new(node_span, resolved),
             anchor,
             anchors_inside: None,
-            key,
-            empty,
+            empty: untagged_plain && anchor == 0 && value.is_empty(),
+            key: scalar_key(value, untagged_plain),
         }
     }
 
@@ -420,8 +410,9 @@ impl DocBuilder {
                     let Some(node) = self.detached.get(k) else {
                         return Err(Box::new(internal(ctx, "a merge source went missing")));
                     };
+                    let count = self.check_copy(ctx, node, node.span)?;
                     let node = node.clone();
-                    self.charge(ctx, &node, node.span)?;
+                    self.alias_nodes += count;
                     node
                 }
             };
@@ -463,8 +454,9 @@ impl DocBuilder {
         let Some(target) = self.resolve(place) else {
             return Err(Box::new(internal(ctx, "an anchored node went missing")));
         };
+        let count = self.check_copy(ctx, target, alias_span)?;
         let mut node = target.clone();
-        self.charge(ctx, &node, alias_span)?;
+        self.alias_nodes += count;
         node.span = alias_span;
         Ok(Done {
             node,
@@ -475,11 +467,12 @@ impl DocBuilder {
         })
     }
 
-    /// Counts a copied subtree against the alias budget and the depth limit.
-    fn charge(&mut self, ctx: &Ctx<'_>, copy: &Node, at: Span) -> Result<(), Fatal> {
+    /// Checks, before it is made, that a copy of `original` fits the alias budget and the
+    /// depth limit; returns the number of nodes the copy adds.
+    fn check_copy(&self, ctx: &Ctx<'_>, original: &Node, at: Span) -> Result<usize, Fatal> {
         let limit = ctx.limits.max_alias_nodes;
         let left = limit.saturating_sub(self.alias_nodes);
-        let (count, height) = measure(copy, left);
+        let (count, height) = measure(original, left);
         if count > left {
             return Err(Box::new(
                 Diagnostic::new(
@@ -499,8 +492,7 @@ impl DocBuilder {
         if self.stack.len() + height > ctx.limits.max_depth {
             return Err(Box::new(too_deep(ctx, at)));
         }
-        self.alias_nodes += count;
-        Ok(())
+        Ok(count)
     }
 
     /// The node at `place`, following closed frames up to an open one.
@@ -701,6 +693,48 @@ impl DocBuilder {
     }
 }
 
+/// The value of a scalar: resolved by the core schema or its tag.
+fn resolve_scalar(
+    ctx: &Ctx<'_>,
+    text: &str,
+    plain: bool,
+    tag: Option<TagKind>,
+    tag_span: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> Value {
+    let untagged = || {
+        if plain {
+            scalar::resolve_plain(text)
+        } else {
+            Value::String(text.to_owned())
+        }
+    };
+    match tag {
+        None => untagged(),
+        Some(TagKind::NonSpecific) => Value::String(text.to_owned()),
+        Some(TagKind::Core(core)) => scalar::apply_core_tag(core, text).unwrap_or_else(|| {
+            diags.push(tag_mismatch(core, tag_span, text));
+            untagged()
+        }),
+        Some(TagKind::Other) => {
+            diags.push(unknown_tag(ctx, tag_span));
+            untagged()
+        }
+    }
+}
+
+/// How a scalar reads as a mapping key: as written, except that a plain null is `""`
+/// and a plain `<<` is a merge key.
+fn scalar_key(text: Cow<'_, str>, untagged_plain: bool) -> KeySource {
+    if untagged_plain && text == "<<" {
+        KeySource::Merge
+    } else if untagged_plain && (text.is_empty() || scalar::is_null(&text)) {
+        KeySource::Text(String::new())
+    } else {
+        KeySource::Text(text.into_owned())
+    }
+}
+
 fn push_key(path: &mut String, key: &str) {
     if !path.is_empty() {
         path.push('.');
@@ -857,12 +891,12 @@ fn unknown_tag(ctx: &Ctx<'_>, at: Span) -> Diagnostic {
     .with_hint("PlanSpec reads plain YAML values; remove the tag")
 }
 
-fn tag_mismatch(core: CoreTag, what: &str, at: Span, value: &str) -> Diagnostic {
+fn tag_mismatch(core: CoreTag, at: Span, value: &str) -> Diagnostic {
     let shown: String = value.chars().take(40).collect();
     Diagnostic::new(
         Code::UnknownTag,
         format!(
-            "tag `{}` does not fit {what} (`{shown}`); the tag is ignored",
+            "tag `{}` does not fit the value `{shown}`; the tag is ignored",
             core.name()
         ),
     )

@@ -8,8 +8,10 @@
 //!   (quotes included; for a block scalar from the `|`/`>` header to the last content
 //!   character); a collection's span runs from its first character (`[`, `{`, the first
 //!   `-` or key) to its last. Anchors and tags are not part of a node's span;
-//! * plain scalars resolve by the YAML 1.2 core schema (`yes`/`on` stay strings, see
-//!   [`scalar`]); quoted and block scalars are strings; the core tags `!!str !!int
+//! * plain scalars resolve by the YAML 1.2 core schema: `~`/`null`/empty are null,
+//!   only `true`/`false` (three spellings each) are booleans (`yes`/`on` stay strings),
+//!   decimal, `0o` and `0x` integers are integers (floats beyond `i64`), `1.5`, `1e3`,
+//!   `.inf`, `.nan` are floats; quoted and block scalars are strings; the core tags `!!str !!int
 //!   !!float !!bool !!null !!map !!seq` are honoured, any other tag is warned about
 //!   ([`Code::UnknownTag`]) and ignored;
 //! * mapping keys are strings: the scalar as written (`1:` → `"1"`, `true:` →
@@ -385,12 +387,14 @@ mod tests {
     #[test]
     fn resume_points() {
         let text = "a: 1\n---\nb: \"x\n---\nc: 1\n";
-        // error on line 3 of the document that starts at line 2 → resume at line 4
-        assert_eq!(resume_point(text, 0, 12, 5), Some(16));
-        // error at a marker line → resume there
-        assert_eq!(resume_point(text, 0, 16, 5), Some(16));
-        // the same error again in the parser that starts there → skip past it
-        assert_eq!(resume_point(text, 16, 16, 16), None);
+        let marker = text.rfind("---").unwrap();
+        let quote = text.find('"').unwrap();
+        // An error inside the document that starts at line 2 → resume at the next marker.
+        assert_eq!(resume_point(text, 0, quote, 5), Some(marker));
+        // An error on a marker line → resume there.
+        assert_eq!(resume_point(text, 0, marker, 5), Some(marker));
+        // The same error again in the parser that starts there → nothing left.
+        assert_eq!(resume_point(text, marker, marker, marker), None);
         assert_eq!(next_line_start(text, 6), Some(9));
         assert_eq!(next_line_start(text, 5), Some(5));
     }

@@ -158,7 +158,7 @@ fn depends_on(
         return;
     };
     let own = node.get("id").and_then(Node::as_str).unwrap_or_default();
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<usize, Span> = HashMap::new();
     for (k, dep) in deps.iter().enumerate() {
         let Some(id) = dep.as_str() else { continue };
         let path = format!("spec.graph.nodes[{i}].dependsOn[{k}]");
@@ -185,9 +185,20 @@ fn depends_on(
             );
             continue;
         };
-        if !seen.insert(from) {
-            continue; // the schema reports repeated items
+        if let Some(&first) = seen.get(&from) {
+            diags.push(
+                Diagnostic::new(
+                    Code::DuplicateEdge,
+                    format!("`dependsOn` lists `{id}` twice"),
+                )
+                .at(dep.span)
+                .with_path(path)
+                .with_related(first, "first listed here")
+                .with_hint("remove the duplicate"),
+            );
+            continue;
         }
+        seen.insert(from, dep.span);
         if explicit.contains(&(from, i)) {
             diags.push(
                 Diagnostic::new(

@@ -214,13 +214,17 @@ pub fn binding(doc: &Node, diags: &mut Vec<Diagnostic>) {
         .at(&["spec", "strategy"])
         .and_then(Node::as_str)
         .unwrap_or("FirstMatch");
+    let namespace = doc
+        .at(&["metadata", "namespace"])
+        .and_then(Node::as_str)
+        .unwrap_or(crate::cross::DEFAULT_NAMESPACE);
     let mut seen: Vec<(i64, serde_json::Value, serde_json::Value, usize)> = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
         let Some(selector) = rule.get("selector") else {
             continue;
         };
         let priority = rule.get("priority").and_then(Node::as_i64).unwrap_or(0);
-        let selector_json = canonical_selector(selector);
+        let selector_json = canonical_selector(selector, namespace);
         let target = rule.get("target").map(Node::to_json).unwrap_or_default();
         if let Some((_, _, first_target, first)) = seen
             .iter()
@@ -276,10 +280,27 @@ pub fn binding(doc: &Node, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A selector as JSON with references' implicit fields dropped, for comparison.
-fn canonical_selector(selector: &Node) -> serde_json::Value {
+/// A selector as JSON with references' implicit fields dropped, for comparison: `kind`
+/// and `apiVersion` when they say what the field implies, `namespace` when it is the
+/// Binding's own.
+fn canonical_selector(selector: &Node, namespace: &str) -> serde_json::Value {
     let mut json = selector.to_json();
     if let Some(obj) = json.as_object_mut() {
+        for (field, kind) in [("capabilityRef", "Capability"), ("planRef", "Plan")] {
+            let Some(reference) = obj.get_mut(field).and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            let implied = [
+                ("kind", kind),
+                ("apiVersion", planspec_model::API_VERSION),
+                ("namespace", namespace),
+            ];
+            for (key, value) in implied {
+                if reference.get(key).and_then(serde_json::Value::as_str) == Some(value) {
+                    reference.remove(key);
+                }
+            }
+        }
         obj.sort_keys();
     }
     json
@@ -321,6 +342,9 @@ pub fn gate(doc: &Node, diags: &mut Vec<Diagnostic>) {
         (Some(p @ ("Pending" | "Waiting")), Some(o)) => {
             problems.push(format!("phase `{p}` but the gate is resolved (`{o}`)"))
         }
+        (None, Some(o)) => problems.push(format!(
+            "the gate is resolved (`{o}`) but has no `phase`; a resolved gate is `Approved` or `Rejected`"
+        )),
         _ => {}
     }
     if let (Some(decided), Some(generation)) = (

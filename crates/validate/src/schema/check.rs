@@ -66,6 +66,18 @@ impl<'s> Checker<'s, '_> {
         self.out.push(diag.with_path(path));
     }
 
+    /// A finding with `code` at `span` for the current path whose message names
+    /// `about`, if one was reported already.
+    fn reported(&mut self, code: Code, span: Span, about: &str) -> Option<&mut Diagnostic> {
+        let path = self.path_string();
+        self.out.iter_mut().rev().find(|d| {
+            d.code == code
+                && d.span == Some(span)
+                && d.path.as_deref() == Some(path.as_str())
+                && d.message.contains(about)
+        })
+    }
+
     fn node<'n>(&mut self, ix: NodeIx, node: &'n Node, ctx: &Ctx<'_>)
     where
         'n: 's,
@@ -595,17 +607,20 @@ impl<'s> Checker<'s, '_> {
                 .key_span
                 .or_else(|| node.as_map().and_then(|e| e.first()).map(|e| e.key_span))
                 .unwrap_or(node.span);
+            let hint = format!("set `{}` to one of {}", disc.property, quote_list(&tags));
+            // A union that also requires the tag itself has reported it already.
+            let about = format!("`{}`", disc.property);
+            if let Some(earlier) = self.reported(Code::MissingField, anchor, &about) {
+                earlier.hint.get_or_insert(hint);
+                return;
+            }
             self.emit(
                 Diagnostic::new(
                     Code::MissingField,
                     format!("missing required field `{}`", disc.property),
                 )
                 .at(anchor)
-                .with_hint(format!(
-                    "set `{}` to one of {}",
-                    disc.property,
-                    quote_list(&tags)
-                )),
+                .with_hint(hint),
             );
             return;
         };
@@ -614,6 +629,14 @@ impl<'s> Checker<'s, '_> {
         };
         let Some(&(_, branch)) = disc.branches.iter().find(|(t, _)| t == tag) else {
             self.path.push(Seg::Key(&disc.property));
+            // A union that also declares the tag's values has reported it already.
+            if self
+                .reported(Code::InvalidEnum, tag_node.span, &format!("`{tag}`"))
+                .is_some()
+            {
+                self.path.pop();
+                return;
+            }
             self.emit(
                 Diagnostic::new(
                     Code::InvalidEnum,
@@ -703,18 +726,27 @@ impl<'s> Checker<'s, '_> {
         let best = (0..trials.len())
             .min_by_key(|&i| trials[i].iter().filter(|d| counts_as_mismatch(d)).count());
         if let Some(best) = best {
+            let here = self.path_string();
+            // An unknown or foreign field of this object is reported at `here.key`: it is
+            // a top-level mismatch (the value has a field no shape allows), not a nested one.
+            let own_field = |path: &str| {
+                let key = if here.is_empty() {
+                    Some(path)
+                } else {
+                    path.strip_prefix(here.as_str())
+                        .and_then(|rest| rest.strip_prefix('.'))
+                };
+                key.is_some_and(|key| node.entry(key).is_some())
+            };
             let top_level_ok = trials[best].iter().all(|d| {
-                !matches!(
-                    d.code,
-                    Code::MissingField
-                        | Code::UnknownField
-                        | Code::WrongType
-                        | Code::FieldNotAllowed
-                ) || d
-                    .path
-                    .as_deref()
-                    .map(|p| p.len() > self.path_string().len() + 1)
-                    .unwrap_or(false)
+                let nested = d.path.as_deref().is_some_and(|p| p.len() > here.len() + 1);
+                match d.code {
+                    Code::MissingField | Code::WrongType => nested,
+                    Code::UnknownField | Code::FieldNotAllowed => {
+                        nested && !d.path.as_deref().is_some_and(own_field)
+                    }
+                    _ => true,
+                }
             });
             if top_level_ok {
                 let found = trials.into_iter().nth(best).unwrap_or_default();
