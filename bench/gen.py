@@ -204,7 +204,7 @@ def big_plan(n, seed, namespace="bench", name=None, with_context=True):
             kind = "Gate"
         elif i > 0 and r < 0.07:
             kind = "External"
-        elif i > 20 and r < 0.10:
+        elif i > 20 and r < 0.10 and sum(t not in grouped for t in task_ids[-60:]) >= 3:
             kind = "Group"
         else:
             kind = "Task"

@@ -41,6 +41,16 @@ def fmt_pm(mean, sd):
     return "%.1f ms ± %.1f ms" % (mean * 1e3, (sd or 0.0) * 1e3)
 
 
+def fmt_ratio(x):
+    if x != x:
+        return "—"
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 0.1:
+        return "%.2f" % x
+    return "%.4f" % x
+
+
 def fmt_size(n):
     if n >= 1 << 20:
         return "%.1f MiB" % (n / (1 << 20))
@@ -112,7 +122,7 @@ def case_table(out, case, verify):
         lines.append("| %s | %s | %s | %s … %s | %s | %s |" % (
             "**%s**" % tool if tool == "planspec" else tool, note,
             fmt_pm(r["mean"], r.get("stddev")), fmt_time(r["min"]), fmt_time(r["max"]),
-            fmt_time(cpu), "%.2f" % ratio))
+            fmt_time(cpu), fmt_ratio(ratio)))
     excluded = [v for v in verify if v[0] == case and v[2] != "0"]
     if excluded:
         lines += ["", "Not timed, because they did not accept the valid input:", ""]

@@ -128,6 +128,7 @@ RES_CASE="resources-$(size_label "$RESOURCES")"
   echo "| CPU | $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1) |"
   echo "| Cores (nproc) | $(nproc) |"
   echo "| Memory | $(free -g | awk '/^Mem:/{print $2 " GiB"}') |"
+  echo "| Load average at start | $(cut -d' ' -f1-3 /proc/loadavg) (other processes share the machine when this is above 0) |"
   echo "| OS | $( . /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") ($(uname -sr)) |"
   if [[ "$PEERS_ONLY" != 1 ]]; then
     echo "| planspec | $("$PLANSPEC" --version 2>/dev/null | head -1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(rustc --version 2>/dev/null | cut -d' ' -f1-2)) |"

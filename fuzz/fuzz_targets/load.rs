@@ -43,5 +43,8 @@ fuzz_target!(|data: &[u8]| {
 fn check(text: &str, span: Span) {
     let (start, end) = (span.start as usize, span.end as usize);
     assert!(start <= end && end <= text.len(), "{span:?}");
-    assert!(text.is_char_boundary(start) && text.is_char_boundary(end), "{span:?}");
+    assert!(
+        text.is_char_boundary(start) && text.is_char_boundary(end),
+        "{span:?}"
+    );
 }

@@ -63,7 +63,8 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
                     .at(span)
                     .with_path("metadata.name")
                     .with_related(first_span, "first defined here")
-                    .with_hint("the later definition would overwrite the earlier one on apply; rename or remove one"),
+                    .with_hint("the later definition would overwrite the earlier one on apply; rename or remove one")
+                    .for_resource(i, r.display_name()),
             );
         } else {
             index.by_key.insert(key, i);
@@ -76,11 +77,12 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
         ));
     }
     let mut missing: Vec<Missing> = Vec::new();
-    for r in resources {
+    for (position, r) in resources.iter().enumerate() {
         let mut found = Vec::new();
         let mut ctx = Ctx {
             index: &index,
             from: r,
+            from_index: position,
             diags: &mut found,
             missing: &mut missing,
         };
@@ -93,10 +95,11 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
             Kind::Goal => {}
         }
         let display = r.display_name();
-        diags.extend(found.into_iter().map(|mut d| {
-            d.resource = Some(display.clone());
-            d
-        }));
+        diags.extend(
+            found
+                .into_iter()
+                .map(|d| d.for_resource(position, display.clone())),
+        );
     }
     report_missing(missing, diags);
     capability_cycles(&index, diags);
@@ -110,6 +113,7 @@ struct Missing {
     field: String,
     span: Span,
     resource: String,
+    resource_index: usize,
 }
 
 /// One warning per missing target, at its first reference, counting the others: a plan
@@ -146,7 +150,7 @@ fn report_missing(missing: Vec<Missing>, diags: &mut Vec<Diagnostic>) {
         .at(first.span)
         .with_path(first.field)
         .with_hint("validate it together with the file that defines it (e.g. `planspec validate DIR -R`), or fix the name");
-        d.resource = Some(first.resource);
+        d = d.for_resource(first.resource_index, first.resource);
         for span in others.into_iter().take(3) {
             d = d.with_related(span, "also referenced here");
         }
@@ -157,6 +161,7 @@ fn report_missing(missing: Vec<Missing>, diags: &mut Vec<Diagnostic>) {
 struct Ctx<'i, 'a, 'd> {
     index: &'i Index<'a>,
     from: &'a Resource,
+    from_index: usize,
     diags: &'d mut Vec<Diagnostic>,
     missing: &'d mut Vec<Missing>,
 }
@@ -202,6 +207,7 @@ impl<'a> Ctx<'_, 'a, '_> {
             field: field.to_string(),
             span: node.get("name").map(|n| n.span).unwrap_or(node.span),
             resource: self.from.display_name(),
+            resource_index: self.from_index,
         });
         None
     }
@@ -487,10 +493,9 @@ fn capability_cycles(index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
                             "`{}` requiring `{}` closes the cycle; remove one requirement",
                             name(u),
                             name(v)
-                        )),
+                        ))
+                        .for_resource(caps[u], format!("Capability/{}", name(u))),
                     );
-                    diags.last_mut().expect("just pushed").resource =
-                        Some(format!("Capability/{}", name(u)));
                 }
             } else {
                 state[u] = 2;

@@ -32,6 +32,8 @@ pub struct Diagnostic {
     pub related: Vec<Related>,
     /// The resource the finding is about, e.g. `Plan/release-v1`.
     pub resource: Option<String>,
+    /// Index of that resource in [`crate::Report::resources`], set by the stage that checked it.
+    pub resource_index: Option<usize>,
 }
 
 /// A secondary location of a diagnostic.
@@ -53,6 +55,7 @@ impl Diagnostic {
             hint: None,
             related: Vec::new(),
             resource: None,
+            resource_index: None,
         }
     }
 
@@ -81,6 +84,13 @@ impl Diagnostic {
             span,
             message: message.into(),
         });
+        self
+    }
+
+    /// Attributes the finding to resource `index` of the report, named `name` (`Plan/x`).
+    pub fn for_resource(mut self, index: usize, name: impl Into<String>) -> Self {
+        self.resource_index = Some(index);
+        self.resource = Some(name.into());
         self
     }
 

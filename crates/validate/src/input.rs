@@ -43,7 +43,12 @@ pub enum InputSpec {
     /// Standard input.
     Stdin,
     /// The `*.yaml`, `*.yml` and `*.json` files of a directory.
-    Dir { path: PathBuf, recursive: bool },
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Whether to read subdirectories too.
+        recursive: bool,
+    },
 }
 
 /// Reads every input into a [`SourceMap`], in the order given; problems become

@@ -31,6 +31,8 @@ pub struct Resource {
     pub node: Node,
     /// Number of error diagnostics about this resource.
     pub errors: usize,
+    /// Number of warnings about this resource.
+    pub warnings: usize,
 }
 
 impl Resource {
@@ -103,8 +105,10 @@ pub fn validate(sources: SourceMap, options: &Options) -> Report {
     for (id, file) in sources.files() {
         let documents = load::parse(id, file, &options.limits, &mut diagnostics);
         for candidate in envelope::resources(documents, &mut diagnostics) {
+            let index = resources.len();
             resources.push(check_resource(
                 id,
+                index,
                 candidate,
                 &mut diagnostics,
                 &mut implied_gates,
@@ -129,6 +133,7 @@ pub fn validate(sources: SourceMap, options: &Options) -> Report {
 
 fn check_resource(
     source: SourceId,
+    index: usize,
     candidate: envelope::Candidate,
     diagnostics: &mut Vec<Diagnostic>,
     implied: &mut Vec<ImpliedGate>,
@@ -159,10 +164,12 @@ fn check_resource(
         span: node.span,
         node,
         errors: 0,
+        warnings: 0,
     };
     let display = resource.display_name();
     for d in &mut diagnostics[start..] {
         d.resource.get_or_insert_with(|| display.clone());
+        d.resource_index.get_or_insert(index);
     }
     resource
 }
@@ -195,16 +202,15 @@ fn raise(mut d: Diagnostic, options: &Options) -> Diagnostic {
     d
 }
 
-/// Attributes each error to the resource whose document contains its span.
+/// Counts each resource's errors and warnings, as attributed by the stage that found them.
 fn count_errors(resources: &mut [Resource], diagnostics: &[Diagnostic]) {
-    for d in diagnostics.iter().filter(|d| d.is_error()) {
-        let Some(span) = d.span else { continue };
-        if let Some(r) = resources.iter_mut().find(|r| {
-            r.source == span.source
-                && r.span.start <= span.start
-                && span.end <= r.span.end.max(span.start)
-        }) {
-            r.errors += 1;
+    for d in diagnostics {
+        let Some(r) = d.resource_index.and_then(|i| resources.get_mut(i)) else {
+            continue;
+        };
+        match d.severity {
+            Severity::Error => r.errors += 1,
+            Severity::Warning => r.warnings += 1,
         }
     }
 }

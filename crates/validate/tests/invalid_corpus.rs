@@ -13,11 +13,14 @@
 //!   names of `Limits`);
 //!
 //! Each file is validated alone and must: produce every expected code on its line;
-//! produce no code it does not expect; be invalid (with `--strict` when it only holds
-//! warnings); give every diagnostic a span; not panic.
+//! produce no code it does not expect; not report the same finding twice; be invalid
+//! (with `strict: true` when it only expects warnings, which must then all be errors);
+//! give every diagnostic a span; not panic. A file is named after its first expected
+//! code, and every code of [`Code::ALL`] has a file, except [`NOT_IN_CORPUS`].
 //!
 //! The codes that cannot be written as a small YAML text (unreadable, non-UTF-8 and
-//! oversized inputs, internal errors, …) have their own tests at the end of this file.
+//! oversized inputs, a constant no document reaches, …) have their own tests at the end
+//! of this file.
 //!
 //! `PLANSPEC_CORPUS_DUMP=1` prints every file's diagnostics.
 
@@ -484,23 +487,4 @@ fn constant_mismatch_is_ps0321() {
     assert_eq!(d.path.as_deref(), Some("apiVersion"));
     let at = sources.line_col(d.span.expect("has a span"));
     assert_eq!((at.line, at.column), (1, 13));
-}
-
-#[test]
-#[ignore]
-fn zz_probe() {
-    let dir = std::env::var("PROBE_DIR").unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let report = run(&file_name(&f), &text, false, Limits::default());
-        eprintln!("{}:\n{}", file_name(&f), describe(&report));
-        for d in &report.diagnostics {
-            eprintln!("      hint: {:?} related: {}", d.hint, d.related.len());
-        }
-    }
 }

@@ -288,7 +288,7 @@ fn mutate(text: &str, mutation: &Mutation) -> String {
 // ----- properties ------------------------------------------------------------------------
 
 proptest! {
-    #![proptest_config(Config { cases: 2048, ..Config::default() })]
+    #![proptest_config(Config { cases: 4096, ..Config::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {

@@ -7,7 +7,7 @@ pub mod human;
 pub mod json;
 pub mod sarif;
 
-use planspec_validate::{Diagnostic, Report, Severity, SourceFile, SourceId, SourceMap, Span};
+use planspec_validate::{Report, SourceFile, SourceId, SourceMap, Span};
 
 /// A span as 1-based lines and character columns; the end is exclusive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,20 +84,8 @@ pub struct Facts {
 
 impl Facts {
     pub fn of(report: &Report) -> Facts {
-        let resource_of = attribute(report);
-        let mut warnings_of = vec![0; report.resources.len()];
-        let mut errors_of = vec![0; report.resources.len()];
-        for (d, r) in report.diagnostics.iter().zip(&resource_of) {
-            if let Some(r) = *r {
-                match d.severity {
-                    Severity::Warning => warnings_of[r] += 1,
-                    Severity::Error => errors_of[r] += 1,
-                }
-            }
-        }
-        for (count, resource) in errors_of.iter_mut().zip(&report.resources) {
-            *count = (*count).max(resource.errors);
-        }
+        let warnings_of: Vec<usize> = report.resources.iter().map(|r| r.warnings).collect();
+        let errors_of: Vec<usize> = report.resources.iter().map(|r| r.errors).collect();
         let invalid = errors_of.iter().filter(|&&e| e > 0).count();
         let summary = Summary {
             files: report.sources.files().count(),
@@ -115,48 +103,11 @@ impl Facts {
     }
 }
 
-/// Finds the resource each diagnostic lies in: by span containment, else by its
-/// `resource` name when that names exactly one resource. `O((d + r) log r)`.
-fn attribute(report: &Report) -> Vec<Option<usize>> {
-    // (source, start, end, index), sorted by source then start.
-    let mut spans: Vec<(u32, u32, u32, usize)> = report
-        .resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.source.0, r.span.start, r.span.end, i))
-        .collect();
-    spans.sort_unstable();
-    let mut by_name: std::collections::HashMap<String, Option<usize>> =
-        std::collections::HashMap::new();
-    for (i, r) in report.resources.iter().enumerate() {
-        by_name
-            .entry(r.display_name())
-            .and_modify(|slot| *slot = None)
-            .or_insert(Some(i));
-    }
-    report
-        .diagnostics
-        .iter()
-        .map(|d| {
-            containing(&spans, d)
-                .or_else(|| d.resource.as_ref().and_then(|n| by_name.get(n).copied()?))
-        })
-        .collect()
-}
-
-fn containing(spans: &[(u32, u32, u32, usize)], d: &Diagnostic) -> Option<usize> {
-    let span = d.span?;
-    let key = (span.source.0, span.start);
-    let after = spans.partition_point(|&(s, start, _, _)| (s, start) <= key);
-    let &(source, start, end, index) = spans.get(after.checked_sub(1)?)?;
-    (source == span.source.0 && start <= span.start && span.start <= end).then_some(index)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use planspec_model::Kind;
-    use planspec_validate::Code;
+    use planspec_validate::{Code, Diagnostic};
 
     fn report_with_two_resources() -> Report {
         let mut sources = SourceMap::new();
@@ -168,19 +119,21 @@ mod tests {
             Span::new(id, 0, 0),
             planspec_validate::tree::Value::Null,
         );
-        let resource = |kind, name: &str, start, end, errors| planspec_validate::Resource {
-            kind,
-            name: Some(name.into()),
-            namespace: None,
-            source: id,
-            span: Span::new(id, start, end),
-            node: node.clone(),
-            errors,
-        };
+        let resource =
+            |kind, name: &str, start, end, errors, warnings| planspec_validate::Resource {
+                kind,
+                name: Some(name.into()),
+                namespace: None,
+                source: id,
+                span: Span::new(id, start, end),
+                node: node.clone(),
+                errors,
+                warnings,
+            };
         Report {
             resources: vec![
-                resource(Kind::Plan, "a", 0, 19, 0),
-                resource(Kind::Gate, "b", 23, 42, 1),
+                resource(Kind::Plan, "a", 0, 19, 0, 1),
+                resource(Kind::Gate, "b", 23, 42, 1, 0),
             ],
             diagnostics: vec![
                 Diagnostic::new(Code::UnknownField, "w").at(Span::new(id, 11, 15)),
@@ -193,10 +146,9 @@ mod tests {
     }
 
     #[test]
-    fn attributes_diagnostics_to_resources() {
+    fn summarises_resources_from_the_report() {
         let report = report_with_two_resources();
         let facts = Facts::of(&report);
-        assert_eq!(attribute(&report), vec![Some(0), Some(1), None]);
         assert_eq!(facts.warnings_of, vec![1, 0]);
         assert_eq!(facts.errors_of, vec![0, 1]);
         assert_eq!(

@@ -188,8 +188,7 @@ impl FileRun {
                 }
                 Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
                 event => match self.builder.event(ctx, event, span, diags) {
-                    Ok(Step::Continue) => {}
-                    Ok(Step::Empty) => {}
+                    Ok(Step::Continue | Step::Empty) => {}
                     Ok(Step::Root(node)) => {
                         self.saw_content = true;
                         self.docs.push(node);

@@ -3,9 +3,12 @@
 //! `saphyr-parser` reports positions as *character* indices into its input; [`Span`]s
 //! are *byte* offsets. For ASCII text the two are equal. Otherwise a checkpoint table
 //! (the byte offset of every [`STRIDE`]th character) makes each conversion O(1): one
-//! table lookup plus a walk over fewer than [`STRIDE`] characters.
+//! table lookup plus a walk over fewer than [`STRIDE`] characters; and since the parser
+//! mostly moves forward, the walk starts from the previous answer when that is closer.
 //!
 //! [`Span`]: crate::source::Span
+
+use std::cell::Cell;
 
 /// Characters between two checkpoints.
 const STRIDE: usize = 32;
@@ -17,6 +20,8 @@ pub(super) struct CharOffsets<'a> {
     /// Byte offset of character `k * STRIDE`; empty when the text is ASCII.
     checkpoints: Vec<u32>,
     ascii: bool,
+    /// The previous answer: (character index, byte offset).
+    last: Cell<(usize, usize)>,
 }
 
 impl<'a> CharOffsets<'a> {
@@ -35,6 +40,7 @@ impl<'a> CharOffsets<'a> {
             text,
             checkpoints,
             ascii,
+            last: Cell::new((0, 0)),
         }
     }
 
@@ -47,11 +53,19 @@ impl<'a> CharOffsets<'a> {
         let Some(&checkpoint) = self.checkpoints.get(index / STRIDE) else {
             return self.text.len();
         };
-        let start = checkpoint as usize;
-        let rest = &self.text[start..];
-        rest.char_indices()
-            .nth(index % STRIDE)
-            .map_or(self.text.len(), |(i, _)| start + i)
+        let (last_index, last_byte) = self.last.get();
+        let (from_index, from_byte) =
+            if last_index <= index && last_index >= index / STRIDE * STRIDE {
+                (last_index, last_byte)
+            } else {
+                (index / STRIDE * STRIDE, checkpoint as usize)
+            };
+        let byte = self.text[from_byte..]
+            .char_indices()
+            .nth(index - from_index)
+            .map_or(self.text.len(), |(i, _)| from_byte + i);
+        self.last.set((index, byte));
+        byte
     }
 
     /// Number of characters in `text[from..to]` (both char boundaries).
@@ -82,6 +96,15 @@ mod tests {
         let o = CharOffsets::new(&text);
         for (k, (i, _)) in text.char_indices().enumerate() {
             assert_eq!(o.byte(k), i, "char {k}");
+        }
+        // Backwards and jumping around, too.
+        let all: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for k in (0..all.len())
+            .rev()
+            .step_by(7)
+            .chain((0..all.len()).step_by(13))
+        {
+            assert_eq!(o.byte(k), all[k], "char {k}");
         }
         let n = text.chars().count();
         assert_eq!(o.byte(n), text.len());
