@@ -297,17 +297,27 @@ impl<'a> Ctx<'_, 'a, '_> {
         if let Some(r) = spec.get("bindingRef") {
             self.reference(r, Kind::Binding, "spec.bindingRef");
         }
-        let Some(entries) = spec.get("nodeBindings").and_then(Node::as_map) else {
-            return;
-        };
         let ids = plan.map(plan_node_ids);
-        for entry in entries {
-            let field = format!("spec.nodeBindings.{}", entry.key);
-            self.reference(&entry.value, Kind::Binding, &field);
-            if let (Some(ids), Some(plan)) = (&ids, plan) {
-                if !ids.contains(entry.key.as_str()) {
-                    self.unknown_node(&entry.key, entry.key_span, plan, &field);
+        if let Some(entries) = spec.get("nodeBindings").and_then(Node::as_map) {
+            for entry in entries {
+                let field = format!("spec.nodeBindings.{}", entry.key);
+                self.reference(&entry.value, Kind::Binding, &field);
+                if let (Some(ids), Some(plan)) = (&ids, plan) {
+                    if !ids.contains(entry.key.as_str()) {
+                        self.unknown_node(&entry.key, entry.key_span, plan, &field);
+                    }
                 }
+            }
+        }
+        let statuses = self
+            .from
+            .node
+            .at(&["status", "nodeStatuses"])
+            .and_then(Node::as_map);
+        if let (Some(entries), Some(ids), Some(plan)) = (statuses, &ids, plan) {
+            for entry in entries.iter().filter(|e| !ids.contains(e.key.as_str())) {
+                let field = format!("status.nodeStatuses.{}", entry.key);
+                self.unknown_node(&entry.key, entry.key_span, plan, &field);
             }
         }
     }
@@ -396,7 +406,12 @@ impl<'a> Ctx<'_, 'a, '_> {
         }
     }
 
+    /// Reports a node id its plan lacks. An id that is not even a valid node id has
+    /// already been reported by the schema, so it is not reported twice.
     fn unknown_node(&mut self, id: &str, span: Span, plan: &Resource, field: &str) {
+        if !planspec_model::common::is_dns_label(id) {
+            return;
+        }
         let ids = plan_node_ids(plan);
         let hint = crate::suggest::did_you_mean(id, ids.iter().copied()).unwrap_or_else(|| {
             format!(

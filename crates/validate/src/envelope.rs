@@ -44,7 +44,9 @@ fn classify(doc: Node, depth: usize, out: &mut Vec<Candidate>, diags: &mut Vec<D
     let kind_node = doc.get("kind");
     let kind_name = kind_node.and_then(Node::as_str);
     if kind_name == Some("List") {
-        flatten_list(doc, depth, out, diags);
+        if list_api_version_ok(&doc, diags) {
+            flatten_list(doc, depth, out, diags);
+        }
         return;
     }
     let api_ok = check_api_version(&doc, first_key, diags);
@@ -124,6 +126,31 @@ fn check_api_version(doc: &Node, anchor: crate::source::Span, diags: &mut Vec<Di
             false
         }
     }
+}
+
+/// A `List` may name our API version, Kubernetes' `v1` (what `kubectl get -o yaml`
+/// writes), or none; anything else is reported and the list skipped.
+fn list_api_version_ok(doc: &Node, diags: &mut Vec<Diagnostic>) -> bool {
+    let Some(node) = doc.get("apiVersion") else {
+        return true;
+    };
+    if matches!(node.as_str(), Some(API_VERSION | "v1")) {
+        return true;
+    }
+    let found = node
+        .as_str()
+        .map(|s| format!("`{s}`"))
+        .unwrap_or_else(|| describe(node));
+    diags.push(
+        Diagnostic::new(
+            Code::UnknownApiVersion,
+            format!("unsupported apiVersion {found} on a `List`"),
+        )
+        .at(node.span)
+        .with_path("apiVersion")
+        .with_hint(format!("a `List` uses `apiVersion: {API_VERSION}` or `v1`")),
+    );
+    false
 }
 
 fn flatten_list(doc: Node, depth: usize, out: &mut Vec<Candidate>, diags: &mut Vec<Diagnostic>) {

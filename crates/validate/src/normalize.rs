@@ -56,6 +56,59 @@ fn warn(
     );
 }
 
+/// Renames the legacy key `old` of `node` to `new` with a `code` warning. When both are
+/// present, an equal legacy value is dropped with the warning and a different one is an
+/// error: PlanSpec never silently prefers one of two disagreeing values.
+fn legacy_key(
+    node: &mut Node,
+    old: &str,
+    new: &str,
+    code: Code,
+    path: &str,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(entry) = node.entry(old) else { return };
+    let span = entry.key_span;
+    let field = format!("{path}.{old}");
+    match node.get(new) {
+        None => {
+            warn(
+                diags,
+                code,
+                span,
+                field,
+                what.to_string(),
+                format!("write `{new}`"),
+            );
+            node.rename_key(old, new);
+        }
+        Some(modern) if modern.to_json() == entry.value.to_json() => {
+            warn(
+                diags,
+                code,
+                span,
+                field,
+                format!("{what}, and repeats `{new}`"),
+                format!("remove `{old}`"),
+            );
+            node.remove(old);
+        }
+        Some(_) => diags.push(
+            Diagnostic::new(
+                Code::MixedLegacyForms,
+                format!("both `{old}` (legacy) and `{new}` are set, and they disagree"),
+            )
+            .at(span)
+            .with_path(field)
+            .with_hint(format!("keep only `{new}`")),
+        ),
+    }
+    if node.get(new).is_some() {
+        node.remove(old);
+    }
+}
+
 /// `7d` → `168h` (§8 L4).
 fn day_duration(parent: &mut Node, key: &str, path: &str, diags: &mut Vec<Diagnostic>) {
     let Some(node) = parent.get_mut(key) else {
@@ -342,20 +395,16 @@ fn external(node: &mut Node, base: &str, id: &str, diags: &mut Vec<Diagnostic>) 
         }
         Some(ext) => {
             for (old, new) in [("resource", "resourceRef"), ("webhook", "webhookUrl")] {
-                if let Some(entry) = ext.entry(old) {
-                    if ext.entry(new).is_none() {
-                        let span = entry.key_span;
-                        warn(
-                            diags,
-                            Code::LegacyExternalRefKey,
-                            span,
-                            format!("{base}.externalRef.{old}"),
-                            format!("`externalRef.{old}` is the legacy key"),
-                            format!("write `{new}`"),
-                        );
-                        ext.rename_key(old, new);
-                    }
-                }
+                let what = format!("`externalRef.{old}` is the legacy key");
+                legacy_key(
+                    ext,
+                    old,
+                    new,
+                    Code::LegacyExternalRefKey,
+                    &format!("{base}.externalRef"),
+                    &what,
+                    diags,
+                );
             }
         }
     }
@@ -375,20 +424,17 @@ fn criteria(node: &mut Node, base: &str, diags: &mut Vec<Diagnostic>) {
         }
         let path = format!("{base}.acceptanceCriteria[{i}]");
         day_duration(item, "timeout", &format!("{path}.timeout"), diags);
-        if item.get("type").and_then(Node::as_str) == Some("custom")
-            && item.get("webhookUrl").is_none()
-        {
-            if let Some(entry) = item.entry("webhook") {
-                warn(
-                    diags,
-                    Code::LegacyCriterionWebhook,
-                    entry.key_span,
-                    format!("{path}.webhook"),
-                    "`webhook` is the legacy key of a custom criterion".to_string(),
-                    "write `webhookUrl`",
-                );
-                item.rename_key("webhook", "webhookUrl");
-            }
+        if item.get("type").and_then(Node::as_str) == Some("custom") {
+            let what = "`webhook` is the legacy key of a custom criterion";
+            legacy_key(
+                item,
+                "webhook",
+                "webhookUrl",
+                Code::LegacyCriterionWebhook,
+                &path,
+                what,
+                diags,
+            );
         }
         if item.get("type").is_none() && item.get("description").is_some() {
             let span = item
@@ -493,19 +539,16 @@ fn parameter(param: &mut Node, path: &str, diags: &mut Vec<Diagnostic>) {
             ty.value = Value::String("number".to_string());
         }
     }
-    if param.get("objectProperties").is_none() {
-        if let Some(entry) = param.entry("properties") {
-            warn(
-                diags,
-                Code::LegacyPropertiesKey,
-                entry.key_span,
-                format!("{path}.properties"),
-                "`properties` is the legacy key for an object parameter's fields".to_string(),
-                "write `objectProperties`",
-            );
-            param.rename_key("properties", "objectProperties");
-        }
-    }
+    let what = "`properties` is the legacy key for an object parameter's fields";
+    legacy_key(
+        param,
+        "properties",
+        "objectProperties",
+        Code::LegacyPropertiesKey,
+        path,
+        what,
+        diags,
+    );
     if let Some(Value::Map(props)) = param.get_mut("objectProperties").map(|p| &mut p.value) {
         for entry in props.iter_mut() {
             let sub = format!("{path}.objectProperties.{}", entry.key);
@@ -554,19 +597,16 @@ fn execution(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
         return;
     };
     for (i, item) in items.iter_mut().enumerate() {
-        if item.get("url").is_none() {
-            if let Some(entry) = item.entry("uri") {
-                warn(
-                    diags,
-                    Code::LegacyArtifactUri,
-                    entry.key_span,
-                    format!("status.artifacts[{i}].uri"),
-                    "`uri` is the legacy key of an artifact's address".to_string(),
-                    "write `url`",
-                );
-                item.rename_key("uri", "url");
-            }
-        }
+        let what = "`uri` is the legacy key of an artifact's address";
+        legacy_key(
+            item,
+            "uri",
+            "url",
+            Code::LegacyArtifactUri,
+            &format!("status.artifacts[{i}]"),
+            what,
+            diags,
+        );
     }
 }
 

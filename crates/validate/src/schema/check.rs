@@ -100,7 +100,7 @@ impl<'s> Checker<'s, '_> {
         }
         if let Some(types) = s.types {
             if !type_matches(types, node) {
-                self.wrong_type(types, s, node);
+                self.wrong_type(types, s, node, ctx.key_span);
                 return;
             }
         }
@@ -156,7 +156,9 @@ impl<'s> Checker<'s, '_> {
         }
     }
 
-    fn wrong_type(&mut self, types: Types, s: &SchemaNode, node: &Node) {
+    /// A value of the wrong type. A mapping or sequence is reported at its key, not across
+    /// its (possibly many) lines.
+    fn wrong_type(&mut self, types: Types, s: &SchemaNode, node: &Node, key_span: Option<Span>) {
         let expected = types.describe();
         let mut hint = None;
         if let Value::String(text) = &node.value {
@@ -206,7 +208,11 @@ impl<'s> Checker<'s, '_> {
                     found
                 ),
             )
-            .at(node.span)
+            .at(if matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+                key_span.unwrap_or(node.span)
+            } else {
+                node.span
+            })
             .with_hint_opt(hint),
         );
     }
