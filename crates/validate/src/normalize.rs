@@ -233,9 +233,12 @@ fn plan(doc: &mut Node, diags: &mut Vec<Diagnostic>, implied: &mut Vec<ImpliedGa
 
 /// The name of the Gate implied by an inline gate node: `<plan>-<node>`, kept a DNS label.
 fn inline_gate_name(plan: &str, node_id: &str) -> String {
-    let mut name = format!("{plan}-{node_id}");
-    name.truncate(63);
-    name.trim_end_matches('-').to_string()
+    let name = crate::suggest::dns_label(&format!("{plan}-{node_id}"));
+    if name.is_empty() {
+        "inline-gate".to_string()
+    } else {
+        name
+    }
 }
 
 /// `capabilityRef: {name}` and `capabilities: [name]` → `capabilityRefs` (§8 L1, L2).

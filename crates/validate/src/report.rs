@@ -121,7 +121,7 @@ pub fn validate(sources: SourceMap, options: &Options) -> Report {
             d.severity = Severity::Error;
         }
     }
-    count_errors(&mut resources, &diagnostics);
+    count_errors(&mut resources, &mut diagnostics);
     sort(&mut diagnostics);
     Report {
         sources,
@@ -203,8 +203,21 @@ fn raise(mut d: Diagnostic, options: &Options) -> Diagnostic {
 }
 
 /// Counts each resource's errors and warnings, as attributed by the stage that found them.
-fn count_errors(resources: &mut [Resource], diagnostics: &[Diagnostic]) {
-    for d in diagnostics {
+/// Findings of the loader come before any resource exists; they belong to the resource
+/// whose document contains their span.
+fn count_errors(resources: &mut [Resource], diagnostics: &mut [Diagnostic]) {
+    let mut by_start: Vec<(SourceId, u32, u32, usize)> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.source, r.span.start, r.span.end, i))
+        .collect();
+    by_start.sort_unstable();
+    for d in diagnostics.iter_mut() {
+        if d.resource_index.is_none() {
+            if let Some(i) = d.span.and_then(|span| containing(&by_start, span)) {
+                *d = d.clone().for_resource(i, resources[i].display_name());
+            }
+        }
         let Some(r) = d.resource_index.and_then(|i| resources.get_mut(i)) else {
             continue;
         };
@@ -213,6 +226,14 @@ fn count_errors(resources: &mut [Resource], diagnostics: &[Diagnostic]) {
             Severity::Warning => r.warnings += 1,
         }
     }
+}
+
+/// The resource whose span contains `span`, if any.
+fn containing(by_start: &[(SourceId, u32, u32, usize)], span: Span) -> Option<usize> {
+    let after = by_start
+        .partition_point(|&(source, start, _, _)| (source, start) <= (span.source, span.start));
+    let &(source, start, end, index) = by_start.get(after.checked_sub(1)?)?;
+    (source == span.source && start <= span.start && span.end <= end).then_some(index)
 }
 
 fn sort(diagnostics: &mut [Diagnostic]) {

@@ -33,8 +33,10 @@ impl Loaded {
         &self.docs[0]
     }
 
+    /// The document as JSON, keeping the loader's integer/float distinction (unlike
+    /// `Node::to_json`, which writes integral floats as integers).
     fn json(&self) -> serde_json::Value {
-        self.only_doc().to_json()
+        exact_json(self.only_doc())
     }
 
     fn diag(&self, code: Code) -> &Diagnostic {
@@ -765,5 +767,22 @@ fn errors_at_the_end_of_the_input_have_a_span_inside_the_text() {
         let d = l.diag(Code::Syntax);
         let span = d.span.unwrap();
         assert!(span.end as usize <= text.len(), "{text:?}");
+    }
+}
+
+fn exact_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &node.value {
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        Value::Seq(items) => J::Array(items.iter().map(exact_json).collect()),
+        Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), exact_json(&e.value)))
+                .collect(),
+        ),
+        _ => node.to_json(),
     }
 }

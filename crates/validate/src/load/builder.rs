@@ -183,7 +183,8 @@ impl DocBuilder {
         self.anchors.clear();
         self.closed.clear();
         self.detached.clear();
-        self.alias_nodes = 0;
+        // `alias_nodes` is not reset: the budget covers the whole input, so splitting a
+        // bomb across many documents gains nothing.
         self.prev_end = doc_start;
     }
 
@@ -478,8 +479,8 @@ impl DocBuilder {
                 Diagnostic::new(
                     Code::AliasLimit,
                     format!(
-                        "expanding this alias would copy more than {limit} nodes into the \
-                         document; the rest of this document was not read"
+                        "expanding this alias would copy more than {limit} nodes into this \
+                         input; the rest of this document was not read"
                     ),
                 )
                 .at(at)

@@ -58,7 +58,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most documents accepted in one input (default 10,000).
     pub max_documents: usize,
-    /// Most nodes that alias expansion may copy into one document (default 100,000).
+    /// Most nodes that alias expansion may copy into one input, all documents together
+    /// (default 100,000).
     pub max_alias_nodes: usize,
 }
 

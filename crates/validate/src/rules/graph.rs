@@ -48,7 +48,15 @@ pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
             index.insert(text, i);
         }
     }
-    let resolver = Resolver { index: &index };
+    let ids = nodes
+        .iter()
+        .filter_map(|n| n.get("id").and_then(Node::as_str))
+        .collect();
+    let resolver = Resolver {
+        index: &index,
+        ids,
+        suggestions: std::cell::Cell::new(MAX_SUGGESTIONS),
+    };
     let mut adjacency: Vec<Vec<Dep>> = (0..nodes.len()).map(|_| Vec::new()).collect();
     let explicit = edges(graph, &resolver, &mut adjacency, diags);
     for (i, node) in nodes.iter().enumerate() {
@@ -61,7 +69,15 @@ pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
 
 struct Resolver<'a> {
     index: &'a HashMap<&'a str, usize>,
+    /// Node ids in declaration order, so suggestions are deterministic.
+    ids: Vec<&'a str>,
+    /// Suggestions left: each compares against every node id, so a plan full of typos
+    /// must not turn validation quadratic.
+    suggestions: std::cell::Cell<usize>,
 }
+
+/// Most "did you mean" suggestions computed for one plan.
+const MAX_SUGGESTIONS: usize = 50;
 
 impl Resolver<'_> {
     fn get(&self, id: &str) -> Option<usize> {
@@ -69,8 +85,14 @@ impl Resolver<'_> {
     }
 
     fn hint(&self, id: &str) -> String {
-        suggest::did_you_mean(id, self.index.keys().copied())
-            .unwrap_or_else(|| "it must name the `id` of a node in this plan".to_string())
+        let left = self.suggestions.get();
+        let suggestion = if left > 0 {
+            self.suggestions.set(left - 1);
+            suggest::did_you_mean(id, self.ids.iter().copied())
+        } else {
+            None
+        };
+        suggestion.unwrap_or_else(|| "it must name the `id` of a node in this plan".to_string())
     }
 }
 

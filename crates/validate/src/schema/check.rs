@@ -160,37 +160,7 @@ impl<'s> Checker<'s, '_> {
     /// its (possibly many) lines.
     fn wrong_type(&mut self, types: Types, s: &SchemaNode, node: &Node, key_span: Option<Span>) {
         let expected = types.describe();
-        let mut hint = None;
-        if let Value::String(text) = &node.value {
-            if text.contains("${") {
-                hint = Some(
-                    "this looks like a template placeholder: render the template before validating"
-                        .to_string(),
-                );
-            } else if types.contains(Types::INTEGER) && text.trim().parse::<f64>().is_ok() {
-                hint = Some(format!("remove the quotes: {}", text.trim()));
-            }
-        }
-        if hint.is_none() {
-            hint = match (&node.value, expected.as_str()) {
-                (Value::Int(_) | Value::Float(_) | Value::Bool(_), "string") => Some(format!(
-                    "quote it to make it a string: \"{}\"",
-                    scalar_text(node)
-                )),
-                (Value::String(name), "object")
-                    if s.def_name.as_deref().is_some_and(|d| d.contains("Ref"))
-                        || s.properties.iter().any(|(k, _)| k == "name") =>
-                {
-                    Some(format!(
-                        "write a reference as a mapping: `{{name: {name}}}`"
-                    ))
-                }
-                (_, "array") => {
-                    Some("write a list, e.g. `[a, b]` or one `- item` per line".to_string())
-                }
-                _ => None,
-            };
-        }
+        let hint = type_hint(types, s.def_name.as_deref(), node);
         let found = match &node.value {
             Value::Null => "null (an empty value)".to_string(),
             Value::Seq(_) => "an array".to_string(),
@@ -223,6 +193,10 @@ impl<'s> Checker<'s, '_> {
         let hint = node
             .as_str()
             .and_then(|found| suggest::did_you_mean(found, allowed.iter().copied()));
+        let hint = match node.as_str() {
+            Some(text) if text.contains("${") => Some(TEMPLATE_HINT.to_string()),
+            _ => hint,
+        };
         self.emit(
             Diagnostic::new(
                 Code::InvalidEnum,
@@ -274,7 +248,8 @@ impl<'s> Checker<'s, '_> {
                         preview(node)
                     ),
                 )
-                .at(node.span),
+                .at(node.span)
+                .with_hint_opt(text.contains("${").then(|| TEMPLATE_HINT.to_string())),
             );
             return;
         }
@@ -326,7 +301,7 @@ impl<'s> Checker<'s, '_> {
         let diag = match def {
             Some("DnsLabel" | "NodeId") => {
                 let what = if def == Some("NodeId") { "node id" } else { "name" };
-                let fixed = dns_label_fix(text);
+                let fixed = suggest::dns_label(text);
                 let mut hint = "use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters".to_string();
                 if !fixed.is_empty() && fixed != text {
                     hint = format!("{hint}; for example `{fixed}`");
@@ -352,6 +327,11 @@ impl<'s> Checker<'s, '_> {
             Some("HashDigest") => Diagnostic::new(Code::InvalidFormat, format!("{here} {shown} is not a digest"))
                 .with_hint("write `algorithm:hexdigest`, e.g. `sha256:…`"),
             _ => return false,
+        };
+        let diag = if text.contains("${") {
+            diag.with_hint(TEMPLATE_HINT)
+        } else {
+            diag
         };
         self.emit(diag.at(node.span));
         true
@@ -444,22 +424,27 @@ impl<'s> Checker<'s, '_> {
         }
     }
 
+    /// Reports repeated items, compared as JSON Schema does (object key order does not
+    /// matter) by their canonical JSON text, so this stays linear in the number of items.
     fn unique(&mut self, items: &[Node], code: Code) {
-        let mut seen: Vec<(Json, Span)> = Vec::with_capacity(items.len());
+        let mut seen: std::collections::HashMap<String, Span> =
+            std::collections::HashMap::with_capacity(items.len());
         for item in items {
-            let json = item.to_json();
-            if let Some((_, first)) = seen.iter().find(|(v, _)| *v == json) {
-                let first = *first;
-                self.emit(
+            let mut json = item.to_json();
+            canonicalize(&mut json);
+            let key = json.to_string();
+            match seen.get(&key) {
+                Some(&first) => self.emit(
                     Diagnostic::new(
                         code,
                         format!("{} lists {} twice", self.here(), preview(item)),
                     )
                     .at(item.span)
                     .with_related(first, "first listed here"),
-                );
-            } else {
-                seen.push((json, item.span));
+                ),
+                None => {
+                    seen.insert(key, item.span);
+                }
             }
         }
     }
@@ -799,6 +784,67 @@ impl<'s> Checker<'s, '_> {
     }
 }
 
+/// Advice for a value of the wrong type, when there is something specific to say.
+fn type_hint(types: Types, def: Option<&str>, node: &Node) -> Option<String> {
+    let expected = types.describe();
+    match (&node.value, expected.as_str()) {
+        (Value::String(text), _) if text.contains("${") => Some(TEMPLATE_HINT.to_string()),
+        (Value::String(text), "boolean")
+            if YAML11_BOOLEANS.contains(&text.to_ascii_lowercase().as_str()) =>
+        {
+            Some(
+                "YAML 1.2 reads `yes`/`no`/`on`/`off` as strings; write `true` or `false`"
+                    .to_string(),
+            )
+        }
+        (Value::String(text), _)
+            if types.contains(Types::INTEGER) && text.trim().parse::<f64>().is_ok() =>
+        {
+            Some(format!("remove the quotes: {}", text.trim()))
+        }
+        (Value::Int(_) | Value::Float(_), "string") if def == Some("Duration") => Some(format!(
+            "a duration needs a unit, e.g. `{}s` or `{}m`",
+            scalar_text(node),
+            scalar_text(node)
+        )),
+        (Value::Float(f), "string") => Some(format!(
+            "quote it to make it a string; unquoted, YAML reads it as the number {f}"
+        )),
+        (Value::Int(_) | Value::Bool(_), "string") => Some(format!(
+            "quote it to make it a string: \"{}\"",
+            scalar_text(node)
+        )),
+        (Value::String(name), "object")
+            if def.is_some_and(|d| d.ends_with("Ref") || d.ends_with("Reference")) =>
+        {
+            Some(format!(
+                "write a reference as a mapping: `{{name: {name}}}`"
+            ))
+        }
+        (_, "array") => Some("write a list, e.g. `[a, b]` or one `- item` per line".to_string()),
+        _ => None,
+    }
+}
+
+/// The hint for values that still hold `${VAR}` template placeholders.
+const TEMPLATE_HINT: &str =
+    "this looks like a template placeholder: render the template before validating";
+
+/// Words YAML 1.1 read as booleans and YAML 1.2 reads as strings.
+const YAML11_BOOLEANS: &[&str] = &["yes", "no", "on", "off", "y", "n"];
+
+/// Sorts object keys recursively so equal values print equally.
+fn canonicalize(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(canonicalize);
+        }
+        Json::Array(items) => items.iter_mut().for_each(canonicalize),
+        _ => {}
+    }
+}
+
 /// `spec.graph.nodes[3].id`.
 fn render_path(path: &[Seg<'_>]) -> String {
     let mut s = String::new();
@@ -911,21 +957,6 @@ fn fmt_num(n: f64) -> String {
     } else {
         n.to_string()
     }
-}
-
-/// The nearest DNS label to `text`: lowercase, runs of other characters become `-`.
-pub(crate) fn dns_label_fix(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let trimmed: String = out.trim_matches('-').chars().take(63).collect();
-    trimmed.trim_end_matches('-').to_string()
 }
 
 fn output_name_fix(text: &str) -> String {
