@@ -161,6 +161,9 @@ pub enum Artifact {
     Directory(PathArtifact),
     /// A resource at `url`.
     Url(UrlArtifact),
+    /// A value carried inline in `data` (upstream OpenAPI's `data` type; a PlanSpec
+    /// extension to the v1alpha1 schema).
+    Data(DataArtifact),
 }
 
 impl Artifact {
@@ -169,8 +172,34 @@ impl Artifact {
         match self {
             Artifact::File(a) | Artifact::Directory(a) => &a.name,
             Artifact::Url(a) => &a.name,
+            Artifact::Data(a) => &a.name,
         }
     }
+}
+
+/// A `data` artifact: the value itself, inline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct DataArtifact {
+    /// Name of the artifact (1–253 characters).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// Content hash (`algorithm:digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<HashDigest>,
+    /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Media type, e.g. `application/json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Free-form string metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A `file` or `directory` artifact.

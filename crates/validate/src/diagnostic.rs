@@ -180,6 +180,7 @@ codes! {
     OpaqueWhen = "0218", "opaque-when", Warning, "`when` is not a valid CEL expression; it is kept as an opaque label and never evaluated.";
     LeadingDigitName = "0219", "leading-digit-name", Warning, "A name starts with a digit; accepted on read, but write names that start with a letter.";
     MixedLegacyForms = "0220", "conflicting-legacy-forms", Error, "A legacy and a modern form of the same field disagree.";
+    LegacyGatePhase = "0221", "legacy-gate-phase", Warning, "Gate phase `ChangesRequested` or `Expired` is from an older design; it is read as `Waiting`.";
 
     // PS03xx — schema: types, required fields, formats, enums
     WrongType = "0301", "wrong-type", Error, "A value has the wrong type.";

@@ -15,7 +15,6 @@
 pub mod cross;
 pub mod diagnostic;
 pub mod envelope;
-pub mod input;
 pub mod load;
 pub mod normalize;
 pub mod rules;

@@ -387,7 +387,7 @@ fn external(node: &mut Node, base: &str, id: &str, diags: &mut Vec<Diagnostic>) 
                 Code::ManualExternal,
                 span,
                 base.to_string(),
-                format!("External node `{id}` has no `externalRef`; it completes only when signalled (`planspec complete`)"),
+                format!("External node `{id}` has no `externalRef`; it completes only when its completion is signalled through the API"),
                 "say so explicitly with `externalRef: {type: manual}`, or point at a uri, resource or webhook",
             );
             node.insert(
@@ -412,6 +412,10 @@ fn external(node: &mut Node, base: &str, id: &str, diags: &mut Vec<Diagnostic>) 
         }
     }
 }
+
+/// The fields a goal-style prose criterion has; one with any other field is a typed check
+/// that is missing its `type`, which the schema reports.
+const PROSE_FIELDS: &[&str] = &["description", "name", "id", "required"];
 
 /// Task acceptance-criteria legacy forms (§8 L4, L19).
 fn criteria(node: &mut Node, base: &str, diags: &mut Vec<Diagnostic>) {
@@ -439,7 +443,10 @@ fn criteria(node: &mut Node, base: &str, diags: &mut Vec<Diagnostic>) {
                 diags,
             );
         }
-        if item.get("type").is_none() && item.get("description").is_some() {
+        let prose_only = item
+            .as_map()
+            .is_some_and(|entries| entries.iter().all(|e| PROSE_FIELDS.contains(&e.key.as_str())));
+        if item.get("type").is_none() && item.get("description").is_some() && prose_only {
             let span = item
                 .entry("description")
                 .map(|e| e.key_span)
@@ -528,16 +535,16 @@ fn capability(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
 
 /// ParameterDefinition legacy forms (§8 L11, L12), recursively through `objectProperties`.
 fn parameter(param: &mut Node, path: &str, diags: &mut Vec<Diagnostic>) {
-    if let Some(ty) = param.get_mut("type") {
+    for key in ["type", "itemType"] {
+        let Some(ty) = param.get_mut(key) else { continue };
         if ty.as_str() == Some("integer") {
             warn(
                 diags,
                 Code::LegacyIntegerType,
                 ty.span,
-                format!("{path}.type"),
-                "parameter `type: integer` is not a PlanSpec type; it is read as `number`"
-                    .to_string(),
-                "write `type: number`",
+                format!("{path}.{key}"),
+                format!("parameter `{key}: integer` is not a PlanSpec type; it is read as `number`"),
+                format!("write `{key}: number`"),
             );
             ty.value = Value::String("number".to_string());
         }
@@ -617,7 +624,10 @@ fn gate(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
     let Some(spec) = doc.get_mut("spec") else {
         return;
     };
-    for key in ["timeout", "metadata"] {
+    for (key, hint) in [
+        ("timeout", "remove it; how long a gate may wait is set by the policy that governs it"),
+        ("metadata", "remove it; put labels and annotations in the Gate's `metadata`, not in `spec`"),
+    ] {
         if let Some(entry) = spec.remove(key) {
             warn(
                 diags,
@@ -625,9 +635,23 @@ fn gate(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
                 entry.key_span,
                 format!("spec.{key}"),
                 format!("Gate `spec.{key}` is not part of planspec.io/v1alpha1 and is ignored"),
-                "remove it; gate timeouts come from the policy that governs the gate",
+                hint,
             );
         }
+    }
+    let Some(phase) = doc.get_mut("status").and_then(|s| s.get_mut("phase")) else {
+        return;
+    };
+    if let Some(old @ ("ChangesRequested" | "Expired")) = phase.as_str() {
+        warn(
+            diags,
+            Code::LegacyGatePhase,
+            phase.span,
+            "status.phase".to_string(),
+            format!("Gate phase `{old}` is from an older design and is read as `Waiting`"),
+            "v1alpha1 Gates are `Pending`, `Waiting`, `Approved` or `Rejected`; a request for changes is a `comment` review",
+        );
+        phase.value = Value::String("Waiting".to_string());
     }
 }
 

@@ -24,7 +24,6 @@
 //!
 //! `PLANSPEC_CORPUS_DUMP=1` prints every file's diagnostics.
 
-use planspec_validate::input::{read_inputs, InputSpec};
 use planspec_validate::{
     validate, Code, Diagnostic, Limits, Options, Report, Severity, SourceFile, SourceMap,
 };
@@ -32,7 +31,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-/// Codes no small YAML text file can produce; each has a Rust test below, except
+/// Codes no small YAML text file can produce; each has a Rust test below or, for
+/// problems met reading a file, in the CLI (`crates/cli/src/input/tests.rs`), except
 /// internal errors, which no input provokes by design.
 ///
 /// `PS0321 invalid-constant` guards only `apiVersion` and `kind`, which the envelope
@@ -356,27 +356,6 @@ fn corpus_is_large_enough() {
 
 // ----- codes that are not a YAML text ---------------------------------------------------
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "planspec-invalid-corpus-{tag}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 const SMALL_GOAL: &str = "\
 apiVersion: planspec.io/v1alpha1
 kind: Goal
@@ -386,66 +365,15 @@ spec:
   description: Add SSO login
 ";
 
-#[test]
-fn non_utf8_input_is_ps0009() {
-    let dir = Scratch::new("utf8");
-    let path = dir.0.join("latin1.yaml");
-    // `description: Caf\xe9` written in Latin-1.
-    let mut bytes = SMALL_GOAL.replace("Add SSO login", "Caf").into_bytes();
-    let at = bytes.len() - 1;
-    bytes.insert(at, 0xE9);
-    std::fs::write(&path, &bytes).unwrap();
-    let (sources, diags) = read_inputs(&[InputSpec::File(path)], &Limits::default());
-    assert_eq!(sources.files().count(), 0, "a non-UTF-8 file is not read");
-    assert_eq!(diags.len(), 1, "{diags:#?}");
-    let d = &diags[0];
-    assert_eq!(d.code, Code::NotUtf8);
-    assert_eq!(d.severity, Severity::Error);
-    assert!(d.span.is_none(), "a whole-input finding has no span");
-    assert!(
-        d.message.contains("0xE9") && d.message.contains(&format!("offset {at}")),
-        "names the byte and its offset: {}",
-        d.message
-    );
-}
-
-#[test]
-fn missing_path_is_ps0008() {
-    let dir = Scratch::new("io");
-    let path = dir.0.join("no-such-plan.yaml");
-    let (sources, diags) = read_inputs(&[InputSpec::File(path)], &Limits::default());
-    assert_eq!(sources.files().count(), 0);
-    assert_eq!(diags.len(), 1, "{diags:#?}");
-    assert_eq!(diags[0].code, Code::Io);
-    assert_eq!(diags[0].severity, Severity::Error);
-    assert!(
-        diags[0].message.contains("no-such-plan.yaml"),
-        "names the path: {}",
-        diags[0].message
-    );
-    // The finding makes the run invalid.
-    let mut report = validate(sources, &Options::default());
-    report.add_diagnostics(diags, &Options::default());
-    assert!(report.has_errors());
-}
-
+/// Reading files (`PS0008`, `PS0009`, and `PS0003` before reading) is the CLI's job and is
+/// tested there (`crates/cli/src/input/tests.rs`); text handed to `validate` directly is
+/// held to the size limit here.
 #[test]
 fn file_over_the_size_limit_is_ps0003() {
-    let dir = Scratch::new("size");
-    let path = dir.0.join("goal.yaml");
-    std::fs::write(&path, SMALL_GOAL).unwrap();
     let limits = Limits {
         max_file_bytes: 64,
         ..Limits::default()
     };
-    let (sources, diags) = read_inputs(&[InputSpec::File(path)], &limits);
-    assert_eq!(sources.files().count(), 0, "an oversized file is not read");
-    assert_eq!(diags.len(), 1, "{diags:#?}");
-    assert_eq!(diags[0].code, Code::FileTooLarge);
-    assert_eq!(diags[0].severity, Severity::Error);
-    assert!(diags[0].span.is_none());
-
-    // Text handed to `validate` directly is held to the same limit.
     let report = run("goal.yaml", SMALL_GOAL, false, limits);
     assert!(report.has_errors(), "{}", describe(&report));
     assert!(report.resources.is_empty());

@@ -786,3 +786,11 @@ fn exact_json(node: &Node) -> serde_json::Value {
         _ => node.to_json(),
     }
 }
+
+#[test]
+fn json_surrogate_pair_escapes_decode_and_keep_later_spans() {
+    let l = clean(r#"{"a": "ship \ud83d\ude80!", "b": "after"}"#);
+    assert_eq!(l.json(), json!({"a": "ship 🚀!", "b": "after"}));
+    let b = l.only_doc().get("b").unwrap();
+    assert_eq!(l.text(b.span), "\"after\"");
+}

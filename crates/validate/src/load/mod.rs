@@ -32,6 +32,7 @@
 //! Nesting is handled with an explicit stack (and the parser itself never recurses), so
 //! no input can overflow the call stack.
 
+mod surrogates;
 mod builder;
 mod offsets;
 mod scalar;
@@ -82,7 +83,8 @@ pub fn parse(
     limits: &Limits,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Node> {
-    let text = file.text.as_str();
+    let rewritten = surrogates::rewrite(&file.text);
+    let text = rewritten.as_deref().unwrap_or(&file.text);
     let start = Span::new(id, 0, 0);
     if text.len() > limits.max_file_bytes {
         diags.push(file_too_large(text.len(), limits.max_file_bytes).at(start));

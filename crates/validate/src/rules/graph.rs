@@ -6,7 +6,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 use crate::suggest;
 use crate::tree::Node;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Most cycles reported for one plan; past that the first ones say enough.
 const MAX_CYCLES: usize = 20;
@@ -15,6 +15,42 @@ const MAX_CYCLES: usize = 20;
 struct Dep {
     to: usize,
     span: Span,
+    origin: Origin,
+}
+
+/// Where a dependency was declared, for the field path of a finding.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// `spec.graph.edges[j]`
+    Edge(usize),
+    /// `spec.graph.nodes[i].dependsOn[k]`
+    DependsOn(usize, usize),
+}
+
+impl Origin {
+    fn path(self) -> String {
+        match self {
+            Origin::Edge(j) => format!("spec.graph.edges[{j}].to"),
+            Origin::DependsOn(i, k) => format!("spec.graph.nodes[{i}].dependsOn[{k}]"),
+        }
+    }
+}
+
+/// Longest cycle spelled out in full; longer ones show both ends.
+const MAX_CYCLE_SHOWN: usize = 12;
+
+/// `a → b → c → a`, eliding the middle of long cycles.
+fn cycle_text(path: &[String]) -> String {
+    if path.len() <= MAX_CYCLE_SHOWN {
+        return path.join(" → ");
+    }
+    let half = MAX_CYCLE_SHOWN / 2;
+    format!(
+        "{} → … ({} more nodes) … → {}",
+        path[..half].join(" → "),
+        path.len() - 2 * half,
+        path[path.len() - half..].join(" → ")
+    )
 }
 
 pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
@@ -96,15 +132,16 @@ impl Resolver<'_> {
     }
 }
 
-/// Explicit edges; returns the set of declared `(from, to)` pairs.
+/// Explicit edges; returns the declared `(from, to)` pairs, each with whether all its edges
+/// are soft.
 fn edges(
     graph: &Node,
     resolver: &Resolver<'_>,
     adjacency: &mut [Vec<Dep>],
     diags: &mut Vec<Diagnostic>,
-) -> HashSet<(usize, usize)> {
+) -> HashMap<(usize, usize), bool> {
     let mut declared: HashMap<(usize, usize, &str), Span> = HashMap::new();
-    let mut pairs = HashSet::new();
+    let mut pairs = HashMap::new();
     let Some(list) = graph.get("edges").and_then(Node::as_seq) else {
         return pairs;
     };
@@ -162,8 +199,9 @@ fn edges(
             continue;
         }
         declared.insert((from, to, edge_type), edge.span);
-        pairs.insert((from, to));
-        adjacency[from].push(Dep { to, span: to_span });
+        let soft = edge_type == "soft";
+        pairs.entry((from, to)).and_modify(|all_soft| *all_soft &= soft).or_insert(soft);
+        adjacency[from].push(Dep { to, span: to_span, origin: Origin::Edge(j) });
     }
     pairs
 }
@@ -172,7 +210,7 @@ fn depends_on(
     node: &Node,
     i: usize,
     resolver: &Resolver<'_>,
-    explicit: &HashSet<(usize, usize)>,
+    explicit: &HashMap<(usize, usize), bool>,
     adjacency: &mut [Vec<Dep>],
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -221,22 +259,23 @@ fn depends_on(
             continue;
         }
         seen.insert(from, dep.span);
-        if explicit.contains(&(from, i)) {
-            diags.push(
+        if let Some(&soft) = explicit.get(&(from, i)) {
+            let diag = if soft {
                 Diagnostic::new(
                     Code::RedundantDependsOn,
-                    format!("`dependsOn: {id}` repeats the explicit edge `{id} → {own}`"),
+                    format!(
+                        "`dependsOn: {id}` repeats the soft edge `{id} → {own}`; the explicit edge wins, so `{own}` runs after `{id}` but does not wait for it to succeed"
+                    ),
                 )
-                .at(dep.span)
-                .with_path(path)
-                .with_hint("keep one of the two; the explicit edge wins"),
-            );
+                .with_hint(format!("if `{own}` needs `{id}` to succeed, make the edge hard; otherwise remove the `dependsOn` entry"))
+            } else {
+                Diagnostic::new(Code::RedundantDependsOn, format!("`dependsOn: {id}` repeats the explicit edge `{id} → {own}`"))
+                    .with_hint("keep one of the two")
+            };
+            diags.push(diag.at(dep.span).with_path(path));
             continue;
         }
-        adjacency[from].push(Dep {
-            to: i,
-            span: dep.span,
-        });
+        adjacency[from].push(Dep { to: i, span: dep.span, origin: Origin::DependsOn(i, k) });
     }
 }
 
@@ -352,6 +391,43 @@ fn groups(nodes: &[Node], resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) 
             }
         }
     }
+    group_cycles(nodes, &owner, diags);
+}
+
+/// Groups that contain each other (`a` holds `b`, `b` holds `a`). Every node has at most
+/// one owning Group, so following owners from each Group finds every cycle in linear time.
+fn group_cycles(nodes: &[Node], owner: &HashMap<usize, (usize, Span)>, diags: &mut Vec<Diagnostic>) {
+    let name = |i: usize| nodes[i].get("id").and_then(Node::as_str).unwrap_or("?").to_string();
+    let mut done = vec![false; nodes.len()];
+    for start in 0..nodes.len() {
+        let mut chain = Vec::new();
+        let mut at = start;
+        while !done[at] {
+            done[at] = true;
+            chain.push(at);
+            match owner.get(&at) {
+                Some(&(parent, _)) => at = parent,
+                None => break,
+            }
+        }
+        // `at` closes a cycle if it was reached again within this chain.
+        let Some(first) = chain.iter().position(|&n| n == at).filter(|_| owner.contains_key(&at)) else {
+            continue;
+        };
+        if chain.last().and_then(|&last| owner.get(&last)).map(|&(p, _)| p) != Some(at) {
+            continue;
+        }
+        let cycle = &chain[first..];
+        let mut names: Vec<String> = cycle.iter().rev().map(|&n| name(n)).collect();
+        names.push(name(*cycle.last().unwrap_or(&at)));
+        let &(_, span) = owner.get(cycle.last().unwrap_or(&at)).unwrap_or(&(at, nodes[at].span));
+        diags.push(
+            Diagnostic::new(Code::GroupNested, format!("Groups contain each other: {}", cycle_text(&names)))
+                .at(span)
+                .with_path("spec.graph.nodes")
+                .with_hint("a Group cannot contain itself, directly or through other Groups"),
+        );
+    }
 }
 
 /// Reports every cycle found by a depth-first search, at the edge that closes it.
@@ -396,9 +472,9 @@ fn cycles(nodes: &[Node], adjacency: &[Vec<Dep>], diags: &mut Vec<Diagnostic>) {
                             stack[position[v]..].iter().map(|&(n, _)| name(n)).collect();
                         path.push(name(v));
                         diags.push(
-                            Diagnostic::new(Code::Cycle, format!("dependency cycle: {}", path.join(" → ")))
+                            Diagnostic::new(Code::Cycle, format!("dependency cycle: {}", cycle_text(&path)))
                                 .at(dep.span)
-                                .with_path("spec.graph")
+                                .with_path(dep.origin.path())
                                 .with_hint(format!(
                                     "this dependency of `{}` on `{}` closes the cycle; plans must be acyclic (soft edges included)",
                                     name(v),
