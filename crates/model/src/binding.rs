@@ -1,4 +1,16 @@
 //! `Binding`: maps capabilities (or specific nodes) to the providers that perform them.
+//!
+//! The types of the resource are here; [`resolve`](resolve()) and [`explain`] (module
+//! `resolve`, re-exported) decide which rule binds a node. See that module for the precedence
+//! rules and their reading of upstream's prose.
+
+mod resolve;
+
+pub use resolve::{
+    binding_ref_for, explain, explain_subject, resolve, resolve_plan, BindingIndex, Explanation,
+    Mismatch, NodeResolution, NodeSubject, PlanResolution, PlanScope, PlanSubject, QualifiedName,
+    Resolution, RuleVerdict, SelectorKey, UnboundReason, Verdict,
+};
 
 use crate::common::{LabelKey, LabelValue, NodeId};
 use crate::meta::{Condition, Labels, ObjectReference};

@@ -92,9 +92,9 @@ pub enum ParameterFormat {
 #[schemars(
     deny_unknown_fields,
     extend("allOf" = [
-        {"if": {"required": ["format"]}, "then": {"properties": {"type": {"const": "string"}}}, "x-planspec-rule": "PS0416"},
-        {"if": {"required": ["itemType"]}, "then": {"properties": {"type": {"const": "array"}}}, "x-planspec-rule": "PS0416"},
-        {"if": {"required": ["objectProperties"]}, "then": {"properties": {"type": {"const": "object"}}}, "x-planspec-rule": "PS0416"}
+        {"if": {"required": ["format"]}, "then": {"properties": {"type": {"const": "string"}}}, "$comment": "planspec-rule PS0416: checked in code"},
+        {"if": {"required": ["itemType"]}, "then": {"properties": {"type": {"const": "array"}}}, "$comment": "planspec-rule PS0416: checked in code"},
+        {"if": {"required": ["objectProperties"]}, "then": {"properties": {"type": {"const": "object"}}}, "$comment": "planspec-rule PS0416: checked in code"}
     ])
 )]
 pub struct ParameterDefinition {
@@ -120,7 +120,7 @@ pub struct ParameterDefinition {
     #[serde(rename = "enum", default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1),
-        extend("items" = {"type": ["string", "number", "boolean", "null"]})
+        extend("items" = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]})
     )]
     pub enum_values: Option<Vec<Value>>,
     /// Element type of an `array` value.
@@ -167,7 +167,7 @@ pub enum CapabilityPhase {
     extend("allOf" = [{
         "if": {"properties": {"phase": {"const": "Deprecated"}}, "required": ["phase"]},
         "then": {"anyOf": [{"required": ["replacement"]}, {"required": ["deprecationMessage"]}]},
-        "x-planspec-rule": "PS0411"
+        "$comment": "planspec-rule PS0411: checked in code"
     }])
 )]
 pub struct CapabilityStatus {

@@ -218,6 +218,17 @@ string_newtype! {
 }
 
 string_newtype! {
+    /// A regular expression in Rust `regex` syntax (RE2-like: no look-around or
+    /// backreferences; inline flags such as `(?i)` allowed). `planspec validate` checks that it
+    /// compiles; the schema cannot, since JSON Schema's `regex` format means ECMA-262.
+    RegexPattern => {
+        "description": "A regular expression in Rust regex syntax (RE2-like; inline flags such as (?i) allowed).",
+        "type": "string",
+        "minLength": 1,
+    }
+}
+
+string_newtype! {
     /// The name of a Task output: starts with a lowercase letter, then lowercase letters, digits
     /// and `_`; at most 63 characters.
     OutputName => {

@@ -98,32 +98,32 @@ pub enum GatePhase {
         "allOf" = [
             {
                 "dependentRequired": {"resolution": ["decidedGeneration"], "decidedGeneration": ["resolution"]},
-                "x-planspec-rule": "PS0410"
+                "$comment": "planspec-rule PS0410: checked in code"
             },
             {
                 "if": {"properties": {"phase": {"enum": ["Approved", "Rejected"]}}, "required": ["phase"]},
                 "then": {"required": ["resolution", "decidedGeneration"]},
-                "x-planspec-rule": "PS0410"
+                "$comment": "planspec-rule PS0410: checked in code"
             },
             {
                 "if": {"properties": {"phase": {"const": "Approved"}}, "required": ["phase"]},
-                "then": {"properties": {"resolution": {"properties": {"outcome": {"const": "approved"}}}}},
-                "x-planspec-rule": "PS0410"
+                "then": {"properties": {"resolution": {"type": "object", "properties": {"outcome": {"const": "approved"}}}}},
+                "$comment": "planspec-rule PS0410: checked in code"
             },
             {
                 "if": {"properties": {"phase": {"const": "Rejected"}}, "required": ["phase"]},
-                "then": {"properties": {"resolution": {"properties": {"outcome": {"const": "rejected"}}}}},
-                "x-planspec-rule": "PS0410"
+                "then": {"properties": {"resolution": {"type": "object", "properties": {"outcome": {"const": "rejected"}}}}},
+                "$comment": "planspec-rule PS0410: checked in code"
             },
             {
-                "if": {"properties": {"resolution": {"properties": {"outcome": {"const": "approved"}}, "required": ["outcome"]}}, "required": ["resolution"]},
+                "if": {"properties": {"resolution": {"type": "object", "properties": {"outcome": {"const": "approved"}}, "required": ["outcome"]}}, "required": ["resolution"]},
                 "then": {"properties": {"phase": {"const": "Approved"}}, "required": ["phase"]},
-                "x-planspec-rule": "PS0410"
+                "$comment": "planspec-rule PS0410: checked in code"
             },
             {
-                "if": {"properties": {"resolution": {"properties": {"outcome": {"const": "rejected"}}, "required": ["outcome"]}}, "required": ["resolution"]},
+                "if": {"properties": {"resolution": {"type": "object", "properties": {"outcome": {"const": "rejected"}}, "required": ["outcome"]}}, "required": ["resolution"]},
                 "then": {"properties": {"phase": {"const": "Rejected"}}, "required": ["phase"]},
-                "x-planspec-rule": "PS0410"
+                "$comment": "planspec-rule PS0410: checked in code"
             }
         ]
     )

@@ -27,12 +27,13 @@ pub mod meta;
 pub mod plan;
 pub mod resource;
 pub mod schema;
+pub mod selector;
 
 pub use binding::{Binding, BindingSpec, BindingStatus};
 pub use capability::{Capability, CapabilitySpec, CapabilityStatus};
 pub use common::{
     Category, Digest, DnsLabel, Duration, HashDigest, LabelKey, LabelValue, NodeId, OutputName,
-    ParameterName, Timestamp,
+    ParameterName, RegexPattern, Timestamp,
 };
 pub use context::ContextItem;
 pub use execution::{Execution, ExecutionSpec, ExecutionStatus};

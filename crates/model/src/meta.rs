@@ -212,9 +212,9 @@ pub struct LabelSelector {
     deny_unknown_fields,
     extend("allOf" = [{
         "if": {"properties": {"operator": {"enum": ["In", "NotIn"]}}, "required": ["operator"]},
-        "then": {"required": ["values"], "properties": {"values": {"minItems": 1}}},
+        "then": {"required": ["values"], "properties": {"values": {"type": "array", "minItems": 1}}},
         "else": {"properties": {"values": false}},
-        "x-planspec-rule": "PS0413"
+        "$comment": "planspec-rule PS0413: checked in code"
     }])
 )]
 pub struct LabelSelectorRequirement {

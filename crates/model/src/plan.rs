@@ -36,7 +36,7 @@ crate::resource::resource! {
     deny_unknown_fields,
     extend("allOf" = [{
         "dependentRequired": {"series": ["version"], "version": ["series"]},
-        "x-planspec-rule": "PS0318"
+        "$comment": "planspec-rule PS0318: checked in code"
     }])
 )]
 pub struct PlanSpec {

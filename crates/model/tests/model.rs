@@ -411,8 +411,9 @@ fn check_no_null(value: &Value, file: &str) {
             if let Some(t) = map.get("type") {
                 let has_null =
                     t == "null" || t.as_array().is_some_and(|a| a.contains(&json!("null")));
-                // Only the scalar `enum` of a Capability parameter may hold null.
-                let allowed = t.as_array().is_some_and(|a| a.len() == 4);
+                // Only the scalar `enum` of a Capability parameter may hold null: one bare
+                // `{"type": "null"}` branch of its items' `anyOf`.
+                let allowed = t == "null" && map.len() == 1;
                 assert!(!has_null || allowed, "{file}: null type in {value}");
             }
             if let Some(f) = map.get("format").and_then(Value::as_str) {

@@ -2,7 +2,7 @@
 //!
 //! Every variant repeats the common fields (`name`, `description`, `required`).
 
-use crate::common::Duration;
+use crate::common::{Duration, RegexPattern};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -101,8 +101,7 @@ pub struct ArtifactExistsCriterion {
     pub path: String,
     /// Regular expression the file content must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "regex"))]
-    pub content_match: Option<String>,
+    pub content_match: Option<RegexPattern>,
 }
 
 /// `test_passes`: a test command exits with the expected code.
@@ -160,8 +159,7 @@ pub struct CommandSucceedsCriterion {
     pub expected_exit_code: i32,
     /// Regular expression the command's output must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "regex"))]
-    pub output_match: Option<String>,
+    pub output_match: Option<RegexPattern>,
     /// How long the command may run, as a Go duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
@@ -210,8 +208,7 @@ pub struct EndpointRespondsCriterion {
     pub expected_status: u16,
     /// Regular expression the response body must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "regex"))]
-    pub body_match: Option<String>,
+    pub body_match: Option<RegexPattern>,
     /// How long the request may take, as a Go duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
@@ -257,6 +254,5 @@ pub struct ExpectedResponse {
     pub status_code: Option<u16>,
     /// Regular expression the response body must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "regex"))]
-    pub body_match: Option<String>,
+    pub body_match: Option<RegexPattern>,
 }

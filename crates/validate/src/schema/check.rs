@@ -279,6 +279,17 @@ impl<'s> Checker<'s, '_> {
                 return;
             }
         }
+        if def == Some("RegexPattern") {
+            if let Err(error) = regex::Regex::new(text) {
+                let reason = error.to_string().lines().last().unwrap_or("it does not compile").trim().to_string();
+                self.emit(
+                    Diagnostic::new(Code::InvalidRegex, format!("{} {} is not a valid regular expression: {reason}", self.here(), preview(node)))
+                        .at(node.span)
+                        .with_hint("PlanSpec uses Rust `regex` syntax (RE2-like): no look-around or backreferences"),
+                );
+                return;
+            }
+        }
         if matches!(def, Some("DnsLabel" | "NodeId"))
             && text.starts_with(|c: char| c.is_ascii_digit())
         {

@@ -294,9 +294,7 @@ impl Compiler {
                 self.nodes[ix].never = true;
                 return Ok(());
             }
-            // A constraint a code rule checks (with a better diagnostic) is left to that rule;
-            // the schema keeps it for editors and other validators.
-            Value::Object(obj) if obj.contains_key("x-planspec-rule") => return Ok(()),
+            Value::Object(obj) if is_rule_annotation(obj) => return Ok(()),
             Value::Object(obj) => obj,
             _ => return Ok(()),
         };
@@ -385,6 +383,13 @@ impl Compiler {
         self.nodes[ix] = node;
         Ok(())
     }
+}
+
+/// A subschema marked `"$comment": "planspec-rule PSxxxx: …"` states a constraint that the
+/// code rule PSxxxx checks with a better diagnostic; validators that read the published
+/// schema still apply it.
+fn is_rule_annotation(obj: &Map<String, Value>) -> bool {
+    obj.get("$comment").and_then(Value::as_str).is_some_and(|c| c.starts_with("planspec-rule "))
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
