@@ -54,13 +54,17 @@ pub(crate) use resource;
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct List {
-    /// API group and version; `planspec.io/v1alpha1` when present (may be omitted on a List).
+    /// `planspec.io/v1alpha1`, or Kubernetes' `v1` as `kubectl get -o yaml` writes it; may be
+    /// omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("const" = "planspec.io/v1alpha1"))]
+    #[schemars(extend("enum" = ["planspec.io/v1alpha1", "v1"]))]
     pub api_version: Option<String>,
     /// Always `List`.
     #[schemars(extend("const" = "List"))]
     pub kind: String,
+    /// List metadata such as `resourceVersion`, as servers write it; ignored on read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Map<String, Value>>,
     /// The resources, each a full document with its own `apiVersion` and `kind`.
     pub items: Vec<Value>,
 }
@@ -71,6 +75,7 @@ impl List {
         Self {
             api_version: Some(API_VERSION.to_owned()),
             kind: "List".to_owned(),
+            metadata: None,
             items,
         }
     }
