@@ -187,15 +187,6 @@ impl Node {
         }
     }
 
-    /// Number of nodes in this subtree, itself included.
-    pub fn size(&self) -> usize {
-        match &self.value {
-            Value::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Value::Map(entries) => 1 + entries.iter().map(|e| e.value.size()).sum::<usize>(),
-            _ => 1,
-        }
-    }
-
     /// Converts to a plain JSON value, dropping spans.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -24,4 +24,3 @@ pub fn check(kind: Kind, doc: &Node, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-pub use when::check_expression as check_when;
