@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::term::{styles, Term};
+use crate::term::{escape, styles, Term};
 
 /// How a command that ran to the end went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +40,11 @@ impl From<clap::Error> for Failure {
 /// What a command returns.
 pub type Outcome = Result<Exit, Failure>;
 
-/// A usage error for `subcommand` (exit code 2), with its usage line.
+/// A usage error for `subcommand` (exit code 2), with its usage line. The message may
+/// quote the inputs, so control characters in it are escaped.
 pub fn usage(subcommand: &str, message: impl std::fmt::Display) -> Failure {
     use clap::CommandFactory;
+    let message = escape(&message.to_string()).into_owned();
     let mut command = crate::cli::Cli::command();
     command.build();
     let error = match command.find_subcommand_mut(subcommand) {
@@ -69,21 +71,26 @@ pub fn finish(outcome: Outcome, term: Term) -> ExitCode {
 }
 
 /// `error: message`, its causes and its help, in the style of the validation diagnostics.
+/// They may quote the inputs, so control characters in them are escaped.
 pub fn render_report(report: &miette::Report, term: Term) -> String {
     let mut out = format!(
         "{}{}\n",
         term.paint("error", styles::error()),
-        term.paint(format!(": {report}"), styles::strong())
+        term.paint(
+            format!(": {}", escape(&report.to_string())),
+            styles::strong()
+        )
     );
     let mut cause = report.source();
     while let Some(error) = cause {
-        out.push_str(&format!("  caused by: {error}\n"));
+        out.push_str(&format!("  caused by: {}\n", escape(&error.to_string())));
         cause = error.source();
     }
     if let Some(help) = report.help() {
         out.push_str(&format!(
-            "  {} {help}\n",
-            term.paint("help:", styles::accent())
+            "  {} {}\n",
+            term.paint("help:", styles::accent()),
+            escape(&help.to_string())
         ));
     }
     out
@@ -117,5 +124,18 @@ mod tests {
         let report = miette::miette!(help = "pass --plan NAME", "several plans");
         let text = render_report(&report, Term::plain());
         assert_eq!(text, "error: several plans\n  help: pass --plan NAME\n");
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        let report = miette::miette!(
+            help = "try `b\u{1b}[0m`",
+            "no Plan named `a\u{1b}]0;x\u{7}`"
+        );
+        let text = render_report(&report, Term::plain());
+        assert_eq!(
+            text,
+            "error: no Plan named `a\\x1b]0;x\\x07`\n  help: try `b\\x1b[0m`\n"
+        );
     }
 }

@@ -6,7 +6,7 @@
 mod cli;
 mod commands;
 mod error;
-mod inputs;
+mod input;
 mod output;
 mod render;
 mod term;

@@ -1,6 +1,7 @@
 //! What the terminal can show: colour and Unicode, and the styles built on them.
 
-use std::fmt::Display;
+use std::borrow::Cow;
+use std::fmt::{Display, Write as _};
 use std::io::IsTerminal;
 
 use owo_colors::{OwoColorize, Style};
@@ -119,6 +120,53 @@ pub mod styles {
     }
 }
 
+/// Text from the inputs (messages, names, paths), safe to print: control characters
+/// (`ESC`, `BEL`, a lone `CR`, C1 controls …) and bidirectional overrides become visible
+/// escapes (`\x1b`, `\u202e`) so no input can drive the terminal or reorder what it
+/// shows. Line feeds and tabs are kept; see [`escape_line`] for one-line fields.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    escape_if(s, |c| c != '\n' && c != '\t' && is_unsafe(c))
+}
+
+/// Like [`escape`], but for a field that must stay on one line (a name, an id, a
+/// path): line feeds and tabs are escaped too.
+pub fn escape_line(s: &str) -> Cow<'_, str> {
+    escape_if(s, is_unsafe)
+}
+
+/// A character no terminal output should carry as is: a control character (C0, DEL,
+/// C1) or a bidirectional formatting character.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `c` as the escape [`escape`] writes for it: `\x1b` below U+0100, else `\u202e`
+/// (the forms YAML double-quoted strings accept).
+pub fn escape_char(c: char, out: &mut String) {
+    let n = c as u32;
+    let _ = if n < 0x100 {
+        write!(out, "\\x{n:02x}")
+    } else {
+        write!(out, "\\u{n:04x}")
+    };
+}
+
+fn escape_if(s: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            escape_char(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `1 file`, `2 files`.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -168,6 +216,21 @@ mod tests {
         assert_eq!(pad("abcd", 2), "abcd");
         assert_eq!(plural(1, "file", "files"), "1 file");
         assert_eq!(plural(0, "file", "files"), "0 files");
+    }
+
+    #[test]
+    fn escapes_control_and_bidi_characters() {
+        assert_eq!(escape("plain `name`"), "plain `name`");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("\u{1b}]0;pwned\u{7}\u{1b}[31mRED"),
+            "\\x1b]0;pwned\\x07\\x1b[31mRED"
+        );
+        assert_eq!(escape("a\rb\u{9b}c\u{7f}"), "a\\x0db\\x9bc\\x7f");
+        assert_eq!(escape("x\u{202e}y"), "x\\u202ey");
+        assert_eq!(escape("two\nlines\tand a tab"), "two\nlines\tand a tab");
+        assert_eq!(escape_line("two\nlines\t"), "two\\x0alines\\x09");
+        assert_eq!(escape("émoji 😀 ok"), "émoji 😀 ok");
     }
 
     #[test]

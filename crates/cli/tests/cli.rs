@@ -543,6 +543,31 @@ fn sarif_report_is_sarif_2_1_0() {
 }
 
 #[test]
+fn sarif_gives_stdin_no_source_root() {
+    let dir = workdir("sarif_stdin");
+    let out = run_in(
+        &dir,
+        &["validate", "-f", "-", "-o", "sarif"],
+        Some(MISSING_DESCRIPTION),
+    );
+    assert_eq!(code(&out), 1);
+    let log = json(&out);
+    let result = log["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "PS0302")
+        .unwrap()
+        .clone();
+    let physical = &result["locations"][0]["physicalLocation"];
+    let artifact = &physical["artifactLocation"];
+    assert_eq!(artifact["uri"], "stdin", "{artifact}");
+    assert!(artifact.get("uriBaseId").is_none(), "{artifact}");
+    assert_eq!(artifact["description"]["text"], "standard input");
+    assert_eq!(physical["region"]["startLine"], 6);
+}
+
+#[test]
 fn colour_follows_the_flag() {
     let dir = workdir("colour");
     write(&dir, "plan.yaml", MISSING_DESCRIPTION);
@@ -553,6 +578,110 @@ fn colour_follows_the_flag() {
     let ascii = run(&dir, &["validate", "plan.yaml", "--ascii"]);
     assert!(stdout(&ascii).is_ascii(), "{}", stdout(&ascii));
     assert!(stdout(&ascii).contains("error[PS0302]"));
+}
+
+#[test]
+fn human_columns_count_characters_like_json() {
+    let dir = workdir("human_columns");
+    write(
+        &dir,
+        "uni.yaml",
+        "apiVersion: planspec.io/v1alpha1\nkind: Goal\nmetadata: {name: g}\nspec: {description: \"😀😀😀\", priority: \"x\"}\n",
+    );
+    let report = json(&run(&dir, &["validate", "uni.yaml", "-o", "json"]));
+    let d = &report["diagnostics"][0];
+    let (line, column) = (d["line"].as_u64().unwrap(), d["column"].as_u64().unwrap());
+    assert_eq!((line, column), (4, 38), "{d}");
+    let text = stdout(&run(&dir, &["validate", "uni.yaml", "--color", "never"]));
+    assert!(text.contains("[uni.yaml:4:38]"), "{text}");
+    assert!(!text.contains(":4:47"), "{text}");
+}
+
+#[test]
+fn the_first_frame_names_the_primary_place() {
+    let dir = workdir("primary_first");
+    // Two documents run together without `---`: `apiVersion` repeats on line 8.
+    let goal = WARNING_ONLY.replace("  colour: blue\n", "");
+    write(&dir, "goals.yaml", &format!("{goal}{goal}"));
+    let report = json(&run(&dir, &["validate", "goals.yaml", "-o", "json"]));
+    let d = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "PS0002")
+        .unwrap_or_else(|| panic!("a duplicate key: {report}"))
+        .clone();
+    let primary = format!("goals.yaml:{}:{}", d["line"], d["column"]);
+    assert_eq!(primary, "goals.yaml:8:1", "{d}");
+    let text = stdout(&run(&dir, &["validate", "goals.yaml", "--color", "never"]));
+    let block = &text[text.find("[PS0002]").unwrap()..];
+    let first_header = block
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("╭─["))
+        .unwrap_or_else(|| panic!("a frame: {text}"));
+    assert_eq!(first_header, format!("{primary}]"), "{text}");
+}
+
+/// A Plan whose strings (YAML escapes) and comments (raw bytes) hold terminal controls:
+/// OSC (set the title), CSI (colours, clear screen), BEL, C1 CSI, a CR, a bidi override.
+const HOSTILE: &str = "apiVersion: planspec.io/v1alpha1
+kind: Plan
+metadata: {name: p}
+spec:
+  description: d
+  graph:
+    nodes:
+      # \u{1b}]0;owned\u{7} \u{9b}2J
+      - {id: a, kind: Task, name: \"\\e]0;pwned\\a\\e[31mRED\\e[0m\", \"\\e[2Jx\": 1}
+      - {id: b, kind: Task, dependsOn: [a], name: \"x\\u009b1m\\ry\\u202e\"}
+";
+
+#[test]
+fn control_characters_from_the_input_never_reach_the_terminal() {
+    let dir = workdir("escapes");
+    write(&dir, "esc.yaml", HOSTILE);
+    let clean = |out: &Output, what: &str| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(out);
+        let bad: Vec<char> = text
+            .chars()
+            .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+            .collect();
+        assert!(bad.is_empty(), "{what}: {bad:?} in\n{text}");
+        text
+    };
+    let text = clean(
+        &run(&dir, &["validate", "esc.yaml", "--color", "never"]),
+        "validate",
+    );
+    assert!(text.contains("unknown field `\\x1b[2Jx`"), "{text}");
+    // The code frame shows the comment above the unknown field.
+    assert!(text.contains("# \\x1b]0;owned\\x07 \\x9b2J"), "{text}");
+    let coloured = run(&dir, &["validate", "esc.yaml", "--color", "always"]);
+    assert!(
+        !stdout(&coloured).contains("\u{1b}]"),
+        "no OSC even in colour"
+    );
+    let graph = clean(
+        &run(&dir, &["graph", "esc.yaml", "--color", "never"]),
+        "graph",
+    );
+    assert!(
+        graph.contains("\\x1b]0;pwned\\x07\\x1b[31mRED\\x1b[0m"),
+        "{graph}"
+    );
+    assert!(graph.contains("x\\x9b1m\\x0dy\\u202e"), "{graph}");
+    for format in ["dot", "mermaid"] {
+        clean(
+            &run(&dir, &["graph", "esc.yaml", "--format", format]),
+            format,
+        );
+    }
+    // JSON keeps the exact value (escaped as JSON does).
+    let report = json(&run(&dir, &["validate", "esc.yaml", "-o", "json"]));
+    assert!(report["diagnostics"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("\u{1b}[2Jx"));
 }
 
 // ---------------------------------------------------------------- graph
@@ -682,6 +811,65 @@ fn graph_picks_the_plan() {
     let none = run(&dir, &["graph", "goal.yaml"]);
     assert_eq!(code(&none), 1);
     assert!(stderr(&none).contains("no Plan"), "{}", stderr(&none));
+}
+
+#[test]
+fn graph_draws_a_valid_plan_whatever_the_other_inputs() {
+    let dir = workdir("graph_other_invalid");
+    write(&dir, "clean.yaml", CLEAN);
+    write(&dir, "plan.yaml", MISSING_DESCRIPTION);
+    write(&dir, "broken.yaml", "kind: [\n");
+    write(&dir, "goal.yaml", WARNING_ONLY);
+
+    let out = run(&dir, &["graph", "clean.yaml", "broken.yaml", "goal.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Plan release-v2"),
+        "{}",
+        stdout(&out)
+    );
+    let note = stderr(&out);
+    assert_eq!(note.lines().count(), 1, "{note}");
+    assert!(note.starts_with("note: "), "{note}");
+    assert!(
+        note.contains("1 error (none in Plan `release-v2`)"),
+        "{note}"
+    );
+    assert!(note.contains("1 warning"), "{note}");
+
+    // The other Plan is invalid; the chosen one is not.
+    let chosen = run(
+        &dir,
+        &[
+            "graph",
+            "clean.yaml",
+            "plan.yaml",
+            "--plan",
+            "release-v2",
+            "--format",
+            "dot",
+        ],
+    );
+    assert_eq!(code(&chosen), 0, "{}", stderr(&chosen));
+    assert!(stdout(&chosen).starts_with("digraph \"release-v2\""));
+
+    // Choosing the invalid one prints its findings and draws nothing.
+    let invalid = run(
+        &dir,
+        &["graph", "clean.yaml", "plan.yaml", "--plan", "release-v1"],
+    );
+    assert_eq!(code(&invalid), 1);
+    assert!(stdout(&invalid).is_empty(), "{}", stdout(&invalid));
+    assert!(
+        stderr(&invalid).contains("error[PS0302]"),
+        "{}",
+        stderr(&invalid)
+    );
+
+    // No Plan found while an input is broken: the findings, not just "no Plan".
+    let missing = run(&dir, &["graph", "broken.yaml", "goal.yaml"]);
+    assert_eq!(code(&missing), 1);
+    assert!(stderr(&missing).contains("error["), "{}", stderr(&missing));
 }
 
 #[test]

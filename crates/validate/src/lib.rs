@@ -2,7 +2,8 @@
 //!
 //! The pipeline, one stage per module:
 //!
-//! 1. [`input`] reads files, directories and standard input into a [`SourceMap`];
+//! 1. the caller puts the inputs into a [`SourceMap`] (the `planspec` binary reads files,
+//!    directories and standard input; the server, request bodies): this crate does no I/O;
 //! 2. [`load`] parses YAML/JSON into spanned [`tree::Node`]s, enforcing limits;
 //! 3. [`envelope`] checks `apiVersion`/`kind` and flattens `kind: List`;
 //! 4. [`normalize`] rewrites legacy forms into the modern form, warning for each;

@@ -1,48 +1,61 @@
 //! `planspec graph`: validate the inputs, pick a Plan, draw its graph.
 
 use clap::ArgMatches;
-use planspec_model::{EdgeType, Kind, NodeKind, Plan, PlanGraph};
+use planspec_model::{Kind, Plan};
 use planspec_validate::{Report, Resource};
 
 use crate::cli::{GlobalArgs, GraphArgs, GraphFormat};
 use crate::error::{emit, emit_err, usage, Exit, Failure, Outcome};
-use crate::inputs;
-use crate::output::{human, Facts};
-use crate::render::{dot, mermaid, text, Shape, View, ViewEdge, ViewNode};
-use crate::term::{plural, styles, Stream, Term};
+use crate::input;
+use crate::output::{human, Facts, Summary};
+use crate::render::{dot, mermaid, text, View};
+use crate::term::{escape_line, plural, styles, Stream, Term};
 
 /// Validates the inputs and prints the chosen Plan's graph to standard output.
-/// Findings go to standard error: all of them when the inputs are invalid, a
-/// one-line count when there are only warnings.
+///
+/// Only the chosen Plan must be valid. When it is not, its findings (with the rest,
+/// as `validate -q` prints them) go to standard error and nothing is drawn; when it
+/// is, findings elsewhere are counted in a one-line note on standard error.
 pub fn run(args: &GraphArgs, global: &GlobalArgs, matches: Option<&ArgMatches>) -> Outcome {
-    let specs = inputs::specs(&args.input, matches, "graph")?;
-    let report = inputs::load(&specs, false);
+    let specs = input::specs(&args.input, matches, "graph")?;
+    let report = input::load(&specs, false);
     let facts = Facts::of(&report);
     let err_term = Term::detect(global, Stream::Stderr);
-    if !facts.summary.is_valid() {
+    let print_findings = || {
         let options = human::HumanOptions {
             term: err_term,
             quiet: true,
         };
         emit_err(&human::render(&report, &facts, options));
-        return Ok(Exit::Invalid);
-    }
-    if facts.summary.warnings > 0 {
+    };
+    let index = match pick_plan(&report, args.plan.as_deref()) {
+        Ok(index) if facts.errors_of[index] == 0 => index,
+        // The chosen Plan is invalid.
+        Ok(_) => {
+            print_findings();
+            return Ok(Exit::Invalid);
+        }
+        // No such Plan, but some input could not be read or understood: the Plan may
+        // well be in it, so the findings say more than "no Plan".
+        Err(Failure::Error(_)) if !facts.summary.is_valid() => {
+            print_findings();
+            return Ok(Exit::Invalid);
+        }
+        Err(failure) => return Err(failure),
+    };
+    let resource = &report.resources[index];
+    let plan_name = escape_line(resource.name.as_deref().unwrap_or("<unnamed>")).into_owned();
+    if let Some(note) = findings_note(&facts.summary, &plan_name) {
         emit_err(&format!(
-            "{}: {}; run `planspec validate` to see them\n",
-            err_term.paint("note", styles::warning()),
-            plural(facts.summary.warnings, "warning", "warnings")
+            "{}: {note}\n",
+            err_term.paint("note", styles::warning())
         ));
     }
 
-    let resource = pick_plan(&report, args.plan.as_deref())?;
-    let plan: Plan = resource.to_typed().map_err(|e| {
-        Failure::Error(miette::miette!(
-            "cannot read Plan `{}`: {e}",
-            resource.name.as_deref().unwrap_or("<unnamed>")
-        ))
-    })?;
-    let view = view_of(&plan);
+    let plan: Plan = resource
+        .to_typed()
+        .map_err(|e| Failure::Error(miette::miette!("cannot read Plan `{plan_name}`: {e}")))?;
+    let view = View::of_plan(&plan);
     let out = match args.format {
         GraphFormat::Text => text::render(&view, Term::detect(global, Stream::Stdout)),
         GraphFormat::Dot => dot::render(&view),
@@ -52,25 +65,45 @@ pub fn run(args: &GraphArgs, global: &GlobalArgs, matches: Option<&ArgMatches>) 
     Ok(Exit::Success)
 }
 
-/// The Plan named `wanted`, or the only Plan.
-fn pick_plan<'r>(report: &'r Report, wanted: Option<&str>) -> Result<&'r Resource, Failure> {
-    let plans: Vec<&Resource> = report
+/// `2 errors (none in Plan `p`), 1 warning; run …`, or nothing without findings.
+/// Errors are never in the drawn Plan (it would not be drawn).
+fn findings_note(summary: &Summary, plan: &str) -> Option<String> {
+    let mut counts = Vec::new();
+    if summary.errors > 0 {
+        counts.push(format!(
+            "{} (none in Plan `{plan}`)",
+            plural(summary.errors, "error", "errors")
+        ));
+    }
+    if summary.warnings > 0 {
+        counts.push(plural(summary.warnings, "warning", "warnings"));
+    }
+    (!counts.is_empty())
+        .then(|| format!("{}; run `planspec validate` to see them", counts.join(", ")))
+}
+
+/// The index (in `report.resources`) of the Plan named `wanted`, or of the only Plan.
+fn pick_plan(report: &Report, wanted: Option<&str>) -> Result<usize, Failure> {
+    let plans: Vec<(usize, &Resource)> = report
         .resources
         .iter()
-        .filter(|r| r.kind == Kind::Plan)
+        .enumerate()
+        .filter(|(_, r)| r.kind == Kind::Plan)
         .collect();
     let names = || {
         plans
             .iter()
-            .map(|r| r.name.as_deref().unwrap_or("<unnamed>"))
+            .map(|(_, r)| escape_line(r.name.as_deref().unwrap_or("<unnamed>")))
             .collect::<Vec<_>>()
             .join(", ")
     };
     match wanted {
         Some(name) => {
-            let mut found = plans.iter().filter(|r| r.name.as_deref() == Some(name));
+            let mut found = plans
+                .iter()
+                .filter(|(_, r)| r.name.as_deref() == Some(name));
             match (found.next(), found.next()) {
-                (Some(plan), None) => Ok(plan),
+                (Some(&(index, _)), None) => Ok(index),
                 (Some(_), Some(_)) => Err(miette::miette!(
                     help = "pass the file that holds the one you want",
                     "several Plans are named `{name}` (in different namespaces)"
@@ -80,7 +113,7 @@ fn pick_plan<'r>(report: &'r Report, wanted: Option<&str>) -> Result<&'r Resourc
                 (None, _) => {
                     let suggestion = planspec_validate::suggest::did_you_mean(
                         name,
-                        plans.iter().filter_map(|r| r.name.as_deref()),
+                        plans.iter().filter_map(|(_, r)| r.name.as_deref()),
                     );
                     let help = match suggestion {
                         Some(s) => format!("{s} The inputs hold: {}", names()),
@@ -92,7 +125,7 @@ fn pick_plan<'r>(report: &'r Report, wanted: Option<&str>) -> Result<&'r Resourc
         }
         None => match plans.as_slice() {
             [] => Err(no_plans()),
-            [only] => Ok(only),
+            [(index, _)] => Ok(*index),
             _ => Err(usage(
                 "graph",
                 format!(
@@ -111,34 +144,4 @@ fn no_plans() -> Failure {
         "the inputs hold no Plan"
     )
     .into()
-}
-
-/// The drawable view of a Plan's graph.
-fn view_of(plan: &Plan) -> View {
-    let graph = PlanGraph::from_plan(plan);
-    let nodes = graph
-        .nodes
-        .iter()
-        .map(|n| ViewNode {
-            id: n.id.clone(),
-            shape: match n.kind {
-                NodeKind::Task => Shape::Task,
-                NodeKind::Gate => Shape::Gate,
-                NodeKind::Group => Shape::Group,
-                NodeKind::External => Shape::External,
-            },
-            name: n.name.clone(),
-            group: n.group,
-        })
-        .collect();
-    let edges = graph
-        .edges
-        .iter()
-        .map(|e| ViewEdge {
-            from: e.from,
-            to: e.to,
-            soft: e.edge_type == EdgeType::Soft,
-        })
-        .collect();
-    View::new(plan.metadata.name.as_str(), nodes, edges)
 }

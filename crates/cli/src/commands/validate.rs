@@ -4,14 +4,14 @@ use clap::ArgMatches;
 
 use crate::cli::{GlobalArgs, ReportFormat, ValidateArgs};
 use crate::error::{emit, Exit, Failure, Outcome};
-use crate::inputs;
+use crate::input;
 use crate::output::{human, json, sarif, Facts};
 use crate::term::{Stream, Term};
 
 /// Validates the inputs and prints the report to standard output.
 pub fn run(args: &ValidateArgs, global: &GlobalArgs, matches: Option<&ArgMatches>) -> Outcome {
-    let specs = inputs::specs(&args.input, matches, "validate")?;
-    let report = inputs::load(&specs, args.strict);
+    let specs = input::specs(&args.input, matches, "validate")?;
+    let report = input::load(&specs, args.strict);
     let facts = Facts::of(&report);
     let text = match args.output {
         ReportFormat::Human => human::render(

@@ -20,21 +20,26 @@
 //! The code frame is drawn by miette's graphical handler; the header, help and
 //! the rest are ours so they read like a compiler's.
 
+use std::cell::OnceCell;
 use std::fmt;
 
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
     SourceCode, SourceSpan, SpanContents, ThemeCharacters, ThemeStyles,
 };
-use planspec_validate::{Diagnostic, Report, Severity, SourceFile, Span};
+use planspec_validate::{Diagnostic, Report, Severity, SourceFile, SourceMap, Span};
 
 use super::{Facts, Locator, Summary};
-use crate::term::{pad, plural, styles, width, Term};
+use crate::term::{escape, escape_char, escape_line, is_unsafe, pad, plural, styles, width, Term};
 
 /// Lines longer than this (minified JSON …) get a location line instead of a code frame.
 const MAX_FRAME_LINE: usize = 400;
 /// Resource names wider than this are not used to align the location column.
 const MAX_NAME_COLUMN: usize = 48;
+/// A related place at most this many lines away from the primary span shares its code
+/// frame (miette then draws both in one snippet); further away it gets a `note:` frame
+/// of its own, after the primary one.
+const NEAR_LINES: u32 = 2;
 
 /// What to print.
 #[derive(Debug, Clone, Copy)]
@@ -48,13 +53,13 @@ pub struct HumanOptions {
 pub fn render(report: &Report, facts: &Facts, options: HumanOptions) -> String {
     let term = options.term;
     let locator = Locator::new(&report.sources);
-    let handler = frame_handler(term);
+    let printer = Printer::new(&report.sources, term);
     let mut out = String::new();
     for d in &report.diagnostics {
         if options.quiet && d.severity != Severity::Error {
             continue;
         }
-        out.push_str(&diagnostic(d, &locator, &handler, term));
+        out.push_str(&printer.diagnostic(d));
         out.push('\n');
     }
     if !options.quiet {
@@ -69,81 +74,236 @@ pub fn render(report: &Report, facts: &Facts, options: HumanOptions) -> String {
     out
 }
 
-/// One diagnostic: header, code frame (or location line), related places, help.
-pub fn diagnostic(
-    d: &Diagnostic,
-    locator: &Locator<'_>,
-    handler: &GraphicalReportHandler,
+/// Draws diagnostics over one [`SourceMap`]. Everything taken from the inputs
+/// (messages, paths, names, the source lines of code frames) is printed through
+/// [`escape`], and every location names a 1-based *character* column, as JSON and
+/// SARIF do.
+pub struct Printer<'a> {
+    locator: Locator<'a>,
+    handler: GraphicalReportHandler,
     term: Term,
-) -> String {
-    let (word, style) = match d.severity {
-        Severity::Error => ("error", styles::error()),
-        Severity::Warning => ("warning", styles::warning()),
-    };
-    let mut out = format!(
-        "{}{}\n",
-        term.paint(format!("{word}[{}]", d.code.id()), style),
-        term.paint(format!(": {}", d.message), styles::strong()),
-    );
-    let file = d.span.and_then(|s| Some((s, locator.file(s.source)?)));
-    if let Some((span, file)) = file {
-        // The field path labels the span, unless the message already names it.
-        let label = d.path.clone().filter(|p| !d.message.contains(p.as_str()));
-        let mut labels = vec![LabeledSpan::new_primary_with_span(label, clamp(span, file))];
-        let mut elsewhere = Vec::new();
-        for r in &d.related {
-            if r.span.source == span.source {
-                labels.push(LabeledSpan::new_with_span(
-                    Some(r.message.clone()),
-                    clamp(r.span, file),
-                ));
-            } else {
-                elsewhere.push(r);
-            }
-        }
-        out.push_str(&frame(
-            file,
-            span,
-            labels,
-            severity(d.severity),
-            handler,
+    /// Per source file, computed on first use: its text with unsafe characters
+    /// escaped, or `None` when it has none (the common case).
+    printable: Vec<OnceCell<Option<Printable>>>,
+}
+
+impl<'a> Printer<'a> {
+    pub fn new(sources: &'a SourceMap, term: Term) -> Self {
+        Printer {
+            locator: Locator::new(sources),
+            handler: frame_handler(term),
             term,
-        ));
-        for r in elsewhere {
-            out.push_str(&format!(
-                "  {} {}\n",
-                term.paint("note:", styles::accent()),
-                r.message
-            ));
-            if let Some(other) = locator.file(r.span.source) {
-                let label = LabeledSpan::new_primary_with_span(None, clamp(r.span, other));
-                out.push_str(&frame(
-                    other,
-                    r.span,
-                    vec![label],
-                    miette::Severity::Advice,
-                    handler,
-                    term,
+            printable: (0..sources.files().count())
+                .map(|_| OnceCell::new())
+                .collect(),
+        }
+    }
+
+    /// One diagnostic: header, code frame (or location line), related places, help.
+    ///
+    /// The frame is about the primary span, and its header names the primary span's
+    /// position, so that is the first place a reader sees. Related places near it are
+    /// extra labels in the same frame; those further away or in another file follow as
+    /// `note:` frames.
+    pub fn diagnostic(&self, d: &Diagnostic) -> String {
+        let term = self.term;
+        let (word, style) = match d.severity {
+            Severity::Error => ("error", styles::error()),
+            Severity::Warning => ("warning", styles::warning()),
+        };
+        let mut out = format!(
+            "{}{}\n",
+            term.paint(format!("{word}[{}]", d.code.id()), style),
+            term.paint(format!(": {}", escape(&d.message)), styles::strong()),
+        );
+        let file = d.span.and_then(|s| Some((s, self.locator.file(s.source)?)));
+        if let Some((span, file)) = file {
+            // The field path labels the span, unless the message already names it.
+            let label = d.path.clone().filter(|p| !d.message.contains(p.as_str()));
+            let mut labels = vec![FrameLabel {
+                span,
+                text: label,
+                primary: true,
+            }];
+            let mut elsewhere = Vec::new();
+            for r in &d.related {
+                if r.span.source == span.source && near(file, span, r.span) {
+                    labels.push(FrameLabel {
+                        span: r.span,
+                        text: Some(r.message.clone()),
+                        primary: false,
+                    });
+                } else {
+                    elsewhere.push(r);
+                }
+            }
+            out.push_str(&self.frame(file, span, labels, severity(d.severity)));
+            for r in elsewhere {
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    term.paint("note:", styles::accent()),
+                    escape(&r.message)
+                ));
+                if let Some(other) = self.locator.file(r.span.source) {
+                    let label = FrameLabel {
+                        span: r.span,
+                        text: None,
+                        primary: true,
+                    };
+                    out.push_str(&self.frame(other, r.span, vec![label], miette::Severity::Advice));
+                }
+            }
+        } else {
+            for r in &d.related {
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    term.paint("note:", styles::accent()),
+                    escape(&r.message)
                 ));
             }
         }
-    } else {
-        for r in &d.related {
+        if let Some(hint) = &d.hint {
             out.push_str(&format!(
                 "  {} {}\n",
-                term.paint("note:", styles::accent()),
-                r.message
+                term.paint("help:", styles::accent()),
+                indent_continuation(&escape(hint), 8)
             ));
         }
+        out
     }
-    if let Some(hint) = &d.hint {
-        out.push_str(&format!(
-            "  {} {}\n",
-            term.paint("help:", styles::accent()),
-            indent_continuation(hint, 8)
-        ));
+
+    /// The code frame around `span` of `file`, headed by `file:line:column` of `span`
+    /// (a character column), or just a `--> file:line:column` line when the lines are
+    /// too long to show.
+    fn frame(
+        &self,
+        file: &SourceFile,
+        span: Span,
+        labels: Vec<FrameLabel>,
+        severity: miette::Severity,
+    ) -> String {
+        let term = self.term;
+        let at = file.line_col(span.start);
+        let location = format!("{}:{}:{}", escape_line(&file.name), at.line, at.column);
+        let fallback = format!("  --> {location}\n");
+        // An empty input has no line to show; very long lines would flood the terminal.
+        if file.text.trim().is_empty() || lines_too_long(file, span) {
+            return term.paint(fallback, styles::dim());
+        }
+        // Draw from the escaped copy of the text when the file needs one, with every
+        // span moved to where its characters are in that copy.
+        let printable = self
+            .printable
+            .get(span.source.0 as usize)
+            .and_then(|cell| cell.get_or_init(|| Printable::of(file)).as_ref());
+        let shown = printable.map_or(file, |p| &p.file);
+        let shift = |offset: usize| printable.map_or(offset, |p| p.shift(offset as u32) as usize);
+        let labels: Vec<LabeledSpan> = labels
+            .into_iter()
+            .map(|l| {
+                let text = l.text.map(|t| escape_line(&t).into_owned());
+                let (start, end) = clamp(l.span, file);
+                let (start, end) = (shift(start), shift(end));
+                let at = SourceSpan::new(start.into(), end - start);
+                if l.primary {
+                    LabeledSpan::new_primary_with_span(text, at)
+                } else {
+                    LabeledSpan::new_with_span(text, at)
+                }
+            })
+            .collect();
+        let handler = if term.color {
+            self.handler
+                .clone()
+                .with_theme(themed(&labels, severity, term))
+        } else {
+            self.handler.clone()
+        };
+        let snippet = Snippet {
+            source: WindowedSource {
+                file: shown,
+                header: location,
+            },
+            labels,
+            severity,
+        };
+        let mut rendered = String::new();
+        if handler.render_report(&mut rendered, &snippet).is_err() {
+            return fallback;
+        }
+        // The first line is the (empty) message; the rest is the frame.
+        match rendered.split_once('\n') {
+            Some((_, frame)) if !frame.trim().is_empty() => frame.to_string(),
+            _ => fallback,
+        }
     }
-    out
+}
+
+/// A label of a code frame, before it is placed in the text that is drawn.
+struct FrameLabel {
+    span: Span,
+    text: Option<String>,
+    primary: bool,
+}
+
+/// True when `other` starts or ends within [`NEAR_LINES`] lines of `span`.
+fn near(file: &SourceFile, span: Span, other: Span) -> bool {
+    let lines = |s: Span| {
+        (
+            file.line_col(s.start).line,
+            file.line_col(s.end.max(s.start)).line,
+        )
+    };
+    let (first, last) = lines(span);
+    let (other_first, other_last) = lines(other);
+    other_first <= last + NEAR_LINES && first <= other_last + NEAR_LINES
+}
+
+/// A file's text with the characters no terminal should receive (see
+/// [`crate::term::escape`]) written as visible escapes, for code frames. Line feeds,
+/// tabs and the `CR` of a `CRLF` keep their meaning.
+struct Printable {
+    file: SourceFile,
+    /// For each escaped character: where it ends in the original text, and how many
+    /// bytes longer the copy is from there on. Ascending.
+    shifts: Vec<(u32, u32)>,
+}
+
+impl Printable {
+    /// `None` when the text can be shown as it is.
+    fn of(file: &SourceFile) -> Option<Printable> {
+        let text = file.text.as_str();
+        let unsafe_at = |i: usize, c: char| {
+            is_unsafe(c)
+                && c != '\n'
+                && c != '\t'
+                && !(c == '\r' && text.as_bytes().get(i + 1) == Some(&b'\n'))
+        };
+        if !text.char_indices().any(|(i, c)| unsafe_at(i, c)) {
+            return None;
+        }
+        let mut copy = String::with_capacity(text.len() + 16);
+        let mut shifts = Vec::new();
+        for (i, c) in text.char_indices() {
+            if unsafe_at(i, c) {
+                escape_char(c, &mut copy);
+                let end = i + c.len_utf8();
+                shifts.push((end as u32, (copy.len() - end) as u32));
+            } else {
+                copy.push(c);
+            }
+        }
+        Some(Printable {
+            file: SourceFile::new(file.name.clone(), copy),
+            shifts,
+        })
+    }
+
+    /// Where a byte offset of the original text (on a character boundary) is in the copy.
+    fn shift(&self, offset: u32) -> u32 {
+        let i = self.shifts.partition_point(|&(end, _)| end <= offset);
+        offset + i.checked_sub(1).map_or(0, |i| self.shifts[i].1)
+    }
 }
 
 /// The `✓`/`✗` line of every resource, and of every file that holds none.
@@ -162,14 +322,14 @@ fn resource_lines(report: &Report, facts: &Facts, locator: &Locator<'_>, term: T
         }
         let place = locator
             .locate(r.span)
-            .map(|l| format!("{}:{}", l.file, l.line))
+            .map(|l| format!("{}:{}", escape_line(&l.file), l.line))
             .unwrap_or_default();
         lines.push((
             r.source.0,
             r.span.start,
             Line {
                 ok: Some(facts.errors_of[i] == 0),
-                name: r.display_name(),
+                name: escape_line(&r.display_name()).into_owned(),
                 place,
                 note: counts(facts.errors_of[i], facts.warnings_of[i], term),
             },
@@ -204,7 +364,7 @@ fn resource_lines(report: &Report, facts: &Facts, locator: &Locator<'_>, term: T
             0,
             Line {
                 ok: (errors_in[i] > 0).then_some(false),
-                name: file.name.clone(),
+                name: escape_line(&file.name).into_owned(),
                 place: String::new(),
                 note,
             },
@@ -301,8 +461,8 @@ fn indent_continuation(text: &str, columns: usize) -> String {
     text.replace('\n', &format!("\n{}", " ".repeat(columns)))
 }
 
-/// A span of `file` in miette's terms, clamped to the text and to character boundaries.
-fn clamp(span: Span, file: &SourceFile) -> SourceSpan {
+/// A span of `file` as a byte range, clamped to the text and to character boundaries.
+fn clamp(span: Span, file: &SourceFile) -> (usize, usize) {
     let text = &file.text;
     let floor = |mut i: usize| {
         i = i.min(text.len());
@@ -313,7 +473,7 @@ fn clamp(span: Span, file: &SourceFile) -> SourceSpan {
     };
     let start = floor(span.start as usize);
     let end = floor(span.end as usize).max(start);
-    SourceSpan::new(start.into(), end - start)
+    (start, end)
 }
 
 /// The miette handler that draws code frames, themed for `term`.
@@ -328,9 +488,12 @@ pub fn frame_handler(term: Term) -> GraphicalReportHandler {
     } else {
         ThemeStyles::none()
     };
+    // The header's `file:line:column` is ours (see `WindowedSource`): miette would
+    // count the column in bytes.
     GraphicalReportHandler::new_themed(GraphicalTheme { characters, styles })
         .with_links(false)
         .with_context_lines(1)
+        .without_primary_span_start()
 }
 
 /// A colour theme where the primary label has the severity's colour and the
@@ -363,43 +526,6 @@ fn themed(labels: &[LabeledSpan], severity: miette::Severity, term: Term) -> Gra
         ThemeCharacters::ascii()
     };
     GraphicalTheme { characters, styles }
-}
-
-/// The code frame around `span`, or a `--> file:line:column` line when the
-/// lines are too long to show.
-fn frame(
-    file: &SourceFile,
-    span: Span,
-    labels: Vec<LabeledSpan>,
-    severity: miette::Severity,
-    handler: &GraphicalReportHandler,
-    term: Term,
-) -> String {
-    let at = file.line_col(span.start);
-    let location = format!("  --> {}:{}:{}\n", file.name, at.line, at.column);
-    // An empty input has no line to show; very long lines would flood the terminal.
-    if file.text.trim().is_empty() || lines_too_long(file, span) {
-        return term.paint(location, styles::dim());
-    }
-    let handler = if term.color {
-        handler.clone().with_theme(themed(&labels, severity, term))
-    } else {
-        handler.clone()
-    };
-    let snippet = Snippet {
-        source: WindowedSource { file },
-        labels,
-        severity,
-    };
-    let mut rendered = String::new();
-    if handler.render_report(&mut rendered, &snippet).is_err() {
-        return location;
-    }
-    // The first line is the (empty) message; the rest is the frame.
-    match rendered.split_once('\n') {
-        Some((_, frame)) if !frame.trim().is_empty() => frame.to_string(),
-        _ => location,
-    }
 }
 
 /// True when a line the frame would show is longer than [`MAX_FRAME_LINE`].
@@ -465,8 +591,12 @@ impl miette::Diagnostic for Snippet<'_> {
 /// A [`SourceFile`] as miette source code. miette scans from the start of the
 /// text for every span; this hands it only the few lines around the span (found
 /// with the file's line index) so large files with many findings stay fast.
+///
+/// Its name is `header`, the frame's `file:line:column` (miette prints the name in
+/// the frame's header and, left to itself, would add a column counted in bytes).
 struct WindowedSource<'a> {
     file: &'a SourceFile,
+    header: String,
 }
 
 impl SourceCode for WindowedSource<'_> {
@@ -495,7 +625,7 @@ impl SourceCode for WindowedSource<'_> {
         let contents = window.read_span(&local, context_lines_before, context_lines_after)?;
         let data_start = contents.span().offset() + window_start;
         Ok(Box::new(MietteSpanContents::new_named(
-            file.name.clone(),
+            self.header.clone(),
             contents.data(),
             SourceSpan::new(data_start.into(), contents.span().len()),
             contents.line() + window_line0,
@@ -525,8 +655,7 @@ mod tests {
             .at(span)
             .with_path("spec.description")
             .with_hint("add `description: <one line>` under `spec`");
-        let locator = Locator::new(&sources);
-        let text = diagnostic(&d, &locator, &frame_handler(Term::plain()), Term::plain());
+        let text = Printer::new(&sources, Term::plain()).diagnostic(&d);
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
@@ -544,9 +673,13 @@ mod tests {
         let (sources, span) = sample();
         let file = sources.get(span.source);
         let whole = file.text.as_str();
-        let src = clamp(span, file);
+        let (start, end) = clamp(span, file);
+        let src = SourceSpan::new(start.into(), end - start);
         for (before, after) in [(0, 0), (1, 1), (2, 3), (9, 9)] {
-            let windowed = WindowedSource { file };
+            let windowed = WindowedSource {
+                file,
+                header: String::new(),
+            };
             let a = whole.read_span(&src, before, after).unwrap();
             let b = windowed.read_span(&src, before, after).unwrap();
             assert_eq!(a.data(), b.data());
@@ -562,8 +695,7 @@ mod tests {
         let text = format!("{{\"kind\": \"Plan\", \"x\": \"{}\"}}", "a".repeat(5000));
         let id = sources.add(SourceFile::new("big.json", text));
         let d = Diagnostic::new(Code::UnknownField, "unknown field `x`").at(Span::new(id, 17, 20));
-        let locator = Locator::new(&sources);
-        let text = diagnostic(&d, &locator, &frame_handler(Term::plain()), Term::plain());
+        let text = Printer::new(&sources, Term::plain()).diagnostic(&d);
         assert!(text.starts_with("warning[PS0303]: unknown field `x`\n  --> big.json:1:18\n"));
     }
 
@@ -573,8 +705,7 @@ mod tests {
         let id = sources.add(SourceFile::new("empty.yaml", ""));
         let d = Diagnostic::new(Code::NoDocuments, "this input holds no documents")
             .at(Span::new(id, 0, 0));
-        let locator = Locator::new(&sources);
-        let text = diagnostic(&d, &locator, &frame_handler(Term::plain()), Term::plain());
+        let text = Printer::new(&sources, Term::plain()).diagnostic(&d);
         assert_eq!(
             text,
             "warning[PS0011]: this input holds no documents\n  --> empty.yaml:1:1\n"
@@ -584,15 +715,177 @@ mod tests {
     #[test]
     fn spanless_and_stray_spans_do_not_panic() {
         let sources = SourceMap::new();
-        let locator = Locator::new(&sources);
-        let handler = frame_handler(Term::plain());
+        let printer = Printer::new(&sources, Term::plain());
         let d = Diagnostic::new(Code::Io, "cannot read `x.yaml`: permission denied");
         assert_eq!(
-            diagnostic(&d, &locator, &handler, Term::plain()),
+            printer.diagnostic(&d),
             "error[PS0008]: cannot read `x.yaml`: permission denied\n"
         );
         let stray = d.clone().at(Span::new(SourceId(3), 5, 9));
-        assert!(diagnostic(&stray, &locator, &handler, Term::plain()).starts_with("error[PS0008]"));
+        assert!(printer.diagnostic(&stray).starts_with("error[PS0008]"));
+    }
+
+    /// The `file:line:column` of every frame header, in order.
+    fn headers(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                let l = l.trim_start();
+                l.strip_prefix("╭─[")
+                    .or_else(|| l.strip_prefix("--> "))
+                    .map(|rest| rest.trim_end_matches(']').to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn header_columns_count_characters() {
+        let mut sources = SourceMap::new();
+        let text = "kind: Goal\nspec: {description: \"😀😀😀\", priority: \"x\"}\n";
+        let id = sources.add(SourceFile::new("uni.yaml", text));
+        let at = text.find("\"x\"").unwrap();
+        let span = Span::new(id, at, at + 3);
+        // JSON and SARIF say column 38: 37 characters (46 bytes) precede the span.
+        assert_eq!(sources.line_col(span).column, 38);
+        let d = Diagnostic::new(Code::InvalidEnum, "`x` is not a priority").at(span);
+        let text = Printer::new(&sources, Term::plain()).diagnostic(&d);
+        assert_eq!(headers(&text), ["uni.yaml:2:38"], "{text}");
+        // The same with ASCII frames.
+        let ascii = Term {
+            color: false,
+            unicode: false,
+        };
+        let text = Printer::new(&sources, ascii).diagnostic(&d);
+        assert!(text.contains("[uni.yaml:2:38]"), "{text}");
+    }
+
+    #[test]
+    fn the_primary_place_comes_first_even_when_a_related_one_is_earlier() {
+        let mut sources = SourceMap::new();
+        let mut text = String::from("name: a\n");
+        for i in 2..21 {
+            text.push_str(&format!("k{i}: v\n"));
+        }
+        text.push_str("name: b\n");
+        let id = sources.add(SourceFile::new("goals.yaml", text.as_str()));
+        let second = text.rfind("name").unwrap();
+        let d = Diagnostic::new(Code::DuplicateKey, "duplicate key `name`")
+            .at(Span::new(id, second, second + 4))
+            .with_related(Span::new(id, 0, 4), "first defined here");
+        let out = Printer::new(&sources, Term::plain()).diagnostic(&d);
+        assert_eq!(
+            headers(&out),
+            ["goals.yaml:21:1", "goals.yaml:1:1"],
+            "{out}"
+        );
+        let note = out.find("note: first defined here").expect("a note");
+        assert!(out.find("21 │ name: b").unwrap() < note, "{out}");
+
+        // A related place close by shares the frame, whose header names the primary span.
+        let mut sources = SourceMap::new();
+        let text = "a: 1\nname: a\nb: 2\nname: b\n";
+        let id = sources.add(SourceFile::new("near.yaml", text));
+        let second = text.rfind("name").unwrap();
+        let first = text.find("name").unwrap();
+        let d = Diagnostic::new(Code::DuplicateKey, "duplicate key `name`")
+            .at(Span::new(id, second, second + 4))
+            .with_related(Span::new(id, first, first + 4), "first defined here");
+        let out = Printer::new(&sources, Term::plain()).diagnostic(&d);
+        assert_eq!(headers(&out), ["near.yaml:4:1"], "{out}");
+        assert!(out.contains("first defined here"), "{out}");
+        assert!(!out.contains("note:"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_from_the_input_are_escaped() {
+        let mut sources = SourceMap::new();
+        let text = "kind: Plan\nname: \"\u{1b}]0;pwned\u{7}\u{1b}[31mRED\u{1b}[0m\"\nx\u{9b}2J: 1\r\nok: 1\r\n";
+        let id = sources.add(SourceFile::new("esc\u{1b}[2J.yaml", text));
+        let at = text.find("x\u{9b}").unwrap();
+        let end = text.find(": 1").unwrap();
+        let d = Diagnostic::new(
+            Code::UnknownField,
+            "unknown field `x\u{9b}2J` near `\u{1b}[31m`",
+        )
+        .at(Span::new(id, at, end))
+        .with_path("spec.x\u{9b}2J")
+        .with_hint("remove `\u{1b}[0m`\nor rename it");
+        let out = Printer::new(&sources, Term::plain()).diagnostic(&d);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(
+            out.contains("unknown field `x\\x9b2J` near `\\x1b[31m`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("name: \"\\x1b]0;pwned\\x07\\x1b[31mRED\\x1b[0m\""),
+            "{out}"
+        );
+        assert!(out.contains("[esc\\x1b[2J.yaml:3:1]"), "{out}");
+        assert!(
+            out.contains("help: remove `\\x1b[0m`\n        or rename it"),
+            "{out}"
+        );
+        // The underline covers the escaped key exactly.
+        let line = out.lines().find(|l| l.contains("x\\x9b2J: 1")).unwrap();
+        let marks = out
+            .lines()
+            .find(|l| l.contains('─') && !l.contains('╭'))
+            .unwrap();
+        let column = |l: &str, pat: &str| l[..l.find(pat).unwrap()].chars().count();
+        assert_eq!(column(line, "x\\x9b"), column(marks, "─"), "{out}");
+        let width = marks.matches('─').count() + marks.matches('┬').count();
+        assert_eq!(width, "x\\x9b2J".len(), "{out}");
+    }
+
+    #[test]
+    fn printable_copies_move_offsets_past_escapes() {
+        let file = SourceFile::new("f", "a\u{1b}b\u{9b}c\r\nd\re");
+        let p = Printable::of(&file).unwrap();
+        assert_eq!(p.file.text, "a\\x1bb\\x9bc\r\nd\\x0de");
+        for (original, copy) in [
+            (0, 0),
+            (1, 1),
+            (2, 5),
+            (3, 6),
+            (5, 10),
+            (6, 11),
+            (8, 13),
+            (9, 14),
+            (10, 18),
+        ] {
+            assert_eq!(p.shift(original), copy, "offset {original}");
+        }
+        assert!(Printable::of(&SourceFile::new("f", "plain\r\ntext\t\n")).is_none());
+    }
+
+    #[test]
+    fn resource_lines_escape_names_and_files() {
+        let mut sources = SourceMap::new();
+        let id = sources.add(SourceFile::new("a\u{1b}.yaml", "kind: Plan\n"));
+        let node = planspec_validate::tree::Node::new(
+            Span::new(id, 0, 0),
+            planspec_validate::tree::Value::Null,
+        );
+        let report = Report {
+            resources: vec![planspec_validate::Resource {
+                kind: planspec_model::Kind::Plan,
+                name: Some("p\u{7}".into()),
+                namespace: None,
+                source: id,
+                span: Span::new(id, 0, 4),
+                node,
+                errors: 0,
+                warnings: 0,
+            }],
+            sources,
+            ..Report::default()
+        };
+        let facts = Facts::of(&report);
+        let options = HumanOptions {
+            term: Term::plain(),
+            quiet: false,
+        };
+        let out = render(&report, &facts, options);
+        assert!(out.contains("✓ Plan/p\\x07  a\\x1b.yaml:1"), "{out}");
     }
 
     #[test]

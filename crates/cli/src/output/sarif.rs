@@ -1,8 +1,9 @@
 //! `validate -o sarif`: SARIF 2.1.0, shaped for GitHub code scanning.
 //!
 //! One run; one rule per diagnostic code (`Code::ALL`, so `ruleIndex` is stable);
-//! artifact URIs relative to `%SRCROOT%` with forward slashes; columns count
-//! Unicode code points (`columnKind`), end columns are exclusive as SARIF requires.
+//! artifact URIs relative to `%SRCROOT%` with forward slashes (standard input is the
+//! URI `stdin` with no base: it is no file of the repository); columns count Unicode
+//! code points (`columnKind`), end columns are exclusive as SARIF requires.
 
 use std::path::{Component, Path};
 
@@ -10,6 +11,7 @@ use planspec_validate::{Code, Diagnostic, Report, Severity};
 use serde_json::{json, Map, Value};
 
 use super::{Location, Locator};
+use crate::input::STDIN_NAME;
 
 /// Where the rules are documented; `#ps0302` is appended per rule.
 pub const HELP_BASE: &str = "https://github.com/planspec/planspec/blob/main/docs/diagnostics.md";
@@ -129,6 +131,10 @@ fn physical(at: &Location, cwd: Option<&Path>) -> Value {
         ArtifactUri::Absolute(uri) => {
             artifact.insert("uri".into(), json!(uri));
         }
+        ArtifactUri::Stdin => {
+            artifact.insert("uri".into(), json!("stdin"));
+            artifact.insert("description".into(), json!({ "text": "standard input" }));
+        }
     }
     json!({
         "artifactLocation": artifact,
@@ -148,10 +154,17 @@ enum ArtifactUri {
     Relative(String),
     /// A `file:` URI, for paths outside the working directory.
     Absolute(String),
+    /// Standard input: the URI `stdin`, with no `uriBaseId` (it is no file under
+    /// `%SRCROOT%`).
+    Stdin,
 }
 
 /// `./examples\x y.yaml` → `examples/x%20y.yaml`; absolute paths inside `cwd` become relative.
 fn artifact_uri(name: &str, cwd: Option<&Path>) -> ArtifactUri {
+    // A file called `<stdin>` is named `./<stdin>` by the reader, so this is standard input.
+    if name == STDIN_NAME {
+        return ArtifactUri::Stdin;
+    }
     let path = Path::new(name);
     if path.is_absolute() {
         if let Some(rest) = cwd.and_then(|c| path.strip_prefix(c).ok()) {
@@ -219,7 +232,8 @@ mod tests {
             rel("examples/x.yaml")
         );
         assert_eq!(artifact_uri("a b/c:d.yaml", None), rel("a%20b/c%3Ad.yaml"));
-        assert_eq!(artifact_uri("<stdin>", None), rel("%3Cstdin%3E"));
+        assert_eq!(artifact_uri("<stdin>", None), ArtifactUri::Stdin);
+        assert_eq!(artifact_uri("./<stdin>", None), rel("%3Cstdin%3E"));
         assert_eq!(artifact_uri("../up/x.yaml", None), rel("../up/x.yaml"));
     }
 
@@ -235,6 +249,23 @@ mod tests {
             artifact_uri("/elsewhere/x.yaml", Some(cwd)),
             ArtifactUri::Absolute("file:///elsewhere/x.yaml".into())
         );
+    }
+
+    #[test]
+    fn stdin_is_not_a_file_under_the_source_root() {
+        let at = Location {
+            file: STDIN_NAME.into(),
+            line: 6,
+            column: 1,
+            end_line: 6,
+            end_column: 5,
+        };
+        let physical = physical(&at, Some(Path::new("/repo")));
+        let artifact = &physical["artifactLocation"];
+        assert_eq!(artifact["uri"], "stdin");
+        assert!(artifact.get("uriBaseId").is_none(), "{artifact}");
+        assert_eq!(artifact["description"]["text"], "standard input");
+        assert_eq!(physical["region"]["startLine"], 6);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use super::{Shape, View};
+use crate::term::{escape_char, is_unsafe};
 
 /// The DOT source.
 pub fn render(view: &View) -> String {
@@ -134,7 +135,8 @@ fn indent(level: usize) -> String {
     "  ".repeat(level)
 }
 
-/// A DOT double-quoted string.
+/// A DOT double-quoted string. Other control characters are written as visible
+/// escapes (`\x1b` shows as such in the drawing), never passed through.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -144,6 +146,11 @@ pub fn quote(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => {}
+            c if is_unsafe(c) => {
+                let mut escaped = String::new();
+                escape_char(c, &mut escaped);
+                out.push_str(&escaped.replace('\\', "\\\\"));
+            }
             c => out.push(c),
         }
     }
@@ -235,5 +242,27 @@ mod tests {
     #[test]
     fn quotes_escape() {
         assert_eq!(quote("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+        assert_eq!(quote("x\u{1b}[2J\u{7}"), "\"x\\\\x1b[2J\\\\x07\"");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_output() {
+        use crate::render::ViewNode;
+        let view = View::new(
+            "p\u{1b}]0;t\u{7}",
+            vec![ViewNode {
+                id: "a\u{1b}".into(),
+                shape: Shape::Task,
+                name: Some("\u{1b}[31mRED\u{9b}".into()),
+                group: None,
+            }],
+            vec![],
+        );
+        let dot = render(&view);
+        assert!(!dot.chars().any(|c| c.is_control() && c != '\n'), "{dot:?}");
+        assert!(
+            dot.contains("[label=\"\\\\x1b[31mRED\\\\x9b\\n(a\\\\x1b)\"]"),
+            "{dot}"
+        );
     }
 }

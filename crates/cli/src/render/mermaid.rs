@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::{Shape, View};
+use crate::term::{escape_char, is_unsafe};
 
 /// The Mermaid source.
 pub fn render(view: &View) -> String {
@@ -106,7 +107,8 @@ fn mermaid_ids(view: &View) -> Vec<String> {
         .collect()
 }
 
-/// Text for inside a `"…"` label: Mermaid entity codes for the characters it would parse.
+/// Text for inside a `"…"` label: Mermaid entity codes for the characters it would
+/// parse; other control characters as visible escapes (`\x1b`).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -118,6 +120,7 @@ pub fn escape(s: &str) -> String {
             '&' => out.push_str("#amp;"),
             '`' => out.push_str("#96;"),
             '\n' | '\r' | '\t' => out.push(' '),
+            c if is_unsafe(c) => escape_char(c, &mut out),
             c => out.push(c),
         }
     }
@@ -154,6 +157,24 @@ mod tests {
         assert!(m.contains("  vendor -.-> deploy\n"), "{m}");
         assert!(m.contains("  build --> test\n"), "{m}");
         assert_eq!(m.matches("subgraph").count(), m.matches("  end\n").count());
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_output() {
+        assert_eq!(escape("a\u{1b}[2J\u{7}b\nc"), "a\\x1b[2J\\x07b c");
+        let view = View::new(
+            "p",
+            vec![ViewNode {
+                id: "a".into(),
+                shape: Shape::Task,
+                name: Some("\u{1b}]0;pwned\u{7}".into()),
+                group: None,
+            }],
+            vec![],
+        );
+        let m = render(&view);
+        assert!(!m.chars().any(|c| c.is_control() && c != '\n'), "{m:?}");
+        assert!(m.contains("a[\"\\x1b]0;pwned\\x07<br/>(a)\"]"), "{m}");
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! Drawing a plan graph: as text for a terminal, as Graphviz DOT, as Mermaid.
 //!
 //! The renderers work on a [`View`]: the nodes and edges of one plan, indexed,
-//! with the grouping resolved and the nodes sorted into topological layers.
-//! Building the view is linear in nodes + edges, and so is every renderer, so a
-//! 10,000-node plan draws as fast as it prints.
+//! with the grouping resolved and the nodes sorted into topological layers (by
+//! [`PlanGraph::layers`], the model's one layering). Building the view is linear in
+//! nodes + edges, and so is every renderer, so a 10,000-node plan draws as fast as it
+//! prints. Text in a view (the plan's name, node ids and names) has its control
+//! characters escaped ([`escape_line`]), so no renderer can pass them to a terminal.
 
 pub mod dot;
 pub mod mermaid;
 pub mod text;
+
+use planspec_model::plan::TaskNode;
+use planspec_model::{Edge, EdgeType, Node, NodeKind, Plan, PlanGraph};
+
+use crate::term::escape_line;
 
 /// The four node kinds, as far as drawing is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,15 +52,48 @@ pub struct View {
     pub nodes: Vec<ViewNode>,
     pub edges: Vec<ViewEdge>,
     /// Node indices by topological layer: every dependency of a node is in an
-    /// earlier layer. Nodes on a cycle (only in invalid plans) form a last layer.
+    /// earlier layer. A graph with a cycle (only an invalid plan) cannot be layered:
+    /// then all nodes form one layer.
     pub layers: Vec<Vec<usize>>,
-    /// True when the last layer holds the nodes left over by a cycle.
+    /// True when the graph has a cycle, so `layers` is the one unlayered list.
     pub cyclic: bool,
     /// For each node, the nodes whose `group` it is, in node order.
     pub members: Vec<Vec<usize>>,
 }
 
 impl View {
+    /// The view of a Plan's graph, from the model's [`PlanGraph`]: its nodes (in
+    /// declaration order), its edges (explicit ones, then those of `dependsOn`) and
+    /// each node's Group.
+    pub fn of_plan(plan: &Plan) -> View {
+        let graph = PlanGraph::from_plan(plan);
+        let nodes = graph
+            .nodes
+            .iter()
+            .map(|n| ViewNode {
+                id: n.id.clone(),
+                shape: match n.kind {
+                    NodeKind::Task => Shape::Task,
+                    NodeKind::Gate => Shape::Gate,
+                    NodeKind::Group => Shape::Group,
+                    NodeKind::External => Shape::External,
+                },
+                name: n.name.clone(),
+                group: n.group,
+            })
+            .collect();
+        let edges = graph
+            .edges
+            .iter()
+            .map(|e| ViewEdge {
+                from: e.from,
+                to: e.to,
+                soft: e.edge_type == EdgeType::Soft,
+            })
+            .collect();
+        View::new(plan.metadata.name.as_str(), nodes, edges)
+    }
+
     /// Builds the view. Edges naming a node index out of range are dropped, and a
     /// `group` out of range or pointing at a non-group is ignored, so this never panics.
     pub fn new(
@@ -70,6 +110,10 @@ impl View {
                 nodes[i].group = None;
             }
         }
+        for node in &mut nodes {
+            node.id = escape_line(&node.id).into_owned();
+            node.name = node.name.as_deref().map(|s| escape_line(s).into_owned());
+        }
         edges.retain(|e| e.from < n && e.to < n);
         let mut members = vec![Vec::new(); n];
         for (i, node) in nodes.iter().enumerate() {
@@ -77,9 +121,12 @@ impl View {
                 members[g].push(i);
             }
         }
-        let (layers, cyclic) = layers(n, &edges);
+        let (layers, cyclic) = match layers(n, &edges) {
+            Some(layers) => (layers, false),
+            None => (vec![(0..n).collect()], true),
+        };
         View {
-            plan: plan.into(),
+            plan: escape_line(&plan.into()).into_owned(),
             nodes,
             edges,
             layers,
@@ -140,37 +187,36 @@ impl View {
     }
 }
 
-/// Kahn's algorithm by levels over all edges (soft ones too, so every dependency
-/// drawn points to an earlier layer). Returns the layers and whether a cycle was left.
-fn layers(n: usize, edges: &[ViewEdge]) -> (Vec<Vec<usize>>, bool) {
-    let mut indegree = vec![0usize; n];
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in edges {
-        indegree[e.to] += 1;
-        out[e.from].push(e.to);
-    }
-    let mut current: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut layers = Vec::new();
-    let mut placed = 0;
-    while !current.is_empty() {
-        let mut next = Vec::new();
-        for &i in &current {
-            for &j in &out[i] {
-                indegree[j] -= 1;
-                if indegree[j] == 0 {
-                    next.push(j);
-                }
-            }
-        }
-        next.sort_unstable();
-        placed += current.len();
-        layers.push(std::mem::replace(&mut current, next));
-    }
-    let cyclic = placed < n;
-    if cyclic {
-        layers.push((0..n).filter(|&i| indegree[i] > 0).collect());
-    }
-    (layers, cyclic)
+/// The nodes in layers, by the model's [`PlanGraph::layers`]: a node's layer is one
+/// more than its deepest dependency, over hard and soft edges. `None` on a cycle.
+///
+/// The model leaves Groups out of its layers (to it they are containers), but the
+/// drawing shows a Group as a row, and edges to and from it must point to earlier
+/// layers like any other. So the model is handed every node as a Task (`n0`, `n1` …,
+/// which also keeps repeated ids of an invalid plan apart) with the view's edges.
+fn layers(n: usize, edges: &[ViewEdge]) -> Option<Vec<Vec<usize>>> {
+    let id = |i: usize| format!("n{i}");
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| {
+            Node::Task(TaskNode {
+                id: id(i).into(),
+                ..TaskNode::default()
+            })
+        })
+        .collect();
+    let edges: Vec<Edge> = edges
+        .iter()
+        .map(|e| Edge {
+            from: id(e.from).into(),
+            to: id(e.to).into(),
+            edge_type: if e.soft {
+                EdgeType::Soft
+            } else {
+                EdgeType::Hard
+            },
+        })
+        .collect();
+    PlanGraph::from_nodes(&nodes, &edges).layers()
 }
 
 #[cfg(test)]
@@ -221,6 +267,44 @@ pub(crate) mod tests {
         assert_eq!(deps[6], (vec![4], vec![5]));
     }
 
+    /// The layering is the model's: leaving the Groups out of the view's layers gives
+    /// exactly [`PlanGraph::layers`]; a Group sits after what it depends on and before
+    /// what depends on it.
+    #[test]
+    fn layers_are_the_models() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "apiVersion": "planspec.io/v1alpha1",
+            "kind": "Plan",
+            "metadata": {"name": "p"},
+            "spec": {"description": "d", "graph": {
+                "nodes": [
+                    {"id": "b", "kind": "Task", "dependsOn": ["grp"]},
+                    {"id": "grp", "kind": "Group", "children": ["c"], "dependsOn": ["a"]},
+                    {"id": "c", "kind": "Task", "dependsOn": ["a"]},
+                    {"id": "a", "kind": "Task"},
+                    {"id": "d", "kind": "Task"}
+                ],
+                "edges": [{"from": "d", "to": "b", "type": "soft"}]
+            }}
+        }))
+        .unwrap();
+        let view = View::of_plan(&plan);
+        assert_eq!(view.layers, vec![vec![3, 4], vec![1, 2], vec![0]]);
+        assert!(!view.cyclic);
+        let without_groups: Vec<Vec<usize>> = view
+            .layers
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(|&i| view.nodes[i].shape != Shape::Group)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(Some(without_groups), PlanGraph::from_plan(&plan).layers());
+    }
+
     #[test]
     fn cycles_and_bad_indices_do_not_panic() {
         let node = |id: &str, group| ViewNode {
@@ -251,7 +335,7 @@ pub(crate) mod tests {
             ],
         );
         assert!(view.cyclic);
-        assert_eq!(view.layers, vec![vec![2], vec![0, 1]]);
+        assert_eq!(view.layers, vec![vec![0, 1, 2]]);
         let mut nested: Vec<usize> = view.nesting().into_iter().map(|(i, _)| i).collect();
         nested.sort_unstable();
         assert_eq!(nested, vec![0, 1, 2]);

@@ -217,7 +217,7 @@ fn legend(view: &View, term: Term) -> String {
         format!("{} soft (advisory)", term.glyph("┄", "~")),
     ];
     if view.cyclic {
-        parts.push("! on a cycle (invalid)".to_string());
+        parts.push("! not layered: the graph has a cycle (invalid)".to_string());
     }
     format!("{}\n", term.paint(parts.join("  "), styles::dim()))
 }
