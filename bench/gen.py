@@ -353,7 +353,7 @@ def mixed_resources(count, seed):
                       "target": {"provider": "mcp://%s-tools" % ns}})
         docs.append({"apiVersion": API, "kind": "Binding",
                      "metadata": {"name": "%s-defaults" % ns, "namespace": ns},
-                     "spec": {"strategy": "MostSpecific", "rules": rules}})
+                     "spec": {"strategy": "FirstMatch", "rules": rules}})
     p = 0
     while len(docs) < count:
         ns = namespaces[p % len(namespaces)]

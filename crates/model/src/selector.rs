@@ -223,10 +223,7 @@ fn is_dns_subdomain(s: &str) -> bool {
     s.split('.').all(|label| {
         let b = label.as_bytes();
         let ok = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-        !b.is_empty()
-            && ok(&b[0])
-            && ok(&b[b.len() - 1])
-            && b.iter().all(|c| ok(c) || *c == b'-')
+        !b.is_empty() && ok(&b[0]) && ok(&b[b.len() - 1]) && b.iter().all(|c| ok(c) || *c == b'-')
     })
 }
 
@@ -536,7 +533,11 @@ impl Selector {
     pub fn from_label_selector(selector: &LabelSelector) -> Result<Self, SelectorError> {
         let mut requirements = Vec::new();
         for (k, v) in &selector.match_labels {
-            requirements.push(Requirement::new(k.as_str(), Operator::Equals, [v.as_str()])?);
+            requirements.push(Requirement::new(
+                k.as_str(),
+                Operator::Equals,
+                [v.as_str()],
+            )?);
         }
         for e in &selector.match_expressions {
             let operator = match e.operator {
@@ -1045,10 +1046,7 @@ fn is_space_char(c: char) -> bool {
 /// Trims whitespace; returns the trimmed text and its offset from the start of `s`.
 fn trim_at(s: &str, offset: usize) -> (&str, usize) {
     let start = s.len() - s.trim_start_matches(is_space_char).len();
-    (
-        s[start..].trim_end_matches(is_space_char),
-        offset + start,
-    )
+    (s[start..].trim_end_matches(is_space_char), offset + start)
 }
 
 fn parse_fields(input: &str) -> Result<Vec<(FieldRequirement, usize)>, SelectorError> {
@@ -1202,7 +1200,10 @@ mod tests {
             ("x in(a) , y notin(b)", "x in (a),y notin (b)"),
             ("\tx\n=\ra", "x=a"),
             ("a-b.c/d.e_f=g", "a-b.c/d.e_f=g"),
-            ("planspec.io/goal in (ship-login)", "planspec.io/goal in (ship-login)"),
+            (
+                "planspec.io/goal in (ship-login)",
+                "planspec.io/goal in (ship-login)",
+            ),
             ("in=notin", "in=notin"),
             ("in in (in,notin)", "in in (in,notin)"),
             ("notin", "notin"),
@@ -1283,7 +1284,10 @@ mod tests {
         );
         assert_eq!(err("x b").position(), 2);
         let e = err("env=prod,Tier.io/x=y");
-        assert!(matches!(e, SelectorError::InvalidKey { position: 9, .. }), "{e:?}");
+        assert!(
+            matches!(e, SelectorError::InvalidKey { position: 9, .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("DNS subdomain"), "{e}");
         let e = err("env=-prod");
         assert!(
@@ -1394,11 +1398,30 @@ mod tests {
 
     #[test]
     fn validates_keys_and_values() {
-        for ok in ["a", "A", "a.b", "a-b_c.d", "x/y", "a.b-c/D_e", "0", &"a".repeat(63)] {
+        for ok in [
+            "a",
+            "A",
+            "a.b",
+            "a-b_c.d",
+            "x/y",
+            "a.b-c/D_e",
+            "0",
+            &"a".repeat(63),
+        ] {
             assert!(validate_label_key(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "-a", "a-", "a b", "a/", "/a", "a/b/c", "A/b", "a_b/c", ".a/b", "é",
+            "",
+            "-a",
+            "a-",
+            "a b",
+            "a/",
+            "/a",
+            "a/b/c",
+            "A/b",
+            "a_b/c",
+            ".a/b",
+            "é",
             &"a".repeat(64),
         ] {
             assert!(validate_label_key(bad).is_err(), "{bad}");
@@ -1435,7 +1458,10 @@ mod tests {
                 f("status.phase", Equals, "Running"),
             ]
         );
-        assert_eq!(fields(" status.phase = Running "), vec![f("status.phase", Equals, "Running")]);
+        assert_eq!(
+            fields(" status.phase = Running "),
+            vec![f("status.phase", Equals, "Running")]
+        );
         assert_eq!(fields("status.phase="), vec![f("status.phase", Equals, "")]);
         assert_eq!(fields(r"a=x\,y\=z\\"), vec![f("a", Equals, r"x,y=z\")]);
     }
@@ -1443,9 +1469,15 @@ mod tests {
     #[test]
     fn field_selector_errors() {
         let e = FieldSelector::parse("metadata.name").unwrap_err();
-        assert!(matches!(e, SelectorError::MissingOperator { position: 0, .. }));
+        assert!(matches!(
+            e,
+            SelectorError::MissingOperator { position: 0, .. }
+        ));
         let e = FieldSelector::parse("a=b, =c").unwrap_err();
-        assert!(matches!(e, SelectorError::InvalidField { position: 5, .. }), "{e:?}");
+        assert!(
+            matches!(e, SelectorError::InvalidField { position: 5, .. }),
+            "{e:?}"
+        );
         let e = FieldSelector::parse("a=b=c").unwrap_err();
         assert_eq!(
             e,
@@ -1455,15 +1487,23 @@ mod tests {
             }
         );
         let e = FieldSelector::parse(r"a=b\x").unwrap_err();
-        assert!(matches!(e, SelectorError::InvalidEscape { position: 3, .. }));
+        assert!(matches!(
+            e,
+            SelectorError::InvalidEscape { position: 3, .. }
+        ));
         let e = FieldSelector::parse(r"a=b\").unwrap_err();
-        assert!(matches!(e, SelectorError::InvalidEscape { position: 3, .. }));
+        assert!(matches!(
+            e,
+            SelectorError::InvalidEscape { position: 3, .. }
+        ));
         // `a!==b`: split at `!=`; the value `=b` has an unescaped `=`.
         assert!(FieldSelector::parse("a!==b").is_err());
         let supported = ["metadata.name", "metadata.namespace", "status.phase"];
-        let e = FieldSelector::parse_supported("metadata.name=x, spec.foo=y", &supported)
-            .unwrap_err();
-        assert!(matches!(&e, SelectorError::UnsupportedField { position: 17, field, .. } if field == "spec.foo"));
+        let e =
+            FieldSelector::parse_supported("metadata.name=x, spec.foo=y", &supported).unwrap_err();
+        assert!(
+            matches!(&e, SelectorError::UnsupportedField { position: 17, field, .. } if field == "spec.foo")
+        );
         assert_eq!(
             e.to_string(),
             "field selector on `spec.foo` (at position 17) is not supported; supported fields: metadata.name, metadata.namespace, status.phase"
@@ -1485,7 +1525,9 @@ mod tests {
         assert!(s.matches_with(get(Some("Running"))));
         assert!(s.matches_with(get(None)));
         assert!(!s.matches_with(get(Some("Failed"))));
-        assert!(FieldSelector::parse("status.phase=").unwrap().matches_with(|_| None));
+        assert!(FieldSelector::parse("status.phase=")
+            .unwrap()
+            .matches_with(|_| None));
         assert!(FieldSelector::default().matches_with(|_| None));
     }
 }

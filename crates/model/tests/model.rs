@@ -433,7 +433,10 @@ fn check_strict(value: &Value, file: &str) {
     match value {
         // Conditional rules describe parts of an already strict object.
         Value::Object(map)
-            if map.get("$comment").and_then(Value::as_str).is_some_and(|c| c.starts_with("planspec-rule")) => {}
+            if map
+                .get("$comment")
+                .and_then(Value::as_str)
+                .is_some_and(|c| c.starts_with("planspec-rule")) => {}
         Value::Object(map) => {
             // Dispatchers (tagged-enum wrappers, the document root and `Resource`) only state
             // the discriminator; the branches they dispatch to are strict.

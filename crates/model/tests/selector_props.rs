@@ -98,7 +98,13 @@ fn space() -> impl Strategy<Value = &'static str> {
 /// Writes a spec the way a person might: optional whitespace, `==` for `=`, values in any order.
 fn written(s: &Spec, sp: &[&str]) -> String {
     let w = |i: usize| sp[i % sp.len()];
-    let must = |i: usize| if sp[i % sp.len()].is_empty() { " " } else { sp[i % sp.len()] };
+    let must = |i: usize| {
+        if sp[i % sp.len()].is_empty() {
+            " "
+        } else {
+            sp[i % sp.len()]
+        }
+    };
     match s.op {
         Operator::Equals => {
             let eq = if w(0).len() == 1 { "==" } else { "=" };
@@ -131,7 +137,15 @@ fn written(s: &Spec, sp: &[&str]) -> String {
             } else {
                 items.join(&sep)
             };
-            format!("{}{}{kw}{}({}{list}{}){}", s.key, must(1), w(2), w(3), w(6), w(7))
+            format!(
+                "{}{}{kw}{}({}{list}{}){}",
+                s.key,
+                must(1),
+                w(2),
+                w(3),
+                w(6),
+                w(7)
+            )
         }
     }
 }

@@ -1,5 +1,9 @@
-//! Rules across the resources validated together: references resolve, names are
-//! unique, Capability requirements are acyclic, Gate targets agree with Gate nodes.
+//! Rules across the resources validated together: references resolve (including
+//! `metadata.ownerReferences` to PlanSpec kinds), names are unique, Capability requirements
+//! are acyclic, Gate targets agree with Gate nodes, and Bindings resolve every Task node they
+//! apply to without conflicts ([`bindings`]).
+
+pub(crate) mod bindings;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::normalize::ImpliedGate;
@@ -7,6 +11,7 @@ use crate::report::Resource;
 use crate::source::Span;
 use crate::tree::Node;
 use planspec_model::Kind;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 
 /// The namespace a resource without `metadata.namespace` lives in.
@@ -18,6 +23,9 @@ struct Index<'a> {
     resources: &'a [Resource],
     by_key: HashMap<Key<'a>, usize>,
     implied_gates: HashSet<(&'a str, &'a str)>,
+    /// The node ids of each Plan (by resource index, built on first use); one more, empty,
+    /// cell at the end for a plan that is not indexed.
+    node_ids: Vec<OnceCell<HashSet<&'a str>>>,
 }
 
 impl<'a> Index<'a> {
@@ -25,6 +33,24 @@ impl<'a> Index<'a> {
         self.by_key
             .get(&(kind, namespace, name))
             .map(|&i| &self.resources[i])
+    }
+
+    /// The node ids of a Plan found with [`Index::find`], computed once per Plan.
+    fn node_ids(&self, plan: &'a Resource) -> &HashSet<&'a str> {
+        let i = plan
+            .name
+            .as_deref()
+            .and_then(|name| self.by_key.get(&(Kind::Plan, namespace_of(plan), name)))
+            .copied()
+            .unwrap_or(self.resources.len());
+        let cell = &self.node_ids[i.min(self.resources.len())];
+        cell.get_or_init(|| {
+            if i < self.resources.len() {
+                plan_node_ids(plan)
+            } else {
+                HashSet::new()
+            }
+        })
     }
 }
 
@@ -38,6 +64,7 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
         resources,
         by_key: HashMap::new(),
         implied_gates: HashSet::new(),
+        node_ids: (0..=resources.len()).map(|_| OnceCell::new()).collect(),
     };
     for (i, r) in resources.iter().enumerate() {
         let Some(name) = r.name.as_deref() else {
@@ -94,6 +121,7 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
             Kind::Capability => ctx.capability_refs(),
             Kind::Goal => {}
         }
+        ctx.owner_references();
         let display = r.display_name();
         diags.extend(
             found
@@ -103,6 +131,7 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
     }
     report_missing(missing, diags);
     capability_cycles(&index, diags);
+    bindings::check(&index, diags);
 }
 
 /// A reference to a resource outside the validated set.
@@ -297,7 +326,7 @@ impl<'a> Ctx<'_, 'a, '_> {
         if let Some(r) = spec.get("bindingRef") {
             self.reference(r, Kind::Binding, "spec.bindingRef");
         }
-        let ids = plan.map(plan_node_ids);
+        let ids = plan.map(|p| self.index.node_ids(p));
         if let Some(entries) = spec.get("nodeBindings").and_then(Node::as_map) {
             for entry in entries {
                 let field = format!("spec.nodeBindings.{}", entry.key);
@@ -340,11 +369,44 @@ impl<'a> Ctx<'_, 'a, '_> {
             if let (Some(plan), Some(node_id)) = (plan, selector.get("nodeId")) {
                 if let Some(id) = node_id
                     .as_str()
-                    .filter(|id| !plan_node_ids(plan).contains(id))
+                    .filter(|id| !self.index.node_ids(plan).contains(id))
                 {
                     self.unknown_node(id, node_id.span, plan, &format!("{base}.nodeId"));
                 }
             }
+        }
+    }
+
+    /// `metadata.ownerReferences` naming a PlanSpec kind resolve like other references (in
+    /// the owned resource's namespace: an owner reference has no namespace). The `uid` is
+    /// opaque and not compared: files rarely carry the server's uids (upstream examples use
+    /// `placeholder-uid`). Owners of other APIs (`apiVersion` not `planspec.io/…`, or a kind
+    /// PlanSpec does not have) are not ours to check.
+    fn owner_references(&mut self) {
+        let Some(owners) = self
+            .from
+            .node
+            .at(&["metadata", "ownerReferences"])
+            .and_then(Node::as_seq)
+        else {
+            return;
+        };
+        for (i, owner) in owners.iter().enumerate() {
+            let api_version = owner.get("apiVersion").and_then(Node::as_str);
+            if api_version.is_some_and(|v| v != planspec_model::API_VERSION) {
+                continue;
+            }
+            let Some(kind) = owner
+                .get("kind")
+                .and_then(Node::as_str)
+                .and_then(|k| Kind::ALL.into_iter().find(|kind| kind.as_str() == k))
+            else {
+                continue;
+            };
+            if owner.get("namespace").is_some() {
+                continue; // not an owner reference the schema accepts; reported there
+            }
+            self.reference(owner, kind, &format!("metadata.ownerReferences[{i}]"));
         }
     }
 
@@ -381,7 +443,7 @@ impl<'a> Ctx<'_, 'a, '_> {
             if let Some(node_id) = target.get("nodeId") {
                 if let Some(id) = node_id
                     .as_str()
-                    .filter(|id| !plan_node_ids(resolved).contains(id))
+                    .filter(|id| !self.index.node_ids(resolved).contains(id))
                 {
                     self.unknown_node(id, node_id.span, resolved, "spec.targetRef.nodeId");
                 }
@@ -408,11 +470,11 @@ impl<'a> Ctx<'_, 'a, '_> {
 
     /// Reports a node id its plan lacks. An id that is not even a valid node id has
     /// already been reported by the schema, so it is not reported twice.
-    fn unknown_node(&mut self, id: &str, span: Span, plan: &Resource, field: &str) {
+    fn unknown_node(&mut self, id: &str, span: Span, plan: &'a Resource, field: &str) {
         if !planspec_model::common::is_dns_label(id) {
             return;
         }
-        let ids = plan_node_ids(plan);
+        let ids = self.index.node_ids(plan);
         let hint = crate::suggest::did_you_mean(id, ids.iter().copied()).unwrap_or_else(|| {
             format!(
                 "Plan `{}` has no such node",

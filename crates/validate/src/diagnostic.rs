@@ -223,7 +223,7 @@ codes! {
     GroupNested = "0415", "group-child-conflict", Error, "A node is a child of two Groups, or a Group contains itself.";
     UnsupportedParameterKeyword = "0416", "parameter-keyword-mismatch", Error, "`format`, `itemType` or `objectProperties` does not fit the parameter's `type`.";
     DuplicateRequirement = "0417", "duplicate-requirement", Warning, "A Capability lists the same requirement twice.";
-    DuplicateBindingRule = "0418", "duplicate-binding-rule", Warning, "A Binding rule repeats another rule with the same target; it never changes the result.";
+    DuplicateBindingRule = "0418", "binding-rule-never-applies", Warning, "A Binding rule can never apply: an earlier or higher-priority rule has the same selector.";
 
     // PS05xx — across resources validated together
     UnresolvedReference = "0501", "unresolved-reference", Warning, "A reference names a resource that is not in the validated set.";
@@ -234,6 +234,7 @@ codes! {
     GateTargetMismatch = "0506", "gate-target-mismatch", Warning, "A Gate node's Gate resource targets a different plan or node.";
     UnknownNodeReference = "0507", "unknown-node-reference", Error, "A Binding rule or Execution names a node that its plan does not have.";
     PlanGoalMismatch = "0508", "plan-goal-label-mismatch", Warning, "A Plan's `planspec.io/goal` label disagrees with its `goalRef`.";
+    UnboundNode = "0509", "unbound-node", Warning, "A Task node of an Execution's plan matches no rule of the Binding that the Execution uses.";
 
     // PS09xx — internal
     Internal = "0901", "internal-error", Error, "An internal inconsistency; please report it with the input.";

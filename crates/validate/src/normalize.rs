@@ -443,9 +443,11 @@ fn criteria(node: &mut Node, base: &str, diags: &mut Vec<Diagnostic>) {
                 diags,
             );
         }
-        let prose_only = item
-            .as_map()
-            .is_some_and(|entries| entries.iter().all(|e| PROSE_FIELDS.contains(&e.key.as_str())));
+        let prose_only = item.as_map().is_some_and(|entries| {
+            entries
+                .iter()
+                .all(|e| PROSE_FIELDS.contains(&e.key.as_str()))
+        });
         if item.get("type").is_none() && item.get("description").is_some() && prose_only {
             let span = item
                 .entry("description")
@@ -536,14 +538,18 @@ fn capability(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
 /// ParameterDefinition legacy forms (§8 L11, L12), recursively through `objectProperties`.
 fn parameter(param: &mut Node, path: &str, diags: &mut Vec<Diagnostic>) {
     for key in ["type", "itemType"] {
-        let Some(ty) = param.get_mut(key) else { continue };
+        let Some(ty) = param.get_mut(key) else {
+            continue;
+        };
         if ty.as_str() == Some("integer") {
             warn(
                 diags,
                 Code::LegacyIntegerType,
                 ty.span,
                 format!("{path}.{key}"),
-                format!("parameter `{key}: integer` is not a PlanSpec type; it is read as `number`"),
+                format!(
+                    "parameter `{key}: integer` is not a PlanSpec type; it is read as `number`"
+                ),
                 format!("write `{key}: number`"),
             );
             ty.value = Value::String("number".to_string());
@@ -625,8 +631,14 @@ fn gate(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
         return;
     };
     for (key, hint) in [
-        ("timeout", "remove it; how long a gate may wait is set by the policy that governs it"),
-        ("metadata", "remove it; put labels and annotations in the Gate's `metadata`, not in `spec`"),
+        (
+            "timeout",
+            "remove it; how long a gate may wait is set by the policy that governs it",
+        ),
+        (
+            "metadata",
+            "remove it; put labels and annotations in the Gate's `metadata`, not in `spec`",
+        ),
     ] {
         if let Some(entry) = spec.remove(key) {
             warn(

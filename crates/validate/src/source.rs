@@ -45,6 +45,9 @@ pub struct SourceFile {
     pub name: String,
     pub text: String,
     line_starts: Vec<u32>,
+    /// Whether each line is pure ASCII, where a column is a byte difference. Without it a
+    /// minified one-line JSON file with many findings would count characters quadratically.
+    ascii_lines: Vec<bool>,
 }
 
 impl SourceFile {
@@ -52,10 +55,12 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0u32];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
+        let ascii_lines = text.split('\n').map(str::is_ascii).collect();
         SourceFile {
             name: name.into(),
             text,
             line_starts,
+            ascii_lines,
         }
     }
 
@@ -65,7 +70,11 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line] as usize;
         let end = floor_char_boundary(&self.text, offset as usize);
-        let column = self.text[start..end].chars().count() as u32 + 1;
+        let column = if self.ascii_lines.get(line).copied().unwrap_or(false) {
+            (end - start) as u32 + 1
+        } else {
+            self.text[start..end].chars().count() as u32 + 1
+        };
         LineCol {
             line: line as u32 + 1,
             column,

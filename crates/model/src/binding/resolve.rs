@@ -62,8 +62,8 @@
 //! the number of rules (except for rules tied on the winning level, which must all be looked
 //! at). [`explain`] is the linear, rule-by-rule version, for humans.
 
-use super::{Binding, BindingRule, BindingSelector, BindingStrategy, BindingTarget};
 use super::UnboundCapability;
+use super::{Binding, BindingRule, BindingSelector, BindingStrategy, BindingTarget};
 use crate::common::NodeId;
 use crate::execution::ExecutionSpec;
 use crate::meta::{Labels, ObjectReference};
@@ -344,6 +344,43 @@ impl Group {
     }
 }
 
+/// Groups by capability: keyed by name (one string to hash), then namespace (almost always
+/// a single entry).
+type CapabilityGroups<'b> = HashMap<&'b str, Vec<(&'b str, Group)>>;
+
+fn capability_group<'m>(map: &'m CapabilityGroups<'_>, c: &QualifiedName<'_>) -> Option<&'m Group> {
+    map.get(c.name)?
+        .iter()
+        .find(|(ns, _)| *ns == c.namespace)
+        .map(|(_, g)| g)
+}
+
+fn capability_entry<'m, 'b>(
+    map: &'m mut CapabilityGroups<'b>,
+    c: QualifiedName<'b>,
+) -> &'m mut Group {
+    let list = map.entry(c.name).or_default();
+    let at = match list.iter().position(|(ns, _)| *ns == c.namespace) {
+        Some(at) => at,
+        None => {
+            list.push((c.namespace, Group::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
+}
+
+/// The rules that name one plan.
+#[derive(Debug, Clone, Default)]
+struct PlanRules<'b> {
+    /// `{planRef}`.
+    plan: Option<Group>,
+    /// `{planRef, nodeId}` by node id.
+    nodes: HashMap<&'b str, Group>,
+    /// `{planRef, capabilityRef}` by capability.
+    capabilities: CapabilityGroups<'b>,
+}
+
 /// A Binding's rules, indexed by selector for resolving many nodes quickly.
 #[derive(Debug, Clone)]
 pub struct BindingIndex<'b> {
@@ -351,10 +388,10 @@ pub struct BindingIndex<'b> {
     strategy: BindingStrategy,
     /// Rule by index in `spec.rules`; `None` for rules left out by the caller.
     rules: Vec<Option<&'b BindingRule>>,
-    plan_node: HashMap<(QualifiedName<'b>, &'b str), Group>,
-    plan_capability: HashMap<(QualifiedName<'b>, QualifiedName<'b>), Group>,
-    capability: HashMap<QualifiedName<'b>, Group>,
-    plan: HashMap<QualifiedName<'b>, Group>,
+    /// Rules that name a plan, by plan.
+    plans: HashMap<QualifiedName<'b>, PlanRules<'b>>,
+    /// `{capabilityRef}` rules.
+    capabilities: CapabilityGroups<'b>,
     /// `{matchLabels}` rules by their first (smallest) label pair.
     labels: HashMap<(&'b str, &'b str), Vec<usize>>,
     /// `{matchLabels: {}}` rules: they match every plan.
@@ -382,10 +419,8 @@ impl<'b> BindingIndex<'b> {
             namespace,
             strategy,
             rules: Vec::new(),
-            plan_node: HashMap::new(),
-            plan_capability: HashMap::new(),
-            capability: HashMap::new(),
-            plan: HashMap::new(),
+            plans: HashMap::new(),
+            capabilities: HashMap::new(),
             labels: HashMap::new(),
             match_all: Vec::new(),
         };
@@ -399,14 +434,28 @@ impl<'b> BindingIndex<'b> {
             index.rules[i] = Some(rule);
             let p = rule.priority;
             match rule.selector.key(namespace) {
-                SelectorKey::PlanNode(plan, node) => {
-                    index.plan_node.entry((plan, node)).or_default().add(i, p)
-                }
+                SelectorKey::PlanNode(plan, node) => index
+                    .plans
+                    .entry(plan)
+                    .or_default()
+                    .nodes
+                    .entry(node)
+                    .or_default()
+                    .add(i, p),
                 SelectorKey::PlanCapability(plan, cap) => {
-                    index.plan_capability.entry((plan, cap)).or_default().add(i, p)
+                    let rules = index.plans.entry(plan).or_default();
+                    capability_entry(&mut rules.capabilities, cap).add(i, p)
                 }
-                SelectorKey::Capability(cap) => index.capability.entry(cap).or_default().add(i, p),
-                SelectorKey::Plan(plan) => index.plan.entry(plan).or_default().add(i, p),
+                SelectorKey::Capability(cap) => {
+                    capability_entry(&mut index.capabilities, cap).add(i, p)
+                }
+                SelectorKey::Plan(plan) => index
+                    .plans
+                    .entry(plan)
+                    .or_default()
+                    .plan
+                    .get_or_insert_with(Group::default)
+                    .add(i, p),
                 SelectorKey::Labels(labels) => match labels.iter().next() {
                     Some((k, v)) => index
                         .labels
@@ -447,7 +496,10 @@ impl<'b> BindingIndex<'b> {
         for &i in candidates {
             let Some(rule) = self.rule(i) else { continue };
             if let BindingSelector::Labels(s) = &rule.selector {
-                if s.match_labels.iter().all(|(k, v)| plan.labels.get(k) == Some(v)) {
+                if s.match_labels
+                    .iter()
+                    .all(|(k, v)| plan.labels.get(k) == Some(v))
+                {
                     labels.add(i, rule.priority);
                 }
             }
@@ -455,23 +507,24 @@ impl<'b> BindingIndex<'b> {
         labels.rules.sort_unstable();
         PlanScope {
             index: self,
-            plan: plan.plan,
-            plan_group: self.plan.get(&plan.plan),
+            plan: self.plans.get(&plan.plan),
             labels: (!labels.rules.is_empty()).then_some(labels),
         }
     }
 
     /// Settles a tie among `tied` (ascending, non-empty) by the strategy.
-    fn decide(&self, tied: Vec<usize>) -> Resolution<'b> {
+    fn decide(&self, tied: &[usize]) -> Resolution<'b> {
         let rules = &self.rules;
-        decide(self.strategy, tied, |i| &rules[i].expect("tied rules are indexed").target)
+        decide(self.strategy, tied, |i| {
+            &rules[i].expect("tied rules are indexed").target
+        })
     }
 }
 
 /// Settles a tie among `tied` (ascending, non-empty) by `strategy`.
 fn decide<'b>(
     strategy: BindingStrategy,
-    tied: Vec<usize>,
+    tied: &[usize],
     target: impl Fn(usize) -> &'b BindingTarget,
 ) -> Resolution<'b> {
     let first = tied[0];
@@ -480,7 +533,9 @@ fn decide<'b>(
         BindingStrategy::FirstMatch => {}
         BindingStrategy::ErrorOnConflict | BindingStrategy::MostSpecific if uniform() => {}
         BindingStrategy::ErrorOnConflict | BindingStrategy::MostSpecific => {
-            return Resolution::Conflict { rules: tied }
+            return Resolution::Conflict {
+                rules: tied.to_vec(),
+            }
         }
     }
     Resolution::Bound {
@@ -493,37 +548,36 @@ fn decide<'b>(
 #[derive(Debug, Clone)]
 pub struct PlanScope<'s, 'b> {
     index: &'s BindingIndex<'b>,
-    plan: QualifiedName<'s>,
-    plan_group: Option<&'s Group>,
+    plan: Option<&'s PlanRules<'b>>,
     labels: Option<Group>,
 }
 
 impl<'b> PlanScope<'_, 'b> {
     /// Resolves one node of the plan.
     pub fn resolve(&self, node: &NodeSubject<'_>) -> Resolution<'b> {
-        let index = self.index;
-        let plan = self.plan;
         // (specificity, group) of every bucket that matches the node.
-        let groups = || {
-            let plan_node = index.plan_node.get(&(plan, node.id)).map(|g| (1u8, g));
-            let plan_caps = node
-                .capabilities
-                .iter()
-                .filter_map(move |c| index.plan_capability.get(&(plan, *c)).map(|g| (2, g)));
-            let caps = node
-                .capabilities
-                .iter()
-                .filter_map(move |c| index.capability.get(c).map(|g| (3, g)));
-            plan_node
-                .into_iter()
-                .chain(plan_caps)
-                .chain(caps)
-                .chain(self.plan_group.map(|g| (4, g)))
-                .chain(self.labels.as_ref().map(|g| (5, g)))
-        };
+        let mut groups: Vec<(u8, &Group)> = Vec::new();
+        if let Some(plan) = self.plan {
+            if !plan.nodes.is_empty() {
+                groups.extend(plan.nodes.get(node.id).map(|g| (1, g)));
+            }
+            if !plan.capabilities.is_empty() {
+                for c in &node.capabilities {
+                    groups.extend(capability_group(&plan.capabilities, c).map(|g| (2, g)));
+                }
+            }
+        }
+        if !self.index.capabilities.is_empty() {
+            for c in &node.capabilities {
+                groups.extend(capability_group(&self.index.capabilities, c).map(|g| (3, g)));
+            }
+        }
+        groups.extend(self.plan.and_then(|p| p.plan.as_ref()).map(|g| (4, g)));
+        groups.extend(self.labels.as_ref().map(|g| (5, g)));
         // Highest priority first, then the lowest (most specific) rank.
-        let Some((priority, specificity)) = groups()
-            .map(|(s, g)| (g.priority, std::cmp::Reverse(s)))
+        let Some((priority, specificity)) = groups
+            .iter()
+            .map(|(s, g)| (g.priority, std::cmp::Reverse(*s)))
             .max()
             .map(|(p, s)| (p, s.0))
         else {
@@ -531,13 +585,25 @@ impl<'b> PlanScope<'_, 'b> {
                 reason: UnboundReason::NoMatchingRule,
             };
         };
-        let mut tied: Vec<usize> = Vec::new();
-        for (_, g) in groups().filter(|(s, g)| *s == specificity && g.priority == priority) {
-            tied.extend_from_slice(&g.rules);
+        let mut best = groups
+            .iter()
+            .filter(|(s, g)| *s == specificity && g.priority == priority)
+            .map(|(_, g)| g);
+        match (best.next(), best.next()) {
+            (Some(only), None) => self.index.decide(&only.rules),
+            (first, second) => {
+                // Several capabilities of the node, each with its own tied rules.
+                let mut tied: Vec<usize> = first
+                    .into_iter()
+                    .chain(second)
+                    .chain(best)
+                    .flat_map(|g| g.rules.iter().copied())
+                    .collect();
+                tied.sort_unstable();
+                tied.dedup();
+                self.index.decide(&tied)
+            }
         }
-        tied.sort_unstable();
-        tied.dedup();
-        index.decide(tied)
     }
 }
 
@@ -711,10 +777,16 @@ impl fmt::Display for RuleVerdict<'_> {
                 write!(f, "loses: rule {to} has a more specific selector")
             }
             Verdict::LostOnOrder { to } => {
-                write!(f, "loses: tied with rule {to}, which comes first (FirstMatch)")
+                write!(
+                    f,
+                    "loses: tied with rule {to}, which comes first (FirstMatch)"
+                )
             }
             Verdict::SameTarget { winner } => {
-                write!(f, "tied with rule {winner} with the same target (no conflict)")
+                write!(
+                    f,
+                    "tied with rule {winner} with the same target (no conflict)"
+                )
             }
             Verdict::InConflict => f.write_str("tied with a different target: conflict"),
         }
@@ -780,7 +852,12 @@ pub fn explain_subject<'b>(
         .iter()
         .map(|r| r.selector.mismatch(namespace, plan, node))
         .collect();
-    let rank = |i: usize| (rules[i].priority, std::cmp::Reverse(rules[i].selector.specificity()));
+    let rank = |i: usize| {
+        (
+            rules[i].priority,
+            std::cmp::Reverse(rules[i].selector.specificity()),
+        )
+    };
     let best = (0..rules.len())
         .filter(|&i| mismatches[i].is_none())
         .map(rank)
@@ -791,9 +868,9 @@ pub fn explain_subject<'b>(
         },
         Some(best) => decide(
             binding.spec.strategy,
-            (0..rules.len())
+            &(0..rules.len())
                 .filter(|&i| mismatches[i].is_none() && rank(i) == best)
-                .collect(),
+                .collect::<Vec<_>>(),
             |i| &rules[i].target,
         ),
     };

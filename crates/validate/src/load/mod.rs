@@ -32,10 +32,10 @@
 //! Nesting is handled with an explicit stack (and the parser itself never recurses), so
 //! no input can overflow the call stack.
 
-mod surrogates;
 mod builder;
 mod offsets;
 mod scalar;
+mod surrogates;
 mod text;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

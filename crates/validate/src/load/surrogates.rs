@@ -8,7 +8,10 @@
 /// The text with surrogate pairs rewritten, or `None` when there is nothing to rewrite
 /// (including every input that does not look like JSON).
 pub(super) fn rewrite(text: &str) -> Option<String> {
-    let looks_like_json = text.trim_start_matches('\u{feff}').trim_start().starts_with(['{', '[']);
+    let looks_like_json = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with(['{', '[']);
     if !looks_like_json || !has_high_surrogate_escape(text) {
         return None;
     }
@@ -59,7 +62,8 @@ fn next_char_len(text: &str, i: usize) -> usize {
 }
 
 fn has_high_surrogate_escape(text: &str) -> bool {
-    text.match_indices("\\u").any(|(i, _)| hex4(&text[i + 2..]).is_some_and(|v| (0xD800..0xDC00).contains(&v)))
+    text.match_indices("\\u")
+        .any(|(i, _)| hex4(&text[i + 2..]).is_some_and(|v| (0xD800..0xDC00).contains(&v)))
 }
 
 /// `\uD83D\uDE00` at the start of `s` as the character it encodes.
@@ -74,7 +78,10 @@ fn surrogate_pair(s: &str) -> Option<char> {
 
 fn hex4(s: &str) -> Option<u32> {
     let digits = s.get(..4)?;
-    digits.chars().all(|c| c.is_ascii_hexdigit()).then(|| u32::from_str_radix(digits, 16).ok())?
+    digits
+        .chars()
+        .all(|c| c.is_ascii_hexdigit())
+        .then(|| u32::from_str_radix(digits, 16).ok())?
 }
 
 #[cfg(test)]

@@ -200,8 +200,15 @@ fn edges(
         }
         declared.insert((from, to, edge_type), edge.span);
         let soft = edge_type == "soft";
-        pairs.entry((from, to)).and_modify(|all_soft| *all_soft &= soft).or_insert(soft);
-        adjacency[from].push(Dep { to, span: to_span, origin: Origin::Edge(j) });
+        pairs
+            .entry((from, to))
+            .and_modify(|all_soft| *all_soft &= soft)
+            .or_insert(soft);
+        adjacency[from].push(Dep {
+            to,
+            span: to_span,
+            origin: Origin::Edge(j),
+        });
     }
     pairs
 }
@@ -269,13 +276,20 @@ fn depends_on(
                 )
                 .with_hint(format!("if `{own}` needs `{id}` to succeed, make the edge hard; otherwise remove the `dependsOn` entry"))
             } else {
-                Diagnostic::new(Code::RedundantDependsOn, format!("`dependsOn: {id}` repeats the explicit edge `{id} → {own}`"))
-                    .with_hint("keep one of the two")
+                Diagnostic::new(
+                    Code::RedundantDependsOn,
+                    format!("`dependsOn: {id}` repeats the explicit edge `{id} → {own}`"),
+                )
+                .with_hint("keep one of the two")
             };
             diags.push(diag.at(dep.span).with_path(path));
             continue;
         }
-        adjacency[from].push(Dep { to: i, span: dep.span, origin: Origin::DependsOn(i, k) });
+        adjacency[from].push(Dep {
+            to: i,
+            span: dep.span,
+            origin: Origin::DependsOn(i, k),
+        });
     }
 }
 
@@ -396,8 +410,18 @@ fn groups(nodes: &[Node], resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) 
 
 /// Groups that contain each other (`a` holds `b`, `b` holds `a`). Every node has at most
 /// one owning Group, so following owners from each Group finds every cycle in linear time.
-fn group_cycles(nodes: &[Node], owner: &HashMap<usize, (usize, Span)>, diags: &mut Vec<Diagnostic>) {
-    let name = |i: usize| nodes[i].get("id").and_then(Node::as_str).unwrap_or("?").to_string();
+fn group_cycles(
+    nodes: &[Node],
+    owner: &HashMap<usize, (usize, Span)>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let name = |i: usize| {
+        nodes[i]
+            .get("id")
+            .and_then(Node::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
     let mut done = vec![false; nodes.len()];
     for start in 0..nodes.len() {
         let mut chain = Vec::new();
@@ -411,21 +435,35 @@ fn group_cycles(nodes: &[Node], owner: &HashMap<usize, (usize, Span)>, diags: &m
             }
         }
         // `at` closes a cycle if it was reached again within this chain.
-        let Some(first) = chain.iter().position(|&n| n == at).filter(|_| owner.contains_key(&at)) else {
+        let Some(first) = chain
+            .iter()
+            .position(|&n| n == at)
+            .filter(|_| owner.contains_key(&at))
+        else {
             continue;
         };
-        if chain.last().and_then(|&last| owner.get(&last)).map(|&(p, _)| p) != Some(at) {
+        if chain
+            .last()
+            .and_then(|&last| owner.get(&last))
+            .map(|&(p, _)| p)
+            != Some(at)
+        {
             continue;
         }
         let cycle = &chain[first..];
         let mut names: Vec<String> = cycle.iter().rev().map(|&n| name(n)).collect();
         names.push(name(*cycle.last().unwrap_or(&at)));
-        let &(_, span) = owner.get(cycle.last().unwrap_or(&at)).unwrap_or(&(at, nodes[at].span));
+        let &(_, span) = owner
+            .get(cycle.last().unwrap_or(&at))
+            .unwrap_or(&(at, nodes[at].span));
         diags.push(
-            Diagnostic::new(Code::GroupNested, format!("Groups contain each other: {}", cycle_text(&names)))
-                .at(span)
-                .with_path("spec.graph.nodes")
-                .with_hint("a Group cannot contain itself, directly or through other Groups"),
+            Diagnostic::new(
+                Code::GroupNested,
+                format!("Groups contain each other: {}", cycle_text(&names)),
+            )
+            .at(span)
+            .with_path("spec.graph.nodes")
+            .with_hint("a Group cannot contain itself, directly or through other Groups"),
         );
     }
 }

@@ -206,104 +206,109 @@ fn parameter_keywords(param: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Rules with the same selector (after defaulting namespaces; `uid`, `kind` and `apiVersion`
+/// ignored) match exactly the same nodes, so some of them can never apply whatever plans
+/// exist: one with a lower priority than another (`PS0418`), a repeat of the same target
+/// (`PS0418`), and under `FirstMatch` any later one (`PS0418`). Under `ErrorOnConflict` and
+/// `MostSpecific` the same selector at the same priority with different targets is a conflict
+/// for every node it matches (`PS0503`, at the first rule). Conflicts between *different*
+/// selectors depend on the plans and are found by `cross::bindings`. Linear in the rules.
 pub fn binding(doc: &Node, diags: &mut Vec<Diagnostic>) {
+    use crate::cross::bindings::{selector_span, strategy, typed_rule};
+    use planspec_model::binding::{BindingRule, BindingStrategy, SelectorKey};
     let Some(rules) = doc.at(&["spec", "rules"]).and_then(Node::as_seq) else {
         return;
     };
-    let strategy = doc
-        .at(&["spec", "strategy"])
-        .and_then(Node::as_str)
-        .unwrap_or("FirstMatch");
+    // An invalid strategy is reported by the schema; judge the rules as `FirstMatch` then.
+    let strategy = strategy(doc).unwrap_or_default();
     let namespace = doc
         .at(&["metadata", "namespace"])
         .and_then(Node::as_str)
         .unwrap_or(crate::cross::DEFAULT_NAMESPACE);
-    let mut seen: Vec<(i64, serde_json::Value, serde_json::Value, usize)> = Vec::new();
-    for (i, rule) in rules.iter().enumerate() {
-        let Some(selector) = rule.get("selector") else {
+    let typed: Vec<Option<BindingRule>> = rules.iter().map(typed_rule).collect();
+    let mut groups: Vec<Vec<(usize, &BindingRule)>> = Vec::new();
+    let mut by_key: HashMap<SelectorKey<'_>, usize> = HashMap::new();
+    for (i, rule) in typed.iter().enumerate() {
+        let Some(rule) = rule else { continue };
+        let next = groups.len();
+        let g = *by_key.entry(rule.selector.key(namespace)).or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
+        }
+        groups[g].push((i, rule));
+    }
+    let provider = |r: &BindingRule| r.target.provider.clone();
+    for group in groups.iter().filter(|g| g.len() > 1) {
+        let top = group.iter().map(|(_, r)| r.priority).max().unwrap_or(0);
+        let Some(&(head, head_rule)) = group.iter().find(|(_, r)| r.priority == top) else {
             continue;
         };
-        let priority = rule.get("priority").and_then(Node::as_i64).unwrap_or(0);
-        let selector_json = canonical_selector(selector, namespace);
-        let target = rule.get("target").map(Node::to_json).unwrap_or_default();
-        if let Some((_, _, first_target, first)) = seen
-            .iter()
-            .find(|(p, s, _, _)| *p == priority && *s == selector_json)
-        {
-            let anchor = rule
-                .entry("selector")
-                .map(|e| e.key_span)
-                .unwrap_or(rule.span);
-            let first_span = rules[*first].span;
-            if *first_target == target {
-                diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateBindingRule,
-                        format!(
-                            "rule {i} repeats rule {first} (same selector, priority and target)"
-                        ),
-                    )
-                    .at(anchor)
-                    .with_path(format!("spec.rules[{i}]"))
-                    .with_related(first_span, "same rule here")
-                    .with_hint("remove the duplicate"),
-                );
+        let mut conflicting: Vec<(usize, &BindingRule)> = Vec::new();
+        for &(i, rule) in group.iter().filter(|(i, _)| *i != head) {
+            let message = if rule.priority < top {
+                format!(
+                    "rule {i} never applies: rule {head} has the same selector and a higher priority ({top} > {})",
+                    rule.priority
+                )
+            } else if rule.target == head_rule.target {
+                format!("rule {i} repeats rule {head} (same selector, priority and target)")
+            } else if strategy == BindingStrategy::FirstMatch {
+                format!(
+                    "rule {i} never applies: rule {head} has the same selector and priority and comes first, so under `FirstMatch` it always wins (`{}` over `{}`)",
+                    provider(head_rule),
+                    provider(rule)
+                )
             } else {
-                let provider = |v: &serde_json::Value| {
-                    v.get("provider")
-                        .and_then(|p| p.as_str())
-                        .unwrap_or("?")
-                        .to_string()
-                };
-                diags.push(
-                    Diagnostic::new(
-                        Code::BindingConflict,
-                        format!(
-                            "rules {first} and {i} select the same thing at priority {priority} but bind different providers (`{}` vs `{}`)",
-                            provider(first_target),
-                            provider(&target)
-                        ),
-                    )
-                    .at(anchor)
-                    .with_path(format!("spec.rules[{i}]"))
-                    .with_related(first_span, "conflicting rule")
-                    .with_hint(if strategy == "FirstMatch" {
-                        "under `FirstMatch` the later rule never applies; give one rule a higher `priority` or remove it".to_string()
-                    } else {
-                        "give one rule a higher `priority`, or make one selector narrower".to_string()
-                    }),
-                );
-            }
-        } else {
-            seen.push((priority, selector_json, target, i));
-        }
-    }
-}
-
-/// A selector as JSON with references' implicit fields dropped, for comparison: `kind`
-/// and `apiVersion` when they say what the field implies, `namespace` when it is the
-/// Binding's own.
-fn canonical_selector(selector: &Node, namespace: &str) -> serde_json::Value {
-    let mut json = selector.to_json();
-    if let Some(obj) = json.as_object_mut() {
-        for (field, kind) in [("capabilityRef", "Capability"), ("planRef", "Plan")] {
-            let Some(reference) = obj.get_mut(field).and_then(|r| r.as_object_mut()) else {
+                conflicting.push((i, rule));
                 continue;
             };
-            let implied = [
-                ("kind", kind),
-                ("apiVersion", planspec_model::API_VERSION),
-                ("namespace", namespace),
-            ];
-            for (key, value) in implied {
-                if reference.get(key).and_then(serde_json::Value::as_str) == Some(value) {
-                    reference.remove(key);
-                }
-            }
+            diags.push(
+                Diagnostic::new(Code::DuplicateBindingRule, message)
+                    .at(selector_span(&rules[i]))
+                    .with_path(format!("spec.rules[{i}]"))
+                    .with_related(selector_span(&rules[head]), format!("rule {head}"))
+                    .with_hint(
+                        "remove the rule, or change its selector or priority so that it can apply",
+                    ),
+            );
         }
-        obj.sort_keys();
+        if conflicting.is_empty() {
+            continue;
+        }
+        let mut providers = vec![format!("`{}`", provider(head_rule))];
+        providers.extend(
+            conflicting
+                .iter()
+                .take(5)
+                .map(|(_, r)| format!("`{}`", provider(r))),
+        );
+        if conflicting.len() > 5 {
+            providers.push(format!("{} more", conflicting.len() - 5));
+        }
+        let numbers: Vec<String> = std::iter::once(head)
+            .chain(conflicting.iter().map(|(i, _)| *i))
+            .map(|i| i.to_string())
+            .collect();
+        let mut d = Diagnostic::new(
+            Code::BindingConflict,
+            format!(
+                "rules {} select the same nodes ({}) at priority {top} but bind different targets ({}); under `strategy: {strategy:?}` every node they match is a conflict",
+                numbers.join(", "),
+                head_rule.selector.shape(),
+                providers.join(", "),
+            ),
+        )
+        .at(selector_span(&rules[head]))
+        .with_path(format!("spec.rules[{head}].selector"))
+        .with_hint("keep one of these rules, give the one that should win a higher `priority`, or use `strategy: FirstMatch` to let the earliest rule win");
+        for (i, rule) in conflicting.iter().take(8) {
+            d = d.with_related(
+                selector_span(&rules[*i]),
+                format!("rule {i} binds `{}`", provider(rule)),
+            );
+        }
+        diags.push(d);
     }
-    json
 }
 
 pub fn gate(doc: &Node, diags: &mut Vec<Diagnostic>) {

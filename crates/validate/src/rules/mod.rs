@@ -23,4 +23,3 @@ pub fn check(kind: Kind, doc: &Node, diags: &mut Vec<Diagnostic>) {
         Kind::Execution => {}
     }
 }
-

@@ -281,7 +281,13 @@ impl<'s> Checker<'s, '_> {
         }
         if def == Some("RegexPattern") {
             if let Err(error) = regex::Regex::new(text) {
-                let reason = error.to_string().lines().last().unwrap_or("it does not compile").trim().to_string();
+                let reason = error
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("it does not compile")
+                    .trim()
+                    .to_string();
                 self.emit(
                     Diagnostic::new(Code::InvalidRegex, format!("{} {} is not a valid regular expression: {reason}", self.here(), preview(node)))
                         .at(node.span)

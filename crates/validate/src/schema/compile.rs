@@ -389,7 +389,9 @@ impl Compiler {
 /// code rule PSxxxx checks with a better diagnostic; validators that read the published
 /// schema still apply it.
 fn is_rule_annotation(obj: &Map<String, Value>) -> bool {
-    obj.get("$comment").and_then(Value::as_str).is_some_and(|c| c.starts_with("planspec-rule "))
+    obj.get("$comment")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.starts_with("planspec-rule "))
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {

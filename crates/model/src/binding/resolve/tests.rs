@@ -75,7 +75,11 @@ const LABELS: fn() -> Value = || json!({"matchLabels": {"team": "web"}});
 fn no_matching_rule_is_unbound() {
     let b = binding(
         "FirstMatch",
-        json!([rule(0, json!({"capabilityRef": {"name": "other"}}), "a://x")]),
+        json!([rule(
+            0,
+            json!({"capabilityRef": {"name": "other"}}),
+            "a://x"
+        )]),
     );
     let p = plan();
     assert_eq!(outcome(&b, &p, "build"), Ok(None));
@@ -93,12 +97,18 @@ fn no_matching_rule_is_unbound() {
 fn each_shape_matches_alone() {
     let p = plan();
     for selector in [PLAN_NODE(), PLAN_CAP(), CAP(), PLAN(), LABELS()] {
-        let b = binding("ErrorOnConflict", json!([rule(0, selector.clone(), "a://x")]));
+        let b = binding(
+            "ErrorOnConflict",
+            json!([rule(0, selector.clone(), "a://x")]),
+        );
         assert_eq!(outcome(&b, &p, "build"), bound(0, "a://x"), "{selector}");
     }
     // Node and capability shapes do not reach other nodes.
     for selector in [PLAN_NODE(), PLAN_CAP(), CAP()] {
-        let b = binding("ErrorOnConflict", json!([rule(0, selector.clone(), "a://x")]));
+        let b = binding(
+            "ErrorOnConflict",
+            json!([rule(0, selector.clone(), "a://x")]),
+        );
         assert_eq!(outcome(&b, &p, "ship"), Ok(None), "{selector}");
         assert_eq!(outcome(&b, &p, "idle"), Ok(None), "{selector}");
     }
@@ -154,7 +164,11 @@ fn first_match_takes_the_earliest_tied_rule() {
         json!([
             rule(0, PLAN(), "a://low"),
             rule(1, CAP(), "a://first"),
-            rule(1, json!({"capabilityRef": {"name": "compile", "namespace": "default"}}), "a://second"),
+            rule(
+                1,
+                json!({"capabilityRef": {"name": "compile", "namespace": "default"}}),
+                "a://second"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "build"), bound(1, "a://first"));
@@ -171,7 +185,11 @@ fn error_on_conflict_reports_every_tied_rule() {
         json!([
             rule(0, LABELS(), "a://x"),
             rule(0, json!({"matchLabels": {"env": "prod"}}), "a://y"),
-            rule(0, json!({"matchLabels": {"env": "prod", "team": "web"}}), "a://x"),
+            rule(
+                0,
+                json!({"matchLabels": {"env": "prod", "team": "web"}}),
+                "a://x"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "build"), Err(vec![0, 1, 2]));
@@ -217,7 +235,11 @@ fn most_specific_conflicts_only_among_equally_specific_rules() {
         json!([
             rule(0, LABELS(), "a://labels"),
             rule(0, PLAN_CAP(), "a://one"),
-            rule(0, json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "compile", "kind": "Capability"}}), "a://two"),
+            rule(
+                0,
+                json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "compile", "kind": "Capability"}}),
+                "a://two"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "build"), Err(vec![1, 2]));
@@ -226,13 +248,21 @@ fn most_specific_conflicts_only_among_equally_specific_rules() {
     // A narrower rule settles it.
     let b = binding(
         "MostSpecific",
-        json!([rule(0, PLAN_CAP(), "a://one"), rule(0, CAP(), "a://two"), rule(0, PLAN_NODE(), "a://node")]),
+        json!([
+            rule(0, PLAN_CAP(), "a://one"),
+            rule(0, CAP(), "a://two"),
+            rule(0, PLAN_NODE(), "a://node")
+        ]),
     );
     assert_eq!(outcome(&b, &p, "build"), bound(2, "a://node"));
     // ... and so does a higher priority, even on a broader rule.
     let b = binding(
         "MostSpecific",
-        json!([rule(0, PLAN_CAP(), "a://one"), rule(0, PLAN_CAP(), "a://two"), rule(1, PLAN(), "a://plan")]),
+        json!([
+            rule(0, PLAN_CAP(), "a://one"),
+            rule(0, PLAN_CAP(), "a://two"),
+            rule(1, PLAN(), "a://plan")
+        ]),
     );
     assert_eq!(outcome(&b, &p, "build"), bound(2, "a://plan"));
 }
@@ -241,8 +271,16 @@ fn most_specific_conflicts_only_among_equally_specific_rules() {
 fn a_node_needing_two_capabilities_sees_the_rules_of_both() {
     let p = plan();
     let rules = json!([
-        rule(0, json!({"capabilityRef": {"name": "deploy"}}), "service://deployer"),
-        rule(0, json!({"capabilityRef": {"name": "notify"}}), "tool://mailer"),
+        rule(
+            0,
+            json!({"capabilityRef": {"name": "deploy"}}),
+            "service://deployer"
+        ),
+        rule(
+            0,
+            json!({"capabilityRef": {"name": "notify"}}),
+            "tool://mailer"
+        ),
     ]);
     assert_eq!(
         outcome(&binding("ErrorOnConflict", rules.clone()), &p, "ship"),
@@ -260,16 +298,32 @@ fn a_node_needing_two_capabilities_sees_the_rules_of_both() {
     let b = binding(
         "ErrorOnConflict",
         json!([
-            rule(0, json!({"capabilityRef": {"name": "deploy"}}), "service://deployer"),
-            rule(2, json!({"capabilityRef": {"name": "notify"}}), "tool://mailer"),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "deploy"}}),
+                "service://deployer"
+            ),
+            rule(
+                2,
+                json!({"capabilityRef": {"name": "notify"}}),
+                "tool://mailer"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "ship"), bound(1, "tool://mailer"));
     let b = binding(
         "ErrorOnConflict",
         json!([
-            rule(0, json!({"capabilityRef": {"name": "deploy"}}), "service://deployer"),
-            rule(0, json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "notify"}}), "tool://mailer"),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "deploy"}}),
+                "service://deployer"
+            ),
+            rule(
+                0,
+                json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "notify"}}),
+                "tool://mailer"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "ship"), bound(1, "tool://mailer"));
@@ -277,8 +331,16 @@ fn a_node_needing_two_capabilities_sees_the_rules_of_both() {
     let b = binding(
         "ErrorOnConflict",
         json!([
-            rule(0, json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "deploy"}}), "a://1"),
-            rule(0, json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "notify"}}), "a://2"),
+            rule(
+                0,
+                json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "deploy"}}),
+                "a://1"
+            ),
+            rule(
+                0,
+                json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "notify"}}),
+                "a://2"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "ship"), Err(vec![0, 1]));
@@ -296,12 +358,26 @@ fn references_are_namespaced() {
         "team-a",
         "FirstMatch",
         json!([
-            rule(0, json!({"capabilityRef": {"name": "compile", "namespace": "team-b"}}), "a://cap"),
-            rule(0, json!({"planRef": {"name": "p", "namespace": "team-b"}}), "a://plan"),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "compile", "namespace": "team-b"}}),
+                "a://cap"
+            ),
+            rule(
+                0,
+                json!({"planRef": {"name": "p", "namespace": "team-b"}}),
+                "a://plan"
+            ),
         ]),
     );
-    assert_eq!(outcome(&b, &plan_in("team-b"), "build"), bound(0, "a://cap"));
-    assert_eq!(outcome(&b, &plan_in("team-b"), "idle"), bound(1, "a://plan"));
+    assert_eq!(
+        outcome(&b, &plan_in("team-b"), "build"),
+        bound(0, "a://cap")
+    );
+    assert_eq!(
+        outcome(&b, &plan_in("team-b"), "idle"),
+        bound(1, "a://plan")
+    );
     assert_eq!(outcome(&b, &plan_in("team-a"), "idle"), Ok(None));
     let e = explain(&b, &plan_in("team-a"), node(&plan_in("team-a"), "idle"));
     assert_eq!(
@@ -319,7 +395,11 @@ fn match_labels_needs_every_pair() {
     let b = binding(
         "ErrorOnConflict",
         json!([
-            rule(0, json!({"matchLabels": {"team": "web", "env": "dev"}}), "a://dev"),
+            rule(
+                0,
+                json!({"matchLabels": {"team": "web", "env": "dev"}}),
+                "a://dev"
+            ),
             rule(0, json!({"matchLabels": {"tier": "one"}}), "a://tier"),
             rule(0, json!({"matchLabels": {}}), "a://all"),
         ]),
@@ -343,11 +423,23 @@ fn explain_says_why_for_every_rule() {
         "FirstMatch",
         json!([
             rule(0, json!({"planRef": {"name": "q"}}), "a://other-plan"),
-            rule(0, json!({"planRef": {"name": "p"}, "nodeId": "ship"}), "a://other-node"),
-            rule(0, json!({"capabilityRef": {"name": "deploy"}}), "a://other-cap"),
+            rule(
+                0,
+                json!({"planRef": {"name": "p"}, "nodeId": "ship"}),
+                "a://other-node"
+            ),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "deploy"}}),
+                "a://other-cap"
+            ),
             rule(0, PLAN(), "a://plan"),
             rule(0, CAP(), "a://cap"),
-            rule(0, json!({"capabilityRef": {"name": "compile"}}), "a://cap-again"),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "compile"}}),
+                "a://cap-again"
+            ),
         ]),
     );
     let e = explain(&b, &p, node(&p, "build"));
@@ -383,7 +475,11 @@ fn shadowed_rules_of_the_same_selector_never_win() {
             rule(3, CAP(), "a://x"),
             rule(1, CAP(), "a://y"),
             rule(3, PLAN_CAP(), "a://z"),
-            rule(3, json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "compile", "namespace": "default"}}), "a://w"),
+            rule(
+                3,
+                json!({"planRef": {"name": "p"}, "capabilityRef": {"name": "compile", "namespace": "default"}}),
+                "a://w"
+            ),
         ]),
     );
     assert_eq!(outcome(&b, &p, "build"), Err(vec![2, 3]));
@@ -393,7 +489,11 @@ fn shadowed_rules_of_the_same_selector_never_win() {
 fn the_index_keeps_the_callers_rule_numbers() {
     let b = binding(
         "FirstMatch",
-        json!([rule(0, PLAN(), "a://0"), rule(0, CAP(), "a://1"), rule(0, LABELS(), "a://2")]),
+        json!([
+            rule(0, PLAN(), "a://0"),
+            rule(0, CAP(), "a://1"),
+            rule(0, LABELS(), "a://2")
+        ]),
     );
     let p = plan();
     let subject = PlanSubject::of(&p);
@@ -406,7 +506,13 @@ fn the_index_keeps_the_callers_rule_numbers() {
     assert!(index.rule(1).is_none());
     let scope = index.scope(&subject);
     let r = scope.resolve(&NodeSubject::of(node(&p, "build"), "default"));
-    assert_eq!(r, Resolution::Bound { rule: 0, target: &b.spec.rules[0].target });
+    assert_eq!(
+        r,
+        Resolution::Bound {
+            rule: 0,
+            target: &b.spec.rules[0].target
+        }
+    );
 }
 
 #[test]
@@ -416,8 +522,16 @@ fn resolve_plan_reports_per_capability_use() {
         "ErrorOnConflict",
         json!([
             rule(0, CAP(), "a://compile"),
-            rule(0, json!({"capabilityRef": {"name": "deploy"}}), "a://deploy"),
-            rule(0, json!({"capabilityRef": {"name": "notify"}}), "a://notify"),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "deploy"}}),
+                "a://deploy"
+            ),
+            rule(
+                0,
+                json!({"capabilityRef": {"name": "notify"}}),
+                "a://notify"
+            ),
         ]),
     );
     let r = resolve_plan(&b, &p);
@@ -431,7 +545,10 @@ fn resolve_plan_reports_per_capability_use() {
         .map(|u| {
             (
                 u.capability_ref.name.to_string(),
-                u.node_id.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                u.node_id
+                    .as_ref()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
                 u.reason.clone().unwrap_or_default(),
             )
         })
@@ -467,7 +584,8 @@ fn node_bindings_replace_the_binding_ref_for_their_node() {
 
 #[test]
 fn selector_keys_ignore_how_a_reference_is_spelled() {
-    let a: BindingSelector = serde_json::from_value(json!({"capabilityRef": {"name": "c"}})).unwrap();
+    let a: BindingSelector =
+        serde_json::from_value(json!({"capabilityRef": {"name": "c"}})).unwrap();
     let b: BindingSelector = serde_json::from_value(json!({"capabilityRef": {
         "name": "c", "namespace": "ns", "kind": "Capability", "apiVersion": "planspec.io/v1alpha1", "uid": "x"
     }}))
@@ -484,7 +602,12 @@ mod props {
     fn selector() -> impl Strategy<Value = Value> {
         let plan = prop_oneof![Just("p"), Just("q")];
         let node = prop_oneof![Just("build"), Just("ship"), Just("idle")];
-        let cap = prop_oneof![Just("compile"), Just("deploy"), Just("notify"), Just("other")];
+        let cap = prop_oneof![
+            Just("compile"),
+            Just("deploy"),
+            Just("notify"),
+            Just("other")
+        ];
         let label = prop_oneof![
             Just(json!({})),
             Just(json!({"team": "web"})),
@@ -504,9 +627,8 @@ mod props {
 
     fn rules() -> impl Strategy<Value = Vec<Value>> {
         prop::collection::vec(
-            (0u32..3, selector(), 0usize..3).prop_map(|(priority, selector, t)| {
-                rule(priority, selector, &format!("a://{t}"))
-            }),
+            (0u32..3, selector(), 0usize..3)
+                .prop_map(|(priority, selector, t)| rule(priority, selector, &format!("a://{t}"))),
             1..12,
         )
     }
