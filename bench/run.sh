@@ -148,11 +148,28 @@ add() { CMDS+=("$1"$'\t'"$2"$'\t'"$3"); }
 # verify <case> <label> <command...>: run once, record exit code and the first
 # line of output; a command that does not accept the valid input is excluded
 # from timing (its timing would not be comparable).
+# summarize <file>: one line about a tool's output — planspec's JSON report
+# becomes its summary; otherwise the first non-empty line, paths made relative.
+summarize() {
+  python3 - "$1" "$ROOT/" <<'PY'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+try:
+    d = json.loads(text)
+    s = d["summary"]
+    line = "valid: %s; %s resources, %s errors, %s warnings" % (
+        str(d.get("valid")).lower(), s.get("resources"), s.get("errors"), s.get("warnings"))
+except Exception:
+    line = next((l for l in text.splitlines() if l.strip()), "")
+print(line.replace(sys.argv[2], "").replace("\t", " ").replace("|", "/")[:160])
+PY
+}
+
 verify() {
   local case="$1" label="$2" cmd="$3" rc=0 first
   # shellcheck disable=SC2086
   $cmd >"$OUT/verify.out" 2>&1 || rc=$?
-  first="$(grep -v '^[[:space:]]*$' "$OUT/verify.out" | head -1 | cut -c1-160 | tr '\t|' '  ')"
+  first="$(summarize "$OUT/verify.out")"
   printf '%s\t%s\t%s\t%s\n' "$case" "$label" "$rc" "$first" >> "$OUT/verify.tsv"
   printf '  %-40s exit %-3s %s\n' "$label" "$rc" "$first" >&2
   if [[ $rc -ne 0 ]]; then

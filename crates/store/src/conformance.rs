@@ -2,18 +2,23 @@
 //! the trait. Each case is a `pub async fn(Arc<dyn Store>)` that panics on a violation and
 //! expects a fresh, empty store on a multi-threaded tokio runtime.
 //!
-//! An implementation's tests instantiate every case with [`conformance_tests!`]
-//! (crate::conformance_tests), given an async factory returning `(Arc<dyn Store>, guard)`,
-//! where `guard` is kept alive until the case ends (a temp dir, a database server …):
+//! An implementation's tests instantiate every case with
+//! [`conformance_tests!`](crate::conformance_tests), given an async factory returning
+//! `(Arc<dyn Store>, guard)`, where `guard` is kept alive until the case ends (a temp dir, a
+//! database server …):
 //!
-//! ```ignore
-//! async fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) { … }
+//! ```text
+//! async fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default());
+//!     (Arc::new(store.await.unwrap()), dir)
+//! }
 //! planspec_store::conformance_tests!(fresh);
 //! ```
 
 use crate::{
-    ChangeType, FieldRequirement, LabelRequirement, ListQuery, ObjectKey, Store, StoreError,
-    StoredObject, WriteOp,
+    ChangeType, FieldSelector, ListQuery, ObjectKey, Selector, Store, StoreError, StoredObject,
+    WriteOp,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -878,21 +883,28 @@ pub async fn list_is_one_snapshot(store: Arc<dyn Store>) {
     }
 }
 
-/// Label and field selectors select exactly what [`ListQuery::matches`] selects, and
-/// pages are filled with selected items.
+/// Label and field selectors (Kubernetes semantics, `planspec_model::selector`) select
+/// exactly what [`ListQuery::matches`] selects, and pages are filled with selected items.
 pub async fn list_selectors(store: Arc<dyn Store>) {
     let store = &*store;
-    let specs: &[(&str, &str, &[(&str, &str)], Value)] = &[
+    // (namespace, name, labels, status)
+    type Fixture = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Value,
+    );
+    let fixtures: &[Fixture] = &[
         (
             "a",
             "web",
-            &[("app", "web"), ("tier", "front")],
+            &[("app", "web"), ("tier", "front"), ("replicas", "3")],
             json!({ "phase": "Running" }),
         ),
         (
             "a",
             "api",
-            &[("app", "api"), ("tier", "back")],
+            &[("app", "api"), ("tier", "back"), ("replicas", "10")],
             json!({ "phase": "Pending" }),
         ),
         (
@@ -902,20 +914,35 @@ pub async fn list_selectors(store: Arc<dyn Store>) {
                 ("app", "db"),
                 ("tier", "back"),
                 ("app.kubernetes.io/name", "pg"),
+                ("replicas", "-2"),
             ],
             json!({ "phase": null }),
         ),
-        ("b", "web", &[("app", "web")], json!({})),
-        ("b", "cron", &[("tier", "")], json!({ "phase": 7 })),
-        ("b", "bare", &[], json!({ "phase": "Running" })),
+        ("b", "web", &[("app", "web"), ("replicas", "+4")], json!({})),
+        (
+            "b",
+            "cron",
+            &[("tier", ""), ("replicas", "007")],
+            json!({ "phase": 7 }),
+        ),
+        (
+            "b",
+            "bare",
+            &[("replicas", "5x")],
+            json!({ "phase": "Running" }),
+        ),
         (
             "c",
             "web2",
-            &[("app", "web"), ("tier", "front")],
+            &[
+                ("app", "web"),
+                ("tier", "front"),
+                ("replicas", "99999999999999999999"),
+            ],
             json!({ "phase": "Running" }),
         ),
     ];
-    for (ns, name, labels, status) in specs {
+    for (ns, name, labels, status) in fixtures {
         let k = key(PLAN, ns, name);
         let mut object = doc(&k, labels, json!({}));
         if !status.as_object().is_some_and(|m| m.is_empty()) {
@@ -923,127 +950,77 @@ pub async fn list_selectors(store: Arc<dyn Store>) {
         }
         store.create(k.clone(), uid_of(&k), object).await.unwrap();
     }
-    // A label value that is not a string is present, but equal to nothing.
+    // Labels that are not strings count as absent.
     let odd = key(PLAN, "c", "odd");
+    let odd_doc = json!({ "metadata": { "labels": { "app": 5, "replicas": 6 } }, "status": { "phase": ["Running"] } });
     store
-        .create(
-            odd.clone(),
-            "u".into(),
-            json!({ "metadata": { "labels": { "app": 5 } } }),
-        )
+        .create(odd.clone(), "u".into(), odd_doc)
         .await
         .unwrap();
     create(store, &key(GOAL, "a", "web"), json!({})).await;
 
-    let cases: Vec<(Vec<LabelRequirement>, Vec<FieldRequirement>, &[&str])> = vec![
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("app=web", "", &["a/web", "b/web", "c/web2"]),
+        ("app==web", "", &["a/web", "b/web", "c/web2"]),
         (
-            vec![LabelRequirement::equals("app", "web")],
-            vec![],
-            &["a/web", "b/web", "c/web2"],
-        ),
-        (
-            vec![LabelRequirement::is_in("app", ["web", "api"])],
-            vec![],
+            "app in (web,api)",
+            "",
             &["a/api", "a/web", "b/web", "c/web2"],
         ),
         (
-            vec![LabelRequirement::not_in("app", ["web"])],
-            vec![],
+            "app!=web",
+            "",
             &["a/api", "a/db", "b/bare", "b/cron", "c/odd"],
         ),
         (
-            vec![LabelRequirement {
-                key: "tier".into(),
-                op: crate::LabelOp::Exists,
-            }],
-            vec![],
-            &["a/api", "a/db", "a/web", "b/cron", "c/web2"],
+            "app notin (web)",
+            "",
+            &["a/api", "a/db", "b/bare", "b/cron", "c/odd"],
+        ),
+        ("tier", "", &["a/api", "a/db", "a/web", "b/cron", "c/web2"]),
+        ("!app", "", &["b/bare", "b/cron", "c/odd"]),
+        ("tier=", "", &["b/cron"]),
+        ("app.kubernetes.io/name=pg", "", &["a/db"]),
+        ("app=web,tier=front", "", &["a/web", "c/web2"]),
+        ("app=5", "", &[]),
+        ("replicas>3", "", &["a/api", "b/cron", "b/web"]),
+        ("replicas<0", "", &["a/db"]),
+        ("replicas>1,app", "", &["a/api", "a/web", "b/web"]),
+        ("", "status.phase=Running", &["a/web", "b/bare", "c/web2"]),
+        ("", "status.phase==Running", &["a/web", "b/bare", "c/web2"]),
+        (
+            "",
+            "status.phase!=Running",
+            &["a/api", "a/db", "b/cron", "b/web", "c/odd"],
+        ),
+        ("", "status.phase=", &["a/db", "b/cron", "b/web", "c/odd"]),
+        ("", "status.phase=7", &[]),
+        ("", "metadata.name=web", &["a/web", "b/web"]),
+        (
+            "",
+            "metadata.namespace!=a",
+            &["b/bare", "b/cron", "b/web", "c/odd", "c/web2"],
         ),
         (
-            vec![LabelRequirement {
-                key: "app".into(),
-                op: crate::LabelOp::DoesNotExist,
-            }],
-            vec![],
-            &["b/bare", "b/cron"],
-        ),
-        (
-            vec![LabelRequirement::equals("tier", "")],
-            vec![],
-            &["b/cron"],
-        ),
-        (
-            vec![LabelRequirement::equals("app.kubernetes.io/name", "pg")],
-            vec![],
-            &["a/db"],
-        ),
-        (
-            vec![
-                LabelRequirement::is_in("app", ["web"]),
-                LabelRequirement::equals("tier", "front"),
-            ],
-            vec![],
-            &["a/web", "c/web2"],
-        ),
-        (
-            vec![LabelRequirement::is_in("app", Vec::<String>::new())],
-            vec![],
-            &[],
-        ),
-        (
-            vec![LabelRequirement::not_in("app", Vec::<String>::new())],
-            vec![],
+            "",
+            "spec.none.deeper=",
             &[
                 "a/api", "a/db", "a/web", "b/bare", "b/cron", "b/web", "c/odd", "c/web2",
             ],
         ),
-        (vec![LabelRequirement::equals("app", "5")], vec![], &[]),
         (
-            vec![],
-            vec![FieldRequirement::equals("status.phase", "Running")],
-            &["a/web", "b/bare", "c/web2"],
-        ),
-        (
-            vec![],
-            vec![FieldRequirement::not_equals("status.phase", "Running")],
-            &["a/api", "a/db", "b/cron", "b/web", "c/odd"],
-        ),
-        (
-            vec![],
-            vec![FieldRequirement::equals("status.phase", "")],
-            &["a/db", "b/web", "c/odd"],
-        ),
-        (
-            vec![],
-            vec![FieldRequirement::equals("status.phase", "7")],
-            &[],
-        ),
-        (
-            vec![],
-            vec![FieldRequirement::equals("metadata.name", "web")],
-            &["a/web", "b/web"],
-        ),
-        (
-            vec![],
-            vec![FieldRequirement::not_equals("metadata.namespace", "a")],
-            &["b/bare", "b/cron", "b/web", "c/odd", "c/web2"],
-        ),
-        (
-            vec![LabelRequirement::equals("app", "web")],
-            vec![
-                FieldRequirement::equals("status.phase", "Running"),
-                FieldRequirement::not_equals("metadata.namespace", "c"),
-            ],
+            "app=web",
+            "status.phase=Running,metadata.namespace!=c",
             &["a/web"],
         ),
     ];
     let everything = list_all(store, PLAN).await;
+    let label = |o: &StoredObject| format!("{}/{}", o.key.namespace, o.key.name);
     for (labels, fields, want) in cases {
         let q = ListQuery {
-            kind: PLAN.into(),
-            labels: labels.clone(),
-            fields: fields.clone(),
-            ..Default::default()
+            label_selector: Selector::parse(labels).unwrap(),
+            field_selector: FieldSelector::parse(fields).unwrap(),
+            ..ListQuery::all(PLAN)
         };
         let got: Vec<String> = store
             .list(&q)
@@ -1051,42 +1028,42 @@ pub async fn list_selectors(store: Arc<dyn Store>) {
             .unwrap()
             .items
             .iter()
-            .map(|o| format!("{}/{}", o.key.namespace, o.key.name))
+            .map(label)
             .collect();
-        assert_eq!(got, want, "labels {labels:?} fields {fields:?}");
+        assert_eq!(got, *want, "labels {labels:?} fields {fields:?}");
         let in_memory: Vec<String> = everything
             .iter()
             .filter(|o| q.matches(o))
-            .map(|o| format!("{}/{}", o.key.namespace, o.key.name))
+            .map(label)
             .collect();
         assert_eq!(
-            in_memory, want,
-            "ListQuery::matches agrees with the store for {labels:?} {fields:?}"
+            in_memory, *want,
+            "ListQuery::matches agrees for {labels:?} {fields:?}"
         );
 
-        // Paged one by one, the same items.
-        let mut paged = Vec::new();
-        let mut q = ListQuery {
-            limit: Some(1),
-            ..q
-        };
-        loop {
-            let page = store.list(&q).await.unwrap();
-            paged.extend(
-                page.items
-                    .iter()
-                    .map(|o| format!("{}/{}", o.key.namespace, o.key.name)),
-            );
-            match page.continue_after {
-                Some(after) => q.continue_after = Some(after),
-                None => break,
+        for limit in [1, 2] {
+            let mut paged = Vec::new();
+            let mut q = ListQuery {
+                limit: Some(limit),
+                ..q.clone()
+            };
+            loop {
+                let page = store.list(&q).await.unwrap();
+                paged.extend(page.items.iter().map(label));
+                match page.continue_after {
+                    Some(after) => {
+                        assert_eq!(page.items.len(), limit, "a page with more to come is full");
+                        q.continue_after = Some(after);
+                    }
+                    None => break,
+                }
             }
+            assert_eq!(paged, *want, "{labels:?} {fields:?} in pages of {limit}");
         }
-        assert_eq!(paged, want, "paged with a selector");
     }
     let q = ListQuery {
         namespace: Some("a".into()),
-        labels: vec![LabelRequirement::is_in("tier", ["back"])],
+        label_selector: Selector::parse("tier in (back)").unwrap(),
         ..ListQuery::all(PLAN)
     };
     let names: Vec<String> = store
@@ -1299,7 +1276,7 @@ pub async fn subscribe_signals_commits(store: Arc<dyn Store>) {
     let written = writer.await.unwrap();
     let seen = *rx.borrow_and_update();
     assert!(
-        seen >= start + 1 && seen <= written,
+        seen > start && seen <= written,
         "signalled {seen}, wrote {written}"
     );
     let page = store.changes_since(start, 0).await.unwrap();

@@ -9,7 +9,7 @@
 //!
 //! The [`Store`] trait is what the API server uses; [`sqlite::SqliteStore`] is the
 //! embedded default, and a PostgreSQL implementation will satisfy the same trait and
-//! the same conformance suite ([`conformance`]).
+//! the same conformance suite (module `conformance`, feature `conformance`).
 //!
 //! # Revisions, in short
 //!
@@ -24,7 +24,8 @@
 #![warn(missing_docs)]
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+pub use planspec_model::selector::{FieldSelector, Selector};
+use serde_json::Value;
 use std::fmt;
 
 #[cfg(feature = "conformance")]
@@ -184,10 +185,14 @@ pub struct ListQuery {
     /// Page size: at most this many items, counted after filtering; `None` (or `Some(0)`,
     /// as in Kubernetes) returns everything.
     pub limit: Option<usize>,
-    /// Label selector requirements on `metadata.labels` (evaluated by the store).
-    pub labels: Vec<LabelRequirement>,
-    /// Field selector requirements (evaluated by the store).
-    pub fields: Vec<FieldRequirement>,
+    /// Label selector (`labelSelector`) on `metadata.labels`. A label whose value is not a
+    /// string counts as absent.
+    pub label_selector: Selector,
+    /// Field selector (`fieldSelector`). `metadata.name` and `metadata.namespace` compare the
+    /// key; any other dotted path (`status.phase`) is looked up in the document, where a
+    /// missing field, `null` or a value that is not a string reads as the empty string. Which
+    /// fields a client may select on is the API server's business.
+    pub field_selector: FieldSelector,
 }
 
 impl ListQuery {
@@ -209,151 +214,39 @@ impl ListQuery {
     }
 
     /// Whether `object` is one this query selects: kind, namespace, labels and fields
-    /// (paging is ignored). The same semantics as the store's own filtering.
+    /// (paging is ignored). The store filters with exactly this.
     pub fn matches(&self, object: &StoredObject) -> bool {
         object.key.kind == self.kind
             && self
                 .namespace
                 .as_ref()
                 .is_none_or(|ns| *ns == object.key.namespace)
-            && self.labels.iter().all(|r| r.matches(&object.object))
-            && self
-                .fields
-                .iter()
-                .all(|r| r.matches(&object.key, &object.object))
-    }
-}
-
-/// One requirement of a label selector, on `metadata.labels`.
-///
-/// A label whose value is not a JSON string counts as present (for `Exists`) but equal to no
-/// value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelRequirement {
-    /// The label key, e.g. `app.kubernetes.io/name`.
-    pub key: String,
-    /// The condition on it.
-    pub op: LabelOp,
-}
-
-/// The condition of a [`LabelRequirement`] (Kubernetes set-based semantics; `a=b` is
-/// `In([b])`, `a!=b` is `NotIn([b])`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelOp {
-    /// The label is present and its value is one of these.
-    In(Vec<String>),
-    /// The label is absent, or its value is none of these.
-    NotIn(Vec<String>),
-    /// The label is present.
-    Exists,
-    /// The label is absent.
-    DoesNotExist,
-}
-
-impl LabelRequirement {
-    /// `key in (values)`.
-    pub fn is_in<I: IntoIterator<Item = S>, S: Into<String>>(
-        key: impl Into<String>,
-        values: I,
-    ) -> Self {
-        LabelRequirement {
-            key: key.into(),
-            op: LabelOp::In(values.into_iter().map(Into::into).collect()),
-        }
+            && self.matches_selectors(&object.key, &object.object)
     }
 
-    /// `key notin (values)`.
-    pub fn not_in<I: IntoIterator<Item = S>, S: Into<String>>(
-        key: impl Into<String>,
-        values: I,
-    ) -> Self {
-        LabelRequirement {
-            key: key.into(),
-            op: LabelOp::NotIn(values.into_iter().map(Into::into).collect()),
-        }
-    }
-
-    /// `key=value`.
-    pub fn equals(key: impl Into<String>, value: impl Into<String>) -> Self {
-        Self::is_in(key, [value.into()])
-    }
-
-    /// Whether the document `object` satisfies this requirement.
-    pub fn matches(&self, object: &Value) -> bool {
-        let label = object
+    /// The label and field selectors alone.
+    pub(crate) fn matches_selectors(&self, key: &ObjectKey, object: &Value) -> bool {
+        let labels = object
             .get("metadata")
             .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object)
-            .and_then(|l| l.get(&self.key));
-        let one_of = |values: &[String]| matches!(label, Some(Value::String(v)) if values.iter().any(|x| x == v));
-        match &self.op {
-            LabelOp::In(values) => one_of(values),
-            LabelOp::NotIn(values) => !one_of(values),
-            LabelOp::Exists => label.is_some(),
-            LabelOp::DoesNotExist => label.is_none(),
-        }
+            .and_then(Value::as_object);
+        self.label_selector
+            .matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+            && self
+                .field_selector
+                .matches_with(|path| field_value(key, object, path))
     }
 }
 
-/// One requirement of a field selector: `path=value` or `path!=value`.
-///
-/// `metadata.name` and `metadata.namespace` compare the key; any other path (e.g.
-/// `status.phase`) is looked up in the document, where a missing field or `null` reads as the
-/// empty string and a field that is not a string (a number, an object …) equals no value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldRequirement {
-    /// Dot-separated path, e.g. `status.phase`.
-    pub path: String,
-    /// The value to compare with.
-    pub value: String,
-    /// `true` for `=`/`==`, `false` for `!=`.
-    pub equals: bool,
-}
-
-impl FieldRequirement {
-    /// `path=value`.
-    pub fn equals(path: impl Into<String>, value: impl Into<String>) -> Self {
-        FieldRequirement {
-            path: path.into(),
-            value: value.into(),
-            equals: true,
-        }
-    }
-
-    /// `path!=value`.
-    pub fn not_equals(path: impl Into<String>, value: impl Into<String>) -> Self {
-        FieldRequirement {
-            path: path.into(),
-            value: value.into(),
-            equals: false,
-        }
-    }
-
-    /// The field's value as the selector sees it (`None`: not a string, equal to nothing).
-    fn resolve<'a>(&self, key: &'a ObjectKey, object: &'a Value) -> Option<&'a str> {
-        match self.path.as_str() {
-            "metadata.name" => Some(&key.name),
-            "metadata.namespace" => Some(&key.namespace),
-            path => {
-                let mut at = Some(object);
-                for part in path.split('.') {
-                    at = at
-                        .and_then(|v| v.as_object())
-                        .and_then(|m: &Map<String, Value>| m.get(part));
-                }
-                match at {
-                    None | Some(Value::Null) => Some(""),
-                    Some(Value::String(s)) => Some(s),
-                    Some(_) => None,
-                }
-            }
-        }
-    }
-
-    /// Whether an object with this key and document satisfies the requirement.
-    pub fn matches(&self, key: &ObjectKey, object: &Value) -> bool {
-        let equal = self.resolve(key, object) == Some(self.value.as_str());
-        equal == self.equals
+/// The value a field selector compares: see [`ListQuery::field_selector`].
+fn field_value<'a>(key: &'a ObjectKey, object: &'a Value, path: &str) -> Option<&'a str> {
+    match path {
+        "metadata.name" => Some(&key.name),
+        "metadata.namespace" => Some(&key.namespace),
+        path => path
+            .split('.')
+            .try_fold(object, |at, part| at.as_object()?.get(part))
+            .and_then(Value::as_str),
     }
 }
 
@@ -413,7 +306,7 @@ pub enum StoreError {
 
 /// The storage of resources: objects with revisions, atomic multi-object writes, and a
 /// change log for watch. Implementations: [`sqlite::SqliteStore`] (and PostgreSQL later);
-/// [`conformance`] (feature `conformance`) is the suite every implementation passes.
+/// the module `conformance` (feature `conformance`) is the suite every implementation passes.
 ///
 /// All methods may be called concurrently from any number of tasks.
 #[async_trait]
@@ -444,6 +337,10 @@ pub trait Store: Send + Sync {
     /// `created_revision`.
     ///
     /// Returns only once the transaction is durable. An empty `ops` returns `Ok(vec![])`.
+    /// A [`StoreError::Backend`] error means the transaction was not applied, except when
+    /// the store reports that its writer failed, where the outcome is unknown (as with any
+    /// database whose commit fails). A caller that stops waiting once the request is queued
+    /// does not cancel it: it may still commit.
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<Change>>;
 
     /// The changes with revision greater than `revision`, in ascending order, at most

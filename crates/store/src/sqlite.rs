@@ -1,35 +1,32 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file in WAL mode.
 //!
-//! **Durability.** The write connection runs with `synchronous=FULL`: a transaction is
-//! acknowledged only after its commit record is fsynced to the WAL, so an acknowledged write
-//! survives a process kill or power loss. A lock file (`<path>.lock`, `flock`) keeps a second
-//! process (or store) from writing the same file.
+//! **Durability.** The write connection runs with `synchronous=FULL`: a write is acknowledged
+//! only after its commit is fsynced to the WAL, so it survives a kill or a power cut. A lock
+//! file (`<path>.lock`, `flock`) keeps a second process or store off the same file.
 //!
-//! **Group commit.** One writer task owns the only write connection. `transact` sends its ops
-//! down a channel and waits; the writer takes every request queued at that moment (up to
-//! `max_batch`), runs them in one `BEGIN IMMEDIATE` transaction, each inside its own
-//! `SAVEPOINT` (a request that fails is rolled back to its savepoint alone, so it neither
-//! fails nor leaks into its batch-mates), commits once (one fsync for the whole batch), then
-//! publishes and acknowledges. Requests in a batch are serialised in arrival order, and
-//! revisions stay consecutive because a failed request gives its revisions back.
+//! **Group commit.** One writer task owns the only write connection; `transact` queues its ops
+//! and waits. The writer takes every request queued at that moment (up to `max_batch`), runs
+//! them in one `BEGIN IMMEDIATE` transaction and commits once: one fsync for the batch. A
+//! request of several ops runs inside its own `SAVEPOINT`, so a refused one rolls back alone
+//! and its batch-mates commit (a refused single op has changed nothing); a database error fails
+//! the batch. A lone one-op create or update is a single autocommit statement. Triggers write
+//! the change log with the row, advance the revision counter, and refuse any revision but the
+//! next, so revisions stay consecutive.
 //!
-//! **Reads** go through a separate pool of read-only connections; WAL lets them run
-//! concurrently with the writer, and a multi-statement read (`list`, `changes_since`) runs in
-//! one read transaction, i.e. one snapshot.
+//! **Reads** use a separate pool of read-only connections, concurrent with the writer thanks
+//! to WAL; `list` and `changes_since` each read inside one transaction, i.e. one snapshot.
 //!
-//! **Watch.** After each commit the writer appends the batch's changes to an in-memory ring
-//! (the newest `ring_capacity` changes), then bumps the `watch` channel. `changes_since` for
-//! a revision the ring covers is served from memory; older revisions read the `changes` table.
-//!
-//! **Compaction** deletes old rows of `changes` and records `compacted_revision` in `meta`,
-//! on request or automatically every `auto_compact_every` revisions. The schema is versioned
-//! by numbered migrations (`migrations/`, table `schema_migrations`).
+//! **Watch.** After a commit the writer appends the changes to an in-memory ring (the newest
+//! `ring_capacity`), then bumps the `watch` channel; `changes_since` within the ring never
+//! touches SQLite. **Compaction** (on request, or every `auto_compact_every` revisions) deletes
+//! old `changes` rows and records `compacted_revision`. Schema: numbered `migrations/`.
 
 use crate::{
-    Change, ChangePage, ChangeType, FieldRequirement, LabelOp, LabelRequirement, ListPage,
-    ListQuery, ObjectKey, Result, Store, StoreError, StoredObject, WriteOp,
+    Change, ChangePage, ChangeType, ListPage, ListQuery, ObjectKey, Result, Store, StoreError,
+    StoredObject, WriteOp,
 };
 use async_trait::async_trait;
+use planspec_model::selector::{FieldOperator, FieldRequirement, Operator, Requirement};
 use serde_json::{Map, Value};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -101,6 +98,8 @@ struct Shared {
     notify: watch::Sender<i64>,
     /// Why the writer stopped, if it failed.
     failure: Mutex<Option<String>>,
+    /// Set once the writer has stopped and released the file.
+    closed: watch::Sender<bool>,
 }
 
 struct State {
@@ -142,9 +141,7 @@ enum Msg {
         retain: usize,
         reply: Reply<i64>,
     },
-    Close {
-        reply: oneshot::Sender<()>,
-    },
+    Close,
 }
 
 fn db(e: sqlx::Error) -> StoreError {
@@ -182,13 +179,30 @@ impl SqliteStore {
             .connect()
             .await
             .map_err(|e| StoreError::Backend(format!("cannot open {shown}: {e}")))?;
+        // SQLite silently keeps another journal mode where WAL is unsupported (network file
+        // systems); the durability argument above needs both settings, so check them.
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db)?;
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+            return Err(StoreError::Backend(format!(
+                "{shown}: cannot use WAL mode with synchronous=FULL here (journal_mode={mode}, synchronous={sync}); \
+                 put the store on a local file system"
+            )));
+        }
         migrate(&mut conn, &shown).await?;
         let current = read_meta(&mut conn, "revision").await?;
         let compacted = read_meta(&mut conn, "compacted_revision").await?;
 
         // Warm the ring with the newest changes, so watches resuming after a restart are
         // served from memory.
-        let ring_base = compacted.max(current - options.ring_capacity as i64);
+        let ring_capacity = i64::try_from(options.ring_capacity).unwrap_or(i64::MAX);
+        let ring_base = compacted.max(current.saturating_sub(ring_capacity));
         let mut ring = VecDeque::with_capacity(options.ring_capacity.min(1 << 16));
         if options.ring_capacity > 0 {
             for change in read_changes(&mut conn, ring_base, None).await? {
@@ -207,7 +221,10 @@ impl SqliteStore {
             .max_connections(options.read_connections.max(1))
             .min_connections(0)
             .test_before_acquire(false)
-            .connect_with(base.read_only(true))
+            .connect_with(
+                // A list walks many pages: give each reader a 16 MiB page cache.
+                base.read_only(true).pragma("cache_size", "-16384"),
+            )
             .await
             .map_err(|e| StoreError::Backend(format!("cannot open {shown} for reading: {e}")))?;
 
@@ -221,6 +238,7 @@ impl SqliteStore {
             }),
             notify,
             failure: Mutex::new(None),
+            closed: watch::channel(false).0,
         });
         let (queue, rx) = mpsc::channel(options.queue_capacity.max(1));
         let writer = Writer {
@@ -253,11 +271,13 @@ impl SqliteStore {
     /// Stops accepting writes, finishes the ones already queued, checkpoints the WAL, closes
     /// every connection and releases the file. Writes sent afterwards fail. Idempotent.
     pub async fn close(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.queue.send(Msg::Close { reply }).await.is_ok() {
-            let _ = done.await;
-        }
+        // Readers first (waiting for reads in flight), so the final checkpoint is not kept
+        // waiting by them.
         self.read.close().await;
+        let mut closed = self.shared.closed.subscribe();
+        let _ = self.queue.send(Msg::Close).await;
+        // An error means the writer task is gone without saying so (its runtime stopped).
+        let _ = closed.wait_for(|&c| c).await;
     }
 
     /// `PRAGMA integrity_check`: `["ok"]` for a sound database, otherwise the problems found.
@@ -302,45 +322,60 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage> {
-        let (sql, params) = list_sql(query)?;
-        let limit = query.limit.filter(|&l| l > 0);
+        // One more than the page, to know whether more follow.
+        let wanted = query.limit.filter(|&l| l > 0).map(|l| l.saturating_add(1));
+        let mut items: Vec<StoredObject> = Vec::new();
+        let mut after = query.continue_after.clone();
         let mut tx = self.read.begin().await.map_err(db)?;
         let revision = read_meta(&mut tx, "revision").await?;
-        let mut q = sqlx::query_as::<_, (String, String, String, i64, i64, String)>(&sql);
-        for p in &params {
-            q = match p {
-                Param::Text(s) => q.bind(s.as_str()),
-                Param::Int(i) => q.bind(*i),
-            };
+        // SQL narrows (exactly, except `>`/`<` label requirements and odd field paths, which
+        // it only approximates from above); `matches_selectors` decides. Rows it turns down
+        // may leave a page short, so read on until the page is full or the rows run out.
+        loop {
+            let chunk = wanted.map(|w| w - items.len());
+            let (sql, params) = list_sql(query, after.as_ref(), chunk);
+            let mut q = sqlx::query_as::<_, (String, String, String, i64, i64, String)>(&sql);
+            for p in &params {
+                q = match p {
+                    Param::Text(s) => q.bind(s.as_str()),
+                    Param::Int(i) => q.bind(*i),
+                };
+            }
+            let rows = q.fetch_all(&mut *tx).await.map_err(db)?;
+            let exhausted = chunk.is_none_or(|c| rows.len() < c);
+            for (namespace, name, uid, rev, created_revision, object) in rows {
+                let key = ObjectKey {
+                    kind: query.kind.clone(),
+                    namespace,
+                    name,
+                };
+                after = Some((key.namespace.clone(), key.name.clone()));
+                let object = parse(&key, &object)?;
+                if query.matches_selectors(&key, &object) {
+                    items.push(StoredObject {
+                        key,
+                        uid,
+                        revision: rev,
+                        created_revision,
+                        object,
+                    });
+                }
+            }
+            if exhausted || wanted.is_some_and(|w| items.len() >= w) {
+                break;
+            }
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
 
-        let more = limit.is_some_and(|l| rows.len() > l);
-        let mut items = Vec::with_capacity(rows.len());
-        for (namespace, name, uid, rev, created_revision, object) in
-            rows.into_iter().take(limit.unwrap_or(usize::MAX))
-        {
-            let key = ObjectKey {
-                kind: query.kind.clone(),
-                namespace,
-                name,
-            };
-            items.push(StoredObject {
-                object: parse(&key, &object)?,
-                key,
-                uid,
-                revision: rev,
-                created_revision,
-            });
+        let mut continue_after = None;
+        if let Some(limit) = query.limit.filter(|&l| l > 0) {
+            if items.len() > limit {
+                items.truncate(limit);
+                continue_after = items
+                    .last()
+                    .map(|o| (o.key.namespace.clone(), o.key.name.clone()));
+            }
         }
-        let continue_after = if more {
-            items
-                .last()
-                .map(|o| (o.key.namespace.clone(), o.key.name.clone()))
-        } else {
-            None
-        };
         Ok(ListPage {
             items,
             revision,
@@ -371,9 +406,11 @@ impl Store for SqliteStore {
                 });
             }
             if revision >= state.ring_base {
-                let skip = usize::try_from(revision - state.ring_base).unwrap_or(usize::MAX);
+                let skip = usize::try_from(revision - state.ring_base)
+                    .unwrap_or(usize::MAX)
+                    .min(state.ring.len());
                 let hits: Vec<Arc<Change>> =
-                    state.ring.iter().skip(skip).take(limit).cloned().collect();
+                    state.ring.range(skip..).take(limit).cloned().collect();
                 Some((hits, state.current))
             } else {
                 None
@@ -462,7 +499,6 @@ struct Fatal(String);
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut closers = Vec::new();
         let mut pending = None;
         loop {
             let msg = match pending.take() {
@@ -473,8 +509,7 @@ impl Writer {
                 },
             };
             let step = match msg {
-                Msg::Close { reply } => {
-                    closers.push(reply);
+                Msg::Close => {
                     // Refuse new messages; those already queued are still received.
                     rx.close();
                     Ok(())
@@ -518,25 +553,30 @@ impl Writer {
                 .await;
         }
         let _ = self.conn.close().await;
-        // `self._lock` is released here, before the closers hear back.
+        // The lock is released before `close` callers hear back.
         drop(self._lock);
-        for closer in closers {
-            let _ = closer.send(());
-        }
+        self.shared.closed.send_replace(true);
     }
 
     /// Commits one group of requests; see the module documentation.
     async fn commit_batch(&mut self, batch: Vec<Request>) -> Result<(), Fatal> {
-        let savepoints = batch.len() > 1;
+        // One request of one create or update is one statement: SQLite's autocommit makes it
+        // its own durable transaction, as cheap as a bare insert.
+        let autocommit = batch.len() == 1
+            && batch[0].ops.len() == 1
+            && !matches!(batch[0].ops[0], WriteOp::Delete { .. });
+        let shared_batch = batch.len() > 1;
         let mut replies = Vec::with_capacity(batch.len());
         let mut results: Vec<Result<Vec<Change>>> = Vec::with_capacity(batch.len());
 
-        if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
-            let err = db(e);
-            for req in batch {
-                let _ = req.reply.send(Err(err.clone_backend()));
+        if !autocommit {
+            if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
+                let err = db(e);
+                for req in batch {
+                    let _ = req.reply.send(Err(err.clone_backend()));
+                }
+                return Ok(());
             }
-            return Ok(());
         }
 
         let mut next = self.current;
@@ -546,7 +586,10 @@ impl Writer {
             if broken.is_some() {
                 continue;
             }
-            match self.apply_request(req.ops, next, savepoints).await {
+            // A request of one op that is refused has changed nothing; a longer one sharing
+            // the transaction needs a savepoint to undo its first ops alone.
+            let savepoint = shared_batch && req.ops.len() > 1;
+            match self.apply_request(req.ops, next, savepoint).await {
                 Ok(Ok(changes)) => {
                     next += changes.len() as i64;
                     results.push(Ok(changes));
@@ -559,14 +602,11 @@ impl Writer {
         let outcome = match broken {
             Some(e) => Err(e),
             None if next == self.current => Ok(false),
-            None => match sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'revision'")
-                .bind(next)
-                .execute(&mut self.conn)
+            None if autocommit => Ok(true),
+            None => exec(&mut self.conn, "COMMIT")
                 .await
-            {
-                Ok(_) => exec(&mut self.conn, "COMMIT").await.map(|()| true),
-                Err(e) => Err(e),
-            },
+                .map(|()| true)
+                .map_err(db),
         };
 
         match outcome {
@@ -580,53 +620,62 @@ impl Writer {
                 Ok(())
             }
             Ok(false) => {
-                // Nothing succeeded: no commit, no fsync.
-                self.rollback().await?;
+                // Nothing succeeded: no commit, no fsync (and in autocommit, nothing to undo).
+                if !autocommit {
+                    self.rollback().await?;
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
                 Ok(())
             }
             Err(e) => {
+                // A database error fails the whole batch: SQLite may have rolled back the
+                // transaction already, so nothing after the error is trusted.
                 self.rollback().await?;
-                let err = db(e);
                 for reply in replies {
-                    let _ = reply.send(Err(err.clone_backend()));
+                    let _ = reply.send(Err(e.clone_backend()));
                 }
                 Ok(())
             }
         }
     }
 
-    /// Applies one request inside the open transaction. The outer error means the batch's
-    /// transaction is unusable; the inner one is this request's own failure (already undone).
+    /// Applies one request inside the open transaction. The outer error is a database error
+    /// (the batch fails); the inner one is this request's refusal, already undone when it
+    /// had a savepoint.
     async fn apply_request(
         &mut self,
         ops: Vec<WriteOp>,
         base: i64,
         savepoint: bool,
-    ) -> Result<Result<Vec<Change>>, sqlx::Error> {
+    ) -> Result<Result<Vec<Change>>, StoreError> {
         if savepoint {
-            exec(&mut self.conn, "SAVEPOINT request").await?;
+            exec(&mut self.conn, "SAVEPOINT request")
+                .await
+                .map_err(db)?;
         }
         let mut changes = Vec::with_capacity(ops.len());
-        let mut failed = None;
+        let mut refused = None;
         for (i, op) in ops.into_iter().enumerate() {
             match apply_op(&mut self.conn, op, base + i as i64 + 1).await {
                 Ok(change) => changes.push(change),
-                Err(e) => {
-                    failed = Some(e);
+                Err(OpError::Refused(e)) => {
+                    refused = Some(e);
                     break;
                 }
+                Err(OpError::Db(e)) => return Err(e),
             }
         }
         if savepoint {
-            if failed.is_some() {
-                exec(&mut self.conn, "ROLLBACK TO request").await?;
+            if refused.is_some() {
+                exec(&mut self.conn, "ROLLBACK TO request")
+                    .await
+                    .map_err(db)?;
             }
-            exec(&mut self.conn, "RELEASE request").await?;
+            exec(&mut self.conn, "RELEASE request").await.map_err(db)?;
         }
-        Ok(match failed {
+        Ok(match refused {
             Some(e) => Err(e),
             None => Ok(changes),
         })
@@ -655,22 +704,23 @@ impl Writer {
 
     /// Undoes the open transaction and checks that the database is where we think it is.
     async fn rollback(&mut self) -> Result<(), Fatal> {
-        if let Err(e) = exec(&mut self.conn, "ROLLBACK").await {
+        let why = match exec(&mut self.conn, "ROLLBACK").await {
             // SQLite rolls back by itself after some errors (a full disk, an I/O error).
-            if !e.to_string().contains("no transaction is active") {
-                return Err(Fatal(format!("rolling back failed: {e}")));
+            Err(e) if !e.to_string().contains("no transaction is active") => {
+                format!("rolling back failed: {e}")
             }
-        }
-        match read_meta(&mut self.conn, "revision").await {
-            Ok(rev) if rev == self.current => Ok(()),
-            Ok(rev) => Err(Fatal(format!(
-                "the database is at revision {rev} after a failed commit, expected {}",
-                self.current
-            ))),
-            Err(e) => Err(Fatal(format!(
-                "reading the revision after a rollback failed: {e}"
-            ))),
-        }
+            _ => match read_meta(&mut self.conn, "revision").await {
+                Ok(rev) if rev == self.current => return Ok(()),
+                Ok(rev) => format!(
+                    "the database is at revision {rev} after a failed commit, expected {}",
+                    self.current
+                ),
+                Err(e) => format!("reading the revision after a rollback failed: {e}"),
+            },
+        };
+        // Recorded now, before the waiting callers are dropped and ask why.
+        self.shared.set_failure(why.clone());
+        Err(Fatal(why))
     }
 
     async fn auto_compact(&mut self) -> Result<(), Fatal> {
@@ -735,8 +785,33 @@ async fn exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), sqlx::Error>
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
-/// Applies one op at `revision`. Store errors are the op's own; backend errors too.
-async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Result<Change> {
+/// Why an op did not apply.
+enum OpError {
+    /// The op is refused (exists, not found, conflict, not an object) and changed nothing.
+    Refused(StoreError),
+    /// The database failed (or holds something unreadable): the batch fails.
+    Db(StoreError),
+}
+
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> Self {
+        OpError::Db(db(e))
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        OpError::Refused(e)
+    }
+}
+
+/// Applies one op at `revision`. Inserts and updates of `resources` log their change by
+/// trigger; a delete logs it here (the row is gone, and its change needs the new revision).
+async fn apply_op(
+    conn: &mut SqliteConnection,
+    op: WriteOp,
+    revision: i64,
+) -> Result<Change, OpError> {
     match op {
         WriteOp::Create {
             key,
@@ -746,7 +821,8 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
             stamp(&key, &mut object, revision)?;
             let (labels, text) = serialize(&key, &object)?;
             let inserted = sqlx::query(
-                "INSERT INTO resources (kind, namespace, name, uid, revision, created_revision, labels, object) \
+                "INSERT INTO resources \
+                 (kind, namespace, name, uid, revision, created_revision, labels, object) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
             )
             .bind(key.kind.as_str())
@@ -757,21 +833,10 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
             .bind(labels.as_str())
             .bind(text.as_str())
             .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-            if inserted.rows_affected() == 0 {
-                return Err(StoreError::AlreadyExists(key));
-            }
-            log_change(
-                conn,
-                revision,
-                ChangeType::Added,
-                &key,
-                &uid,
-                revision,
-                &text,
-            )
             .await?;
+            if inserted.rows_affected() == 0 {
+                return Err(StoreError::AlreadyExists(key).into());
+            }
             let object = StoredObject {
                 key,
                 uid,
@@ -792,9 +857,13 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
         } => {
             stamp(&key, &mut object, revision)?;
             let (labels, text) = serialize(&key, &object)?;
+            // `fetch_all`, not `fetch_optional`: the statement must run to its end, where an
+            // autocommit statement commits and reports a failed commit (a statement that is
+            // merely reset after its first row commits there too, but its error is lost).
             let row: Option<(String, i64)> = sqlx::query_as(
                 "UPDATE resources SET revision = ?1, labels = ?2, object = ?3 \
-                 WHERE kind = ?4 AND namespace = ?5 AND name = ?6 AND (?7 IS NULL OR revision = ?7) \
+                 WHERE kind = ?4 AND namespace = ?5 AND name = ?6 \
+                 AND (?7 IS NULL OR revision = ?7) \
                  RETURNING uid, created_revision",
             )
             .bind(revision)
@@ -804,22 +873,12 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
             .bind(key.namespace.as_str())
             .bind(key.name.as_str())
             .bind(expected_revision)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+            .fetch_all(&mut *conn)
+            .await?
+            .pop();
             let Some((uid, created_revision)) = row else {
                 return Err(precondition_failure(conn, key, expected_revision).await);
             };
-            log_change(
-                conn,
-                revision,
-                ChangeType::Modified,
-                &key,
-                &uid,
-                created_revision,
-                &text,
-            )
-            .await?;
             let object = StoredObject {
                 key,
                 uid,
@@ -839,32 +898,38 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
         } => {
             let row: Option<(String, i64, String)> = sqlx::query_as(
                 "DELETE FROM resources \
-                 WHERE kind = ?1 AND namespace = ?2 AND name = ?3 AND (?4 IS NULL OR revision = ?4) \
+                 WHERE kind = ?1 AND namespace = ?2 AND name = ?3 \
+                 AND (?4 IS NULL OR revision = ?4) \
                  RETURNING uid, created_revision, object",
             )
             .bind(key.kind.as_str())
             .bind(key.namespace.as_str())
             .bind(key.name.as_str())
             .bind(expected_revision)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+            .fetch_all(&mut *conn)
+            .await?
+            .pop();
             let Some((uid, created_revision, stored)) = row else {
                 return Err(precondition_failure(conn, key, expected_revision).await);
             };
-            let mut object = parse(&key, &stored)?;
-            stamp(&key, &mut object, revision)?;
-            let text =
-                serde_json::to_string(&object).map_err(|e| StoreError::Backend(e.to_string()))?;
-            log_change(
-                conn,
-                revision,
-                ChangeType::Deleted,
-                &key,
-                &uid,
-                created_revision,
-                &text,
+            // The row is already deleted: from here on, any failure is the database's
+            // (the savepoint or the batch undoes the delete).
+            let mut object = parse(&key, &stored).map_err(OpError::Db)?;
+            stamp(&key, &mut object, revision).map_err(OpError::Db)?;
+            let text = object.to_string();
+            sqlx::query(
+                "INSERT INTO changes \
+                 (revision, change_type, kind, namespace, name, uid, created_revision, object) \
+                 VALUES (?1, 'DELETED', ?2, ?3, ?4, ?5, ?6, ?7)",
             )
+            .bind(revision)
+            .bind(key.kind.as_str())
+            .bind(key.namespace.as_str())
+            .bind(key.name.as_str())
+            .bind(uid.as_str())
+            .bind(created_revision)
+            .bind(text.as_str())
+            .execute(&mut *conn)
             .await?;
             let object = StoredObject {
                 key,
@@ -882,12 +947,12 @@ async fn apply_op(conn: &mut SqliteConnection, op: WriteOp, revision: i64) -> Re
     }
 }
 
-/// Why a conditional update or delete matched no row.
+/// Why a conditional update or delete matched no row (it changed nothing).
 async fn precondition_failure(
     conn: &mut SqliteConnection,
     key: ObjectKey,
     expected: Option<i64>,
-) -> StoreError {
+) -> OpError {
     let actual: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
         "SELECT revision FROM resources WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
     )
@@ -897,41 +962,15 @@ async fn precondition_failure(
     .fetch_optional(&mut *conn)
     .await;
     match (actual, expected) {
-        (Err(e), _) => db(e),
-        (Ok(None), _) | (Ok(Some(_)), None) => StoreError::NotFound(key),
+        (Err(e), _) => OpError::Db(db(e)),
+        (Ok(None), _) | (Ok(Some(_)), None) => StoreError::NotFound(key).into(),
         (Ok(Some(actual)), Some(expected)) => StoreError::Conflict {
             key,
             expected,
             actual,
-        },
+        }
+        .into(),
     }
-}
-
-async fn log_change(
-    conn: &mut SqliteConnection,
-    revision: i64,
-    change_type: ChangeType,
-    key: &ObjectKey,
-    uid: &str,
-    created_revision: i64,
-    object: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO changes (revision, change_type, kind, namespace, name, uid, created_revision, object) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(revision)
-    .bind(change_type.as_str())
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .bind(uid)
-    .bind(created_revision)
-    .bind(object)
-    .execute(conn)
-    .await
-    .map(|_| ())
-    .map_err(db)
 }
 
 /// Writes `metadata.resourceVersion`.
@@ -994,7 +1033,8 @@ async fn read_changes(
     limit: Option<usize>,
 ) -> Result<Vec<Change>> {
     let limit = limit.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1);
-    let rows: Vec<(i64, String, String, String, String, String, i64, String)> = sqlx::query_as(
+    type ChangeRow = (i64, String, String, String, String, String, i64, String);
+    let rows: Vec<ChangeRow> = sqlx::query_as(
         "SELECT revision, change_type, kind, namespace, name, uid, created_revision, object \
          FROM changes WHERE revision > ?1 ORDER BY revision LIMIT ?2",
     )
@@ -1046,97 +1086,101 @@ enum Param {
     Int(i64),
 }
 
-/// The SQL of a list (one extra row beyond `limit`, to tell whether more follow).
-fn list_sql(query: &ListQuery) -> Result<(String, Vec<Param>)> {
+/// The SQL of one read of a list: the rows of `query` after `after`, at most `limit`.
+fn list_sql(
+    query: &ListQuery,
+    after: Option<&(String, String)>,
+    limit: Option<usize>,
+) -> (String, Vec<Param>) {
     let mut sql = String::from(
-        "SELECT namespace, name, uid, revision, created_revision, object FROM resources WHERE kind = ?",
+        "SELECT namespace, name, uid, revision, created_revision, object FROM resources \
+         WHERE kind = ?",
     );
     let mut params = vec![Param::Text(query.kind.clone())];
     if let Some(ns) = &query.namespace {
         sql.push_str(" AND namespace = ?");
         params.push(Param::Text(ns.clone()));
     }
-    if let Some((ns, name)) = &query.continue_after {
+    if let Some((ns, name)) = after {
         sql.push_str(" AND (namespace, name) > (?, ?)");
         params.push(Param::Text(ns.clone()));
         params.push(Param::Text(name.clone()));
     }
-    for req in &query.labels {
+    for req in query.label_selector.requirements() {
         label_sql(req, &mut sql, &mut params);
     }
-    for req in &query.fields {
-        field_sql(req, &mut sql, &mut params)?;
+    for req in query.field_selector.requirements() {
+        field_sql(req, &mut sql, &mut params);
     }
     sql.push_str(" ORDER BY namespace, name");
-    if let Some(limit) = query.limit.filter(|&l| l > 0) {
+    if let Some(limit) = limit {
         sql.push_str(" LIMIT ?");
-        params.push(Param::Int(
-            i64::try_from(limit)
-                .unwrap_or(i64::MAX - 1)
-                .saturating_add(1),
-        ));
+        params.push(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     }
-    Ok((sql, params))
+    (sql, params)
 }
 
-fn label_sql(req: &LabelRequirement, sql: &mut String, params: &mut Vec<Param>) {
-    let (negate, values) = match &req.op {
-        LabelOp::In(values) => (false, Some(values)),
-        LabelOp::NotIn(values) => (true, Some(values)),
-        LabelOp::Exists => (false, None),
-        LabelOp::DoesNotExist => (true, None),
+/// One label requirement as SQL over the `labels` column (a label that is not a string is
+/// absent). Exact, except `>`/`<`, where SQLite's `CAST` accepts more than an `i64` parse.
+fn label_sql(req: &Requirement, sql: &mut String, params: &mut Vec<Param>) {
+    let (negate, values, compare) = match req.operator() {
+        Operator::Equals | Operator::In => (false, req.values(), None),
+        Operator::NotEquals | Operator::NotIn => (true, req.values(), None),
+        Operator::Exists => (false, &[][..], None),
+        Operator::DoesNotExist => (true, &[][..], None),
+        Operator::GreaterThan => (false, &[][..], Some(">")),
+        Operator::LessThan => (false, &[][..], Some("<")),
     };
-    if values.is_some_and(|v| v.is_empty()) {
-        // `in ()` selects nothing, `notin ()` everything.
-        sql.push_str(if negate { " AND 1" } else { " AND 0" });
-        return;
-    }
     sql.push_str(if negate {
         " AND NOT EXISTS"
     } else {
         " AND EXISTS"
     });
-    sql.push_str(" (SELECT 1 FROM json_each(resources.labels) WHERE key = ?");
-    params.push(Param::Text(req.key.clone()));
-    if let Some(values) = values {
-        sql.push_str(" AND type = 'text' AND value IN (");
+    sql.push_str(" (SELECT 1 FROM json_each(resources.labels) WHERE key = ? AND type = 'text'");
+    params.push(Param::Text(req.key().as_str().to_owned()));
+    if !values.is_empty() {
+        sql.push_str(" AND value IN (");
         for (i, v) in values.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ", ?" });
-            params.push(Param::Text(v.clone()));
+            params.push(Param::Text(v.as_str().to_owned()));
         }
         sql.push(')');
+    }
+    if let (Some(op), Some(Ok(bound))) = (compare, req.values().first().map(|v| v.parse::<i64>())) {
+        sql.push_str(" AND CAST(value AS INTEGER) ");
+        sql.push_str(op);
+        sql.push_str(" ?");
+        params.push(Param::Int(bound));
     }
     sql.push(')');
 }
 
-fn field_sql(req: &FieldRequirement, sql: &mut String, params: &mut Vec<Param>) -> Result<()> {
-    let column = match req.path.as_str() {
+/// One field requirement as SQL; see `ListQuery::field_selector`. A path SQLite's JSON path
+/// syntax cannot spell is left to the exact check.
+fn field_sql(req: &FieldRequirement, sql: &mut String, params: &mut Vec<Param>) {
+    let column = match req.field.as_str() {
         "metadata.name" => "name".to_owned(),
         "metadata.namespace" => "namespace".to_owned(),
         path => {
-            if path.split('.').any(|p| p.is_empty() || p.contains('"')) {
-                return Err(StoreError::Backend(format!(
-                    "unsupported field selector path {path:?}"
-                )));
+            if path
+                .split('.')
+                .any(|p| p.is_empty() || p.contains(['"', '\\']))
+            {
+                return;
             }
-            let json_path: String = std::iter::once("$".to_owned())
-                .chain(path.split('.').map(|p| format!("\"{p}\"")))
-                .collect::<Vec<_>>()
-                .join(".");
+            let json_path = format!("$.\"{}\"", path.replace('.', "\".\""));
             params.push(Param::Text(json_path.clone()));
             params.push(Param::Text(json_path));
-            // Missing or null reads as '', a string as itself, anything else as NULL
-            // (equal to no value).
-            "(CASE coalesce(json_type(object, ?), 'null') WHEN 'null' THEN '' \
-             WHEN 'text' THEN json_extract(object, ?) END)"
-                .to_owned()
+            "iif(json_type(object, ?) = 'text', json_extract(object, ?), '')".to_owned()
         }
     };
     sql.push_str(" AND ");
     sql.push_str(&column);
-    sql.push_str(if req.equals { " = ?" } else { " IS NOT ?" });
+    sql.push_str(match req.operator {
+        FieldOperator::Equals => " = ?",
+        FieldOperator::NotEquals => " <> ?",
+    });
     params.push(Param::Text(req.value.clone()));
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1157,6 +1201,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = 1;
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
 /// FNV-1a of the migration text (line endings normalised), recorded to detect edits.
 fn checksum(sql: &str) -> String {

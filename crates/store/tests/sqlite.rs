@@ -1,7 +1,11 @@
 //! The conformance suite and the SQLite-specific behaviour of `SqliteStore`, on real files.
 
-use planspec_store::{ListQuery, ObjectKey, SqliteOptions, SqliteStore, Store, StoreError};
-use serde_json::json;
+use planspec_store::{
+    ListQuery, ObjectKey, SqliteOptions, SqliteStore, Store, StoreError, WriteOp,
+};
+use serde_json::{json, Value};
+use sqlx::{Connection, SqliteConnection};
+use std::path::Path;
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -14,3 +18,412 @@ async fn fresh() -> (Arc<dyn Store>, TempDir) {
 }
 
 planspec_store::conformance_tests!(fresh);
+
+/// The suite again with the ring off, so every `changes_since` reads the `changes` table.
+mod without_ring {
+    use super::*;
+
+    async fn fresh() -> (Arc<dyn Store>, TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            ring_capacity: 0,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(dir.path().join("store.db"), options)
+            .await
+            .unwrap();
+        (Arc::new(store), dir)
+    }
+
+    planspec_store::conformance_tests!(fresh);
+}
+
+fn key(name: &str) -> ObjectKey {
+    ObjectKey::new("Plan", "default", name)
+}
+
+fn doc(name: &str, v: i64) -> Value {
+    json!({ "kind": "Plan", "metadata": { "name": name, "namespace": "default" }, "spec": { "v": v } })
+}
+
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    for i in 0..20 {
+        store
+            .create(
+                key(&format!("o{i}")),
+                format!("u{i}"),
+                doc(&format!("o{i}"), i),
+            )
+            .await
+            .unwrap();
+    }
+    store.update(key("o3"), None, doc("o3", 33)).await.unwrap();
+    store.delete(key("o4"), None).await.unwrap();
+    store.compact(15).await.unwrap();
+    let list = store.list(&ListQuery::all("Plan")).await.unwrap();
+    let log = store.changes_since(7, 0).await.unwrap();
+    let revision = store.current_revision().await.unwrap();
+    store.close().await;
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), revision);
+    assert_eq!(store.compacted_revision().await.unwrap(), revision - 15);
+    assert_eq!(
+        store.list(&ListQuery::all("Plan")).await.unwrap().items,
+        list.items
+    );
+    assert_eq!(
+        store.changes_since(7, 0).await.unwrap().changes,
+        log.changes
+    );
+    assert!(matches!(
+        store.changes_since(6, 0).await,
+        Err(StoreError::Compacted { .. })
+    ));
+    let next = store
+        .create(key("after"), "u".into(), doc("after", 0))
+        .await
+        .unwrap();
+    assert_eq!(next.revision, revision + 1);
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    store.close().await;
+}
+
+/// `changes_since` gives the same answers whether it reads the ring or the table.
+#[tokio::test]
+async fn ring_and_table_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(
+        &path,
+        SqliteOptions {
+            ring_capacity: 5,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for i in 0..30 {
+        let name = format!("o{}", i % 7);
+        let op = match store.get(&key(&name)).await.unwrap() {
+            None => WriteOp::Create {
+                key: key(&name),
+                uid: "u".into(),
+                object: doc(&name, i),
+            },
+            Some(_) if i % 3 == 0 => WriteOp::Delete {
+                key: key(&name),
+                expected_revision: None,
+            },
+            Some(o) => WriteOp::Update {
+                key: key(&name),
+                expected_revision: Some(o.revision),
+                object: doc(&name, i),
+            },
+        };
+        store.transact(vec![op]).await.unwrap();
+    }
+    let all = store.changes_since(0, 0).await.unwrap().changes;
+    assert_eq!(all.len(), 30);
+    for from in 0..=30usize {
+        for limit in [0, 1, 3, 40] {
+            let page = store.changes_since(from as i64, limit).await.unwrap();
+            let end = if limit == 0 {
+                30
+            } else {
+                (from + limit).min(30)
+            };
+            assert_eq!(page.changes, all[from..end], "from {from} limit {limit}");
+        }
+    }
+    store.close().await;
+    // After a restart the ring is warmed from the table.
+    let store = SqliteStore::open(
+        &path,
+        SqliteOptions {
+            ring_capacity: 5,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.changes_since(0, 0).await.unwrap().changes, all);
+    assert_eq!(store.changes_since(27, 0).await.unwrap().changes, all[27..]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn automatic_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        auto_compact_retain: Some(10),
+        auto_compact_every: 5,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(dir.path().join("store.db"), options)
+        .await
+        .unwrap();
+    for i in 0..40 {
+        store
+            .create(key(&format!("o{i}")), "u".into(), doc("x", i))
+            .await
+            .unwrap();
+    }
+    // The writer compacts after acknowledging a batch; a no-op compaction queues behind it.
+    assert_eq!(store.compact(usize::MAX).await.unwrap(), 30);
+    assert_eq!(store.compacted_revision().await.unwrap(), 30);
+    assert!(matches!(
+        store.changes_since(29, 0).await,
+        Err(StoreError::Compacted {
+            requested: 29,
+            oldest: 30
+        })
+    ));
+    assert_eq!(store.changes_since(30, 0).await.unwrap().changes.len(), 10);
+    assert_eq!(
+        store
+            .list(&ListQuery::all("Plan"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        40
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn creates_directories_wal_and_sound_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/c/store.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    store
+        .create(key("x"), "u".into(), doc("x", 1))
+        .await
+        .unwrap();
+    assert!(path.is_file());
+    assert_eq!(store.path(), path);
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    let mut conn = raw(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let versions: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, name FROM schema_migrations")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, [(1, "init".to_owned())]);
+    conn.close().await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut conn = raw(&path).await;
+    sqlx::query("INSERT INTO schema_migrations (version, name, checksum) VALUES (99, 'from-the-future', 'x')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("schema version 99") && err.contains("newer"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_an_edited_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut conn = raw(&path).await;
+    sqlx::query("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("migration 1 (init)") && err.contains("differs"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    std::fs::write(
+        &path,
+        "this is not a database, just some text that is long enough to look like a header"
+            .repeat(20),
+    )
+    .unwrap();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("store.db"), "{err}");
+}
+
+#[tokio::test]
+async fn one_store_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("in use"), "{err}");
+    store.close().await;
+    let again = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    again.close().await;
+}
+
+/// `close` finishes the writes already queued; later writes fail clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_finishes_queued_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let writers: Vec<_> = (0..100)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let name = format!("o{i}");
+                store
+                    .create(key(&name), "u".into(), doc(&name, i))
+                    .await
+                    .map(|o| (name, o.revision))
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    store.close().await;
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        match w.await.unwrap() {
+            Ok(ack) => acknowledged.push(ack),
+            Err(e) => assert_eq!(e.to_string(), "storage error: the store is closed"),
+        }
+    }
+    let err = store
+        .create(key("late"), "u".into(), doc("late", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "storage error: the store is closed");
+    store.close().await; // idempotent
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    for (name, revision) in &acknowledged {
+        assert_eq!(
+            store.get(&key(name)).await.unwrap().map(|o| o.revision),
+            Some(*revision)
+        );
+    }
+    assert_eq!(
+        store.current_revision().await.unwrap(),
+        acknowledged.len() as i64
+    );
+    store.close().await;
+}
+
+/// A database error fails its batch and undoes it, and the store goes on.
+#[tokio::test]
+async fn database_error_fails_the_batch_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    store
+        .create(key("x"), "u".into(), doc("x", 1))
+        .await
+        .unwrap();
+    store.close().await;
+    let mut conn = raw(&path).await;
+    sqlx::query("UPDATE resources SET object = 'not json' WHERE name = 'x'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let err = store
+        .transact(vec![
+            WriteOp::Create {
+                key: key("y"),
+                uid: "u".into(),
+                object: doc("y", 1),
+            },
+            WriteOp::Delete {
+                key: key("x"),
+                expected_revision: None,
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid JSON"), "{err}");
+    assert_eq!(store.current_revision().await.unwrap(), 1);
+    assert!(
+        store.get(&key("y")).await.unwrap().is_none(),
+        "the failed batch is undone"
+    );
+    let y = store
+        .create(key("y"), "u".into(), doc("y", 2))
+        .await
+        .unwrap();
+    assert_eq!(y.revision, 2, "the store goes on");
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    store.close().await;
+}

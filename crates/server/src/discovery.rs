@@ -1,0 +1,374 @@
+//! The discovery documents kubectl and client-go read to learn what the server serves:
+//!
+//! | Path | Document |
+//! |---|---|
+//! | `/api` | [`ApiVersions`] (`v1`, for namespaces) |
+//! | `/api/v1` | [`ApiResourceList`] with `namespaces` and `namespaces/status` |
+//! | `/apis` | [`ApiGroupList`] with `planspec.io`, `v1alpha1` preferred |
+//! | `/apis/planspec.io` | [`ApiGroup`] |
+//! | `/apis/planspec.io/v1alpha1` | [`ApiResourceList`]: every kind and its `/status` |
+//!
+//! These are the legacy (unaggregated) documents. Current kubectl first asks for the
+//! aggregated form (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,…,application/json`)
+//! and falls back to these when the response's `Content-Type` is plain `application/json`, so
+//! the HTTP layer must answer with exactly that content type.
+
+use crate::resource::{ResourceType, GROUP, VERSION};
+use planspec_model::Kind;
+use serde::{Deserialize, Serialize};
+
+/// Verbs of every PlanSpec kind.
+pub const KIND_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+/// Verbs of `namespaces` (as in Kubernetes: no `deletecollection`).
+pub const NAMESPACE_VERBS: [&str; 7] = [
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+/// Verbs of a `/status` subresource.
+pub const STATUS_VERBS: [&str; 3] = ["get", "patch", "update"];
+/// Categories of every PlanSpec kind: `kubectl get planspec` and `kubectl get all` list them.
+pub const CATEGORIES: [&str; 2] = ["planspec", "all"];
+
+/// A group version as listed in discovery (`metav1.GroupVersionForDiscovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupVersionForDiscovery {
+    /// `planspec.io/v1alpha1`.
+    pub group_version: String,
+    /// `v1alpha1`.
+    pub version: String,
+}
+
+/// Where clients in a CIDR should reach the server (`metav1.ServerAddressByClientCIDR`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerAddressByClientCidr {
+    /// The client CIDR, e.g. `0.0.0.0/0`.
+    #[serde(rename = "clientCIDR")]
+    pub client_cidr: String,
+    /// `host:port` clients in that CIDR use.
+    pub server_address: String,
+}
+
+/// `/api`: the versions of the core group (`metav1.APIVersions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiVersions {
+    /// Always `APIVersions`.
+    pub kind: String,
+    /// `["v1"]`.
+    pub versions: Vec<String>,
+    /// Where to reach the server; Kubernetes always sends the field.
+    #[serde(rename = "serverAddressByClientCIDRs", default)]
+    pub server_address_by_client_cidrs: Vec<ServerAddressByClientCidr>,
+}
+
+/// An API group (`metav1.APIGroup`): the document at `/apis/<group>`, and an entry of
+/// [`ApiGroupList`] (where `kind` and `apiVersion` are absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiGroup {
+    /// `APIGroup` on the stand-alone document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `v1` on the stand-alone document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The group name, `planspec.io`.
+    pub name: String,
+    /// The versions served.
+    pub versions: Vec<GroupVersionForDiscovery>,
+    /// The version clients should use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_version: Option<GroupVersionForDiscovery>,
+}
+
+/// `/apis`: the named groups (`metav1.APIGroupList`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiGroupList {
+    /// Always `APIGroupList`.
+    pub kind: String,
+    /// Always `v1`.
+    pub api_version: String,
+    /// The groups.
+    pub groups: Vec<ApiGroup>,
+}
+
+/// One resource in an [`ApiResourceList`] (`metav1.APIResource`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResource {
+    /// The plural (`plans`), or `plans/status` for the subresource.
+    pub name: String,
+    /// The singular (`plan`); empty for subresources, as in Kubernetes.
+    pub singular_name: String,
+    /// `true` for namespaced resources.
+    pub namespaced: bool,
+    /// The kind (`Plan`).
+    pub kind: String,
+    /// Supported verbs.
+    pub verbs: Vec<String>,
+    /// Short names (`pl`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short_names: Vec<String>,
+    /// Categories (`planspec`, `all`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+}
+
+/// `/apis/<group>/<version>` or `/api/v1`: the resources of one group version
+/// (`metav1.APIResourceList`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResourceList {
+    /// Always `APIResourceList`.
+    pub kind: String,
+    /// Always `v1`.
+    pub api_version: String,
+    /// `planspec.io/v1alpha1` or `v1`.
+    pub group_version: String,
+    /// The resources, each followed by its `/status` subresource.
+    pub resources: Vec<ApiResource>,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn planspec_version() -> GroupVersionForDiscovery {
+    GroupVersionForDiscovery {
+        group_version: format!("{GROUP}/{VERSION}"),
+        version: VERSION.to_owned(),
+    }
+}
+
+/// `/api`. `server_address` (`host:port`) is advertised for every client CIDR when given.
+pub fn api_versions(server_address: Option<&str>) -> ApiVersions {
+    ApiVersions {
+        kind: "APIVersions".to_owned(),
+        versions: vec!["v1".to_owned()],
+        server_address_by_client_cidrs: server_address
+            .map(|a| ServerAddressByClientCidr {
+                client_cidr: "0.0.0.0/0".to_owned(),
+                server_address: a.to_owned(),
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// `/apis`.
+pub fn api_group_list() -> ApiGroupList {
+    ApiGroupList {
+        kind: "APIGroupList".to_owned(),
+        api_version: "v1".to_owned(),
+        groups: vec![ApiGroup {
+            kind: None,
+            api_version: None,
+            ..api_group()
+        }],
+    }
+}
+
+/// `/apis/planspec.io`.
+pub fn api_group() -> ApiGroup {
+    ApiGroup {
+        kind: Some("APIGroup".to_owned()),
+        api_version: Some("v1".to_owned()),
+        name: GROUP.to_owned(),
+        versions: vec![planspec_version()],
+        preferred_version: Some(planspec_version()),
+    }
+}
+
+/// The resource and its `/status` subresource.
+fn entries(resource: ResourceType) -> [ApiResource; 2] {
+    let (verbs, categories): (&[&str], &[&str]) = match resource {
+        ResourceType::Kind(_) => (&KIND_VERBS, &CATEGORIES),
+        ResourceType::Namespace => (&NAMESPACE_VERBS, &[]),
+    };
+    [
+        ApiResource {
+            name: resource.plural().to_owned(),
+            singular_name: resource.singular().to_owned(),
+            namespaced: resource.namespaced(),
+            kind: resource.kind().to_owned(),
+            verbs: strings(verbs),
+            short_names: strings(resource.short_names()),
+            categories: strings(categories),
+        },
+        ApiResource {
+            name: format!("{}/status", resource.plural()),
+            singular_name: String::new(),
+            namespaced: resource.namespaced(),
+            kind: resource.kind().to_owned(),
+            verbs: strings(&STATUS_VERBS),
+            short_names: Vec::new(),
+            categories: Vec::new(),
+        },
+    ]
+}
+
+/// `/apis/planspec.io/v1alpha1`: every kind (name = plural, singular, short names,
+/// categories, all verbs) and its `/status` subresource.
+pub fn api_resource_list() -> ApiResourceList {
+    ApiResourceList {
+        kind: "APIResourceList".to_owned(),
+        api_version: "v1".to_owned(),
+        group_version: format!("{GROUP}/{VERSION}"),
+        resources: Kind::ALL
+            .into_iter()
+            .flat_map(|k| entries(ResourceType::Kind(k)))
+            .collect(),
+    }
+}
+
+/// `/api/v1`: `namespaces` and `namespaces/status`.
+pub fn core_v1_resource_list() -> ApiResourceList {
+    ApiResourceList {
+        kind: "APIResourceList".to_owned(),
+        api_version: "v1".to_owned(),
+        group_version: "v1".to_owned(),
+        resources: entries(ResourceType::Namespace).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn to_json<T: Serialize>(v: &T) -> Value {
+        serde_json::to_value(v).unwrap()
+    }
+
+    #[test]
+    fn api_versions_shape() {
+        assert_eq!(
+            to_json(&api_versions(None)),
+            json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+        );
+        assert_eq!(
+            to_json(&api_versions(Some("127.0.0.1:8080")))["serverAddressByClientCIDRs"],
+            json!([{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:8080"}])
+        );
+    }
+
+    #[test]
+    fn groups_shape() {
+        let gv = json!({"groupVersion": "planspec.io/v1alpha1", "version": "v1alpha1"});
+        assert_eq!(
+            to_json(&api_group_list()),
+            json!({
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [{"name": "planspec.io", "versions": [gv], "preferredVersion": gv}]
+            })
+        );
+        assert_eq!(
+            to_json(&api_group()),
+            json!({
+                "kind": "APIGroup",
+                "apiVersion": "v1",
+                "name": "planspec.io",
+                "versions": [gv],
+                "preferredVersion": gv
+            })
+        );
+    }
+
+    #[test]
+    fn planspec_resources() {
+        let list = to_json(&api_resource_list());
+        assert_eq!(list["kind"], "APIResourceList");
+        assert_eq!(list["apiVersion"], "v1");
+        assert_eq!(list["groupVersion"], "planspec.io/v1alpha1");
+        let resources = list["resources"].as_array().unwrap();
+        assert_eq!(resources.len(), 12);
+        assert_eq!(
+            resources[2],
+            json!({
+                "name": "plans",
+                "singularName": "plan",
+                "namespaced": true,
+                "kind": "Plan",
+                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                "shortNames": ["pl"],
+                "categories": ["planspec", "all"]
+            })
+        );
+        assert_eq!(
+            resources[3],
+            json!({
+                "name": "plans/status",
+                "singularName": "",
+                "namespaced": true,
+                "kind": "Plan",
+                "verbs": ["get", "patch", "update"]
+            })
+        );
+        for kind in Kind::ALL {
+            let main = resources
+                .iter()
+                .find(|r| r["name"] == kind.plural())
+                .unwrap();
+            assert_eq!(main["kind"], kind.as_str());
+            assert_eq!(main["singularName"], kind.as_str().to_lowercase());
+            assert_eq!(main["shortNames"], json!(kind.short_names()));
+            assert!(resources
+                .iter()
+                .any(|r| r["name"] == format!("{}/status", kind.plural())));
+        }
+    }
+
+    #[test]
+    fn core_resources() {
+        assert_eq!(
+            to_json(&core_v1_resource_list()),
+            json!({
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": "v1",
+                "resources": [
+                    {
+                        "name": "namespaces",
+                        "singularName": "namespace",
+                        "namespaced": false,
+                        "kind": "Namespace",
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                        "shortNames": ["ns"]
+                    },
+                    {
+                        "name": "namespaces/status",
+                        "singularName": "",
+                        "namespaced": false,
+                        "kind": "Namespace",
+                        "verbs": ["get", "patch", "update"]
+                    }
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn documents_read_back() {
+        let list = api_resource_list();
+        let text = serde_json::to_string(&list).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ApiResourceList>(&text).unwrap(),
+            list
+        );
+        let groups = api_group_list();
+        let text = serde_json::to_string(&groups).unwrap();
+        assert_eq!(serde_json::from_str::<ApiGroupList>(&text).unwrap(), groups);
+    }
+}

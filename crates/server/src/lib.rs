@@ -1,0 +1,46 @@
+//! `planspec-server` — the PlanSpec control plane's API server.
+//!
+//! The server speaks the Kubernetes API conventions so that stock `kubectl` and client-go work
+//! against it: resources at `/apis/planspec.io/v1alpha1/namespaces/{ns}/{plural}/{name}`,
+//! namespaces at `/api/v1/namespaces`, discovery, `Status` errors, server-side tables,
+//! label/field selectors, merge and JSON patches, watch.
+//!
+//! # Shape
+//!
+//! Pure, I/O-free parts first — each a function of its inputs (the clock is an argument),
+//! unit- and property-tested on their own:
+//!
+//! * [`resource`] — the served resource types ([`ResourceType`]: the six kinds and
+//!   `Namespace`) with their group, version, plural, singular and short names;
+//! * [`status`] — the Kubernetes `Status` error body and its constructors (404, 409, 422 with
+//!   field causes from validation diagnostics, 410 `Expired`, …);
+//! * [`discovery`] — `/api`, `/api/v1`, `/apis`, `/apis/planspec.io`,
+//!   `/apis/planspec.io/v1alpha1`;
+//! * [`table`] — `meta.k8s.io/v1` `Table` output with columns per kind and kubectl-style ages;
+//! * [`patch`] — RFC 7386 merge patch and RFC 6902 JSON patch with limits and identity checks.
+//!
+//! Label and field selector parsing lives in `planspec_model::selector`, shared with the
+//! CLI and the store.
+//!
+//! Coming next, in this crate:
+//!
+//! * `http/` — the axum router and handlers: content negotiation (JSON, YAML, Table),
+//!   admission through `planspec-validate`, optimistic concurrency on the store's revisions,
+//!   watch streams, request limits, graceful shutdown. Handlers stay thin: they parse the
+//!   request, call the pure modules above and the store, and encode the answer.
+//! * `controllers/` — reconcilers (garbage collection by owner references, finalizers, status
+//!   of Goals, Plans, Bindings), driven by the store's watch.
+//!
+//! Dependencies point inward: this crate may use `planspec-store`, `planspec-validate` and
+//! `planspec-model`; none of them may use it.
+
+#![warn(missing_docs)]
+
+pub mod discovery;
+pub mod patch;
+pub mod resource;
+pub mod status;
+pub mod table;
+
+pub use resource::{ListMeta, ResourceType, GROUP, VERSION};
+pub use status::{Reason, Status, StatusCause, StatusDetails};
