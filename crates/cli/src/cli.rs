@@ -67,6 +67,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print version information.
     Version(VersionArgs),
+    /// Run the control plane's API server (Kubernetes-compatible; kubectl works with it).
+    Server(ServerArgs),
 }
 
 /// Where to read documents from. Inputs are read in the order given.
@@ -196,6 +198,23 @@ pub struct VersionArgs {
         default_value_t = VersionFormat::Text
     )]
     pub output: VersionFormat,
+}
+
+/// `planspec server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on (HOST:PORT; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Where to store resources: sqlite:PATH. Default: $XDG_DATA_HOME/planspec/planspec.db
+    /// (or ~/.local/share/planspec/planspec.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+
+    /// Allow listening on an address that is not loopback (the API has no authentication yet).
+    #[arg(long)]
+    pub insecure_bind: bool,
 }
 
 /// How `version` prints.

@@ -7,6 +7,7 @@
 //! | `/apis` | [`ApiGroupList`] with `planspec.io`, `v1alpha1` preferred |
 //! | `/apis/planspec.io` | [`ApiGroup`] |
 //! | `/apis/planspec.io/v1alpha1` | [`ApiResourceList`]: every kind and its `/status` |
+//! | `/version` | [`VersionInfo`] |
 //!
 //! These are the legacy (unaggregated) documents. Current kubectl first asks for the
 //! aggregated form (`Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,…,application/json`)
@@ -242,6 +243,54 @@ pub fn core_v1_resource_list() -> ApiResourceList {
     }
 }
 
+/// `/version` (`version.Info`): this server's version in the shape kubectl reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    /// Major version (`0`).
+    pub major: String,
+    /// Minor version (`1`).
+    pub minor: String,
+    /// `v0.1.0`.
+    pub git_version: String,
+    /// The commit built from, when known.
+    pub git_commit: String,
+    /// `clean`, `dirty`, or empty when unknown.
+    pub git_tree_state: String,
+    /// When it was built, when known.
+    pub build_date: String,
+    /// The toolchain (Kubernetes reports its Go version here).
+    pub go_version: String,
+    /// `rustc`.
+    pub compiler: String,
+    /// `linux/amd64`, …
+    pub platform: String,
+}
+
+/// `/version` of this build.
+pub fn version_info() -> VersionInfo {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut parts = version.split('.');
+    let major = parts.next().unwrap_or("0").to_owned();
+    let minor = parts.next().unwrap_or("0").to_owned();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    VersionInfo {
+        major,
+        minor,
+        git_version: format!("v{version}"),
+        git_commit: String::new(),
+        git_tree_state: String::new(),
+        build_date: String::new(),
+        go_version: String::new(),
+        compiler: "rustc".to_owned(),
+        platform: format!("{}/{arch}", std::env::consts::OS),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +406,24 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn version_shape() {
+        let v = to_json(&version_info());
+        assert_eq!(v["gitVersion"], format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(v["compiler"], "rustc");
+        for field in [
+            "major",
+            "minor",
+            "gitCommit",
+            "gitTreeState",
+            "buildDate",
+            "goVersion",
+            "platform",
+        ] {
+            assert!(v[field].is_string(), "{field}");
+        }
     }
 
     #[test]

@@ -15,28 +15,40 @@
 //! * [`status`] — the Kubernetes `Status` error body and its constructors (404, 409, 422 with
 //!   field causes from validation diagnostics, 410 `Expired`, …);
 //! * [`discovery`] — `/api`, `/api/v1`, `/apis`, `/apis/planspec.io`,
-//!   `/apis/planspec.io/v1alpha1`;
+//!   `/apis/planspec.io/v1alpha1`, `/version`;
+//! * [`openapi`] — `/openapi/v3` and the group version documents (the generated schemas);
 //! * [`table`] — `meta.k8s.io/v1` `Table` output with columns per kind and kubectl-style ages;
-//! * [`patch`] — RFC 7386 merge patch and RFC 6902 JSON patch with limits and identity checks.
+//! * [`patch`] — RFC 7386 merge patch and RFC 6902 JSON patch with limits and identity checks;
+//! * [`config`] — the store location and the listen address of `planspec server`.
 //!
 //! Label and field selector parsing lives in `planspec_model::selector`, shared with the
 //! CLI and the store.
 //!
-//! Coming next, in this crate:
+//! Then the request semantics, over the `planspec_store::Store` trait but free of HTTP:
 //!
-//! * `http/` — the axum router and handlers: content negotiation (JSON, YAML, Table),
-//!   admission through `planspec-validate`, optimistic concurrency on the store's revisions,
-//!   watch streams, request limits, graceful shutdown. Handlers stay thin: they parse the
-//!   request, call the pure modules above and the store, and encode the answer.
-//! * `controllers/` — reconcilers (garbage collection by owner references, finalizers, status
-//!   of Goals, Plans, Bindings), driven by the store's watch.
+//! * [`api`] — [`api::Api`]: get, list, create, update, patch, delete, watch; identity checks
+//!   and server-owned metadata ([`api::object`]), admission through `planspec-validate`
+//!   ([`api::admission`]), query parameters ([`api::params`]), watch streams over the store's
+//!   change log ([`api::watch`]), the injected [`api::clock::Clock`].
+//!
+//! And the HTTP glue, which only parses requests, calls [`api::Api`] and encodes answers:
+//!
+//! * [`http`] — the axum router, content negotiation (JSON or `Table`), request size limits,
+//!   streamed watches, the protobuf `Namespace` kubectl sends, graceful shutdown.
+//!
+//! Coming next, in this crate: `controllers/` — reconcilers (garbage collection by owner
+//! references, status of Goals, Plans, Bindings), driven by the store's watch.
 //!
 //! Dependencies point inward: this crate may use `planspec-store`, `planspec-validate` and
 //! `planspec-model`; none of them may use it.
 
 #![warn(missing_docs)]
 
+pub mod api;
+pub mod config;
 pub mod discovery;
+pub mod http;
+pub mod openapi;
 pub mod patch;
 pub mod resource;
 pub mod status;

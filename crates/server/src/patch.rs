@@ -338,6 +338,33 @@ pub fn check_immutable(before: &Value, after: &Value) -> Result<(), PatchError> 
     }
 }
 
+/// A strategic merge patch read as a JSON merge patch: its directives (keys starting with
+/// `$`: `$patch`, `$retainKeys`, `$setElementOrder/…`, `$deleteFromPrimitiveList/…`) removed.
+///
+/// Only for namespaces, whose writable fields (labels, annotations) are maps, where the two
+/// kinds of patch agree; kubectl sends strategic merge patches for core types. The PlanSpec
+/// kinds answer `415` to them, as Kubernetes custom resources do, and kubectl falls back to a
+/// merge patch.
+pub fn strategic_as_merge_patch(body: &[u8]) -> Vec<u8> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                map.retain(|k, _| !k.starts_with('$'));
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut v) => {
+            strip(&mut v);
+            serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+        }
+        Err(_) => body.to_vec(),
+    }
+}
+
 /// `/spec/graph/nodes/0/id` → `spec.graph.nodes[0].id` (the field path style of causes).
 pub fn pointer_to_field(pointer: &str) -> String {
     let mut out = String::new();
@@ -407,6 +434,14 @@ fn json_size_within(v: &Value, budget: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strategic_directives_are_dropped() {
+        let patch = br#"{"metadata":{"labels":{"a":"1","$patch":"merge"},"$setElementOrder/finalizers":["x"]}}"#;
+        let out: Value = serde_json::from_slice(&strategic_as_merge_patch(patch)).unwrap();
+        assert_eq!(out, json!({"metadata": {"labels": {"a": "1"}}}));
+        assert_eq!(strategic_as_merge_patch(b"{"), b"{");
+    }
     use crate::status::Reason;
     use planspec_model::Kind;
     use serde_json::json;

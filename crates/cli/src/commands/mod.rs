@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod graph;
 pub mod schema;
+pub mod server;
 pub mod validate;
 pub mod version;
 
@@ -19,5 +20,6 @@ pub fn run(cli: &Cli, matches: Option<&ArgMatches>) -> Outcome {
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Version(args) => version::run(args),
+        Command::Server(args) => server::run(args),
     }
 }

@@ -25,9 +25,10 @@ pub struct Admitted {
 /// Validates `object` (a whole object of type `resource`, named `name`) and returns the form
 /// to store with the warnings, or the `Status` that rejects it.
 ///
-/// Namespaces are not PlanSpec documents: they pass unchanged. References to resources that
-/// are not part of the request (`PS0501`) are not reported: the other resources live in the
-/// store, not in the request.
+/// Namespaces are not PlanSpec documents: they pass unchanged. Two findings are not reported:
+/// references to resources that are not part of the request (`PS0501`: the other resources
+/// live in the store, not in the request), and server-owned metadata (`PS0319`: the object
+/// validated is the one to store, whose server-owned fields the server has just set).
 pub fn admit(
     resource: ResourceType,
     name: &str,
@@ -47,7 +48,7 @@ pub fn admit(
     let diagnostics: Vec<Diagnostic> = report
         .diagnostics
         .into_iter()
-        .filter(|d| d.code != Code::UnresolvedReference)
+        .filter(|d| !matches!(d.code, Code::UnresolvedReference | Code::ServerOwnedField))
         .filter(|d| {
             field_validation != FieldValidation::Ignore || !is_field_finding(d) || d.is_error()
         })
@@ -152,20 +153,34 @@ mod tests {
         p["spec"]["colour"] = json!("blue");
         let a = admit(PLAN, "p", p.clone(), FieldValidation::Warn).unwrap();
         assert_eq!(a.warnings.len(), 1);
-        assert!(a.warnings[0].starts_with("spec.colour: PS0303: "), "{:?}", a.warnings);
+        assert!(
+            a.warnings[0].starts_with("spec.colour: PS0303: "),
+            "{:?}",
+            a.warnings
+        );
         assert!(admit(PLAN, "p", p.clone(), FieldValidation::Ignore)
             .unwrap()
             .warnings
             .is_empty());
         let s = admit(PLAN, "p", p, FieldValidation::Strict).unwrap_err();
         assert_eq!(s.code, 400);
-        assert!(s.message.contains("unknown field \"spec.colour\""), "{}", s.message);
+        assert!(
+            s.message.contains("unknown field \"spec.colour\""),
+            "{}",
+            s.message
+        );
     }
 
     #[test]
     fn namespaces_pass() {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
-        let a = admit(ResourceType::Namespace, "x", ns.clone(), FieldValidation::Strict).unwrap();
+        let a = admit(
+            ResourceType::Namespace,
+            "x",
+            ns.clone(),
+            FieldValidation::Strict,
+        )
+        .unwrap();
         assert_eq!(a.object, ns);
     }
 }

@@ -121,7 +121,9 @@ fn check_type_and_namespace(
             }
             Some(Value::String(s)) if s == expected => {}
             Some(other) => {
-                let got = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
+                let got = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_owned);
                 let what = if field == "kind" {
                     "kind"
                 } else {
@@ -288,7 +290,9 @@ pub fn prepare_update(
             Some(other) => {
                 return Err(Status::bad_request(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
-                    other.as_str().map_or_else(|| other.to_string(), str::to_owned)
+                    other
+                        .as_str()
+                        .map_or_else(|| other.to_string(), str::to_owned)
                 )))
             }
         }
@@ -520,7 +524,7 @@ mod tests {
         assert_eq!(ns["status"], json!({"phase": "Active"}));
         assert!(ns["metadata"].get("namespace").is_none());
         assert!(ns["metadata"].get("generation").is_none());
-        assert_eq!(name_suffix(&[0, 1, 2, 3, 255, 9]), "bcdf6");
+        assert_eq!(name_suffix(&[0, 1, 2, 3, 255, 9]), "bcdfq");
     }
 
     fn stored() -> Value {
@@ -550,8 +554,8 @@ mod tests {
         assert_eq!(o["metadata"]["generation"], 2);
 
         // An unchanged object is equal to the current one.
-        let o = prepare_update(PLAN, "default", "p", &current, current.clone(), Part::Main)
-            .unwrap();
+        let o =
+            prepare_update(PLAN, "default", "p", &current, current.clone(), Part::Main).unwrap();
         assert_eq!(o, current);
     }
 

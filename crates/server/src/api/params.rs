@@ -362,7 +362,9 @@ mod tests {
 
     #[test]
     fn query_strings_decode() {
-        let p = Params::parse(Some("labelSelector=env%3Dprod%2Ctier+in+(a)&limit=2&watch=1"));
+        let p = Params::parse(Some(
+            "labelSelector=env%3Dprod%2Ctier+in+(a)&limit=2&watch=1",
+        ));
         assert_eq!(p.get("labelSelector"), Some("env=prod,tier in (a)"));
         assert_eq!(p.bool("watch").unwrap(), Some(true));
         assert_eq!(p.bool("nope").unwrap(), None);

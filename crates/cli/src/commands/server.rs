@@ -1,0 +1,70 @@
+//! `planspec server`: opens the store and serves the API until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use planspec_server::api::clock::SystemClock;
+use planspec_server::api::{Api, ApiOptions};
+use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
+use planspec_server::http::{shutdown_signal, Server, ServerConfig};
+use planspec_store::{SqliteOptions, SqliteStore};
+
+use crate::cli::ServerArgs;
+use crate::error::{emit, usage, Exit, Failure, Outcome};
+
+/// Runs the server; returns when it has shut down.
+pub fn run(args: &ServerArgs) -> Outcome {
+    let listen =
+        listen_address(&args.listen, args.insecure_bind).map_err(|e| usage("server", e))?;
+    let path = match &args.store {
+        Some(url) => match parse_store(url).map_err(|e| usage("server", e))? {
+            StoreLocation::Sqlite(path) => path,
+        },
+        None => default_store_path(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+            .ok_or_else(|| {
+                usage(
+                    "server",
+                    "cannot find a data directory (neither XDG_DATA_HOME nor HOME is set): pass --store sqlite:PATH",
+                )
+            })?,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            fail(format!(
+                "cannot create the store directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let store = Arc::new(
+            SqliteStore::open(&path, SqliteOptions::default())
+                .await
+                .map_err(|e| fail(format!("cannot open the store {}: {e}", path.display())))?,
+        );
+        let api = Api::new(store.clone(), Arc::new(SystemClock), ApiOptions::default());
+        let config = ServerConfig {
+            listen,
+            ..ServerConfig::default()
+        };
+        let server = Server::bind(&config, api)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        emit(&format!(
+            "planspec server listening on http://{} (store: sqlite:{})\n",
+            server.local_addr(),
+            path.display()
+        ))?;
+        let result = server.run(shutdown_signal()).await;
+        store.close().await;
+        result.map_err(|e| fail(format!("the server failed: {e}")))?;
+        Ok(Exit::Success)
+    })
+}
+
+fn fail(message: String) -> Failure {
+    Failure::Error(miette::miette!("{message}"))
+}

@@ -1,0 +1,166 @@
+//! The HTTP server: axum routes over [`crate::api::Api`], request size limits, streamed
+//! watches, and a graceful shutdown that lets in-flight requests finish.
+//!
+//! * [`routes`] — the router and the handlers (parse, call the API, encode);
+//! * [`negotiate`] — `Accept` → JSON or `Table`;
+//! * [`body`] — request bodies within a limit, streamed response bodies, `Warning` headers;
+//! * [`protobuf`] — the one protobuf object kubectl sends this server (a `Namespace`).
+
+pub mod body;
+pub mod negotiate;
+pub mod protobuf;
+pub mod routes;
+
+use crate::api::Api;
+use crate::status::Status;
+use axum::serve::ListenerExt;
+use routes::App;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request body by default: 8 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// How the HTTP server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (port 0: any free port; see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Largest request body, in bytes (larger ones get `413`).
+    pub body_limit: usize,
+    /// How long a shutdown waits for in-flight requests before it stops anyway.
+    pub shutdown_grace: Duration,
+    /// How long a watch stream stays silent before the server writes a space to it: the
+    /// only way to notice a client that went away (JSON stream readers skip whitespace, and a
+    /// line reader sees it as leading whitespace of the next event).
+    pub watch_heartbeat: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit: DEFAULT_BODY_LIMIT,
+            shutdown_grace: Duration::from_secs(30),
+            watch_heartbeat: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {error}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The store could not be prepared (the `default` namespace).
+    #[error("cannot prepare the store: {0}")]
+    Store(Status),
+}
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Prepares the store (creates the `default` namespace) and binds the address.
+    pub async fn bind(config: &ServerConfig, api: Api) -> Result<Server, StartError> {
+        api.ensure_default_namespace()
+            .await
+            .map_err(StartError::Store)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|error| StartError::Bind {
+                address: config.listen,
+                error,
+            })?;
+        Ok(Server {
+            listener,
+            app: Arc::new(App {
+                api,
+                body_limit: config.body_limit,
+                watch_heartbeat: config.watch_heartbeat,
+            }),
+            grace: config.shutdown_grace,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections, ends the
+    /// watches, and waits for in-flight requests to finish (at most the shutdown grace).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let api = self.app.api.clone();
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            api.shutdown();
+            let _ = stopping_tx.send(());
+        };
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, routes::router(self.app))
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let grace = self.grace;
+        let deadline = async move {
+            match stopping_rx.await {
+                Ok(()) => tokio::time::sleep(grace).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = serve => result,
+            () = deadline => Ok(()),
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,374 @@
+//! OpenAPI v3 documents: `/openapi/v3` (the index) and one document per group version
+//! (`/openapi/v3/apis/planspec.io/v1alpha1`, `/openapi/v3/api/v1`).
+//!
+//! kubectl reads them before `apply`: it looks for the `PATCH` operation of the object's
+//! kind (by the `x-kubernetes-group-version-kind` extension) and, finding the
+//! `fieldValidation` query parameter there, leaves validation to the server
+//! (`?fieldValidation=Strict`). The schemas are the ones `planspec-model` generates (the same
+//! the validator and editors use), with their `$defs` lifted into `components.schemas` as
+//! `io.planspec.v1alpha1.<Name>`.
+
+use crate::resource::{ResourceType, GROUP, VERSION};
+use planspec_model::schema::kind_schema;
+use planspec_model::Kind;
+use serde_json::{json, Map, Value};
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
+
+/// The prefix of the component names of the PlanSpec schemas.
+const PREFIX: &str = "io.planspec.v1alpha1.";
+
+/// A group version's document and the hash clients cache it by.
+#[derive(Debug)]
+pub struct Document {
+    /// The path after `/openapi/v3/`: `apis/planspec.io/v1alpha1` or `api/v1`.
+    pub path: &'static str,
+    /// The document, serialised.
+    pub text: String,
+    /// A hash of `text` (hex), for `?hash=` in the index.
+    pub hash: String,
+}
+
+/// The documents served, built once.
+pub fn documents() -> &'static [Document; 2] {
+    static DOCS: OnceLock<[Document; 2]> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        [
+            document("apis/planspec.io/v1alpha1", &planspec_document()),
+            document("api/v1", &core_document()),
+        ]
+    })
+}
+
+fn document(path: &'static str, value: &Value) -> Document {
+    let text = value.to_string();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    Document {
+        path,
+        hash: format!("{:016X}", hasher.finish()),
+        text,
+    }
+}
+
+/// `/openapi/v3`: `{"paths": {"apis/planspec.io/v1alpha1": {"serverRelativeURL": …}, …}}`.
+pub fn index() -> Value {
+    let paths: Map<String, Value> = documents()
+        .iter()
+        .map(|d| {
+            (
+                d.path.to_owned(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{}?hash={}", d.path, d.hash)}),
+            )
+        })
+        .collect();
+    json!({ "paths": paths })
+}
+
+/// The document at `/openapi/v3/<path>`.
+pub fn find(path: &str) -> Option<&'static Document> {
+    documents().iter().find(|d| d.path == path)
+}
+
+fn gvk(resource: ResourceType) -> Value {
+    json!([{"group": resource.group(), "version": resource.version(), "kind": resource.kind()}])
+}
+
+fn schema_name(resource: ResourceType) -> String {
+    match resource {
+        ResourceType::Kind(k) => format!("{PREFIX}{}", k.as_str()),
+        ResourceType::Namespace => "io.k8s.api.core.v1.Namespace".to_owned(),
+    }
+}
+
+fn query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "description": description, "schema": {"type": "string"}, "uniqueItems": true})
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}, "uniqueItems": true})
+}
+
+fn write_params() -> Vec<Value> {
+    vec![
+        query("dryRun", "`All`: run every check, persist nothing."),
+        query("fieldManager", "Accepted and ignored."),
+        query(
+            "fieldValidation",
+            "What to do with unknown fields: `Ignore`, `Warn` (default) or `Strict` (reject).",
+        ),
+    ]
+}
+
+fn list_params() -> Vec<Value> {
+    [
+        ("labelSelector", "Label selector: equality and set-based."),
+        (
+            "fieldSelector",
+            "Field selector on metadata.name, metadata.namespace, status.phase.",
+        ),
+        ("limit", "Page size."),
+        ("continue", "Token of the next page."),
+        ("resourceVersion", "For watch: the revision to start after."),
+        ("watch", "Stream changes as WatchEvents."),
+        ("allowWatchBookmarks", "Send BOOKMARK events."),
+        (
+            "sendInitialEvents",
+            "Start a watch with the current objects.",
+        ),
+        ("timeoutSeconds", "End a watch after this long."),
+    ]
+    .into_iter()
+    .map(|(n, d)| query(n, d))
+    .collect()
+}
+
+fn op(
+    resource: ResourceType,
+    action: &str,
+    id: &str,
+    params: Vec<Value>,
+    body: bool,
+    response: &str,
+) -> Value {
+    let mut o = json!({
+        "operationId": id,
+        "parameters": params,
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}}}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": gvk(resource)[0].clone(),
+    });
+    if body {
+        let content = if action == "patch" {
+            json!({
+                "application/merge-patch+json": {"schema": {"type": "object"}},
+                "application/json-patch+json": {"schema": {"type": "array"}}
+            })
+        } else {
+            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(resource))}}})
+        };
+        o["requestBody"] = json!({"required": true, "content": content});
+    }
+    o
+}
+
+fn paths_for(resource: ResourceType, paths: &mut Map<String, Value>) {
+    let kind = resource.kind();
+    let plural = resource.plural();
+    let object = schema_name(resource);
+    let list = format!("{object}List");
+    let (collection, item, all) = match resource {
+        ResourceType::Kind(_) => (
+            format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{plural}"),
+            format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{plural}/{{name}}"),
+            Some(format!("/apis/{GROUP}/{VERSION}/{plural}")),
+        ),
+        ResourceType::Namespace => (
+            "/api/v1/namespaces".to_owned(),
+            "/api/v1/namespaces/{name}".to_owned(),
+            None,
+        ),
+    };
+    let ns_param = || {
+        if resource.namespaced() {
+            vec![path_param("namespace", "The namespace.")]
+        } else {
+            vec![]
+        }
+    };
+    let with = |mut base: Vec<Value>, more: Vec<Value>| {
+        base.extend(more);
+        base
+    };
+    paths.insert(
+        collection,
+        json!({
+            "get": op(resource, "list", &format!("list{kind}"), with(ns_param(), list_params()), false, &list),
+            "post": op(resource, "post", &format!("create{kind}"), with(ns_param(), write_params()), true, &object),
+        }),
+    );
+    let item_params = || with(ns_param(), vec![path_param("name", "The name.")]);
+    paths.insert(
+        item.clone(),
+        json!({
+            "get": op(resource, "get", &format!("read{kind}"), item_params(), false, &object),
+            "put": op(resource, "put", &format!("replace{kind}"), with(item_params(), write_params()), true, &object),
+            "patch": op(resource, "patch", &format!("patch{kind}"), with(item_params(), write_params()), true, &object),
+            "delete": op(resource, "delete", &format!("delete{kind}"), with(item_params(), vec![query("dryRun", "`All`: check only."), query("propagationPolicy", "Background, Foreground or Orphan.")]), false, &object),
+        }),
+    );
+    paths.insert(
+        format!("{item}/status"),
+        json!({
+            "get": op(resource, "get", &format!("read{kind}Status"), item_params(), false, &object),
+            "put": op(resource, "put", &format!("replace{kind}Status"), with(item_params(), write_params()), true, &object),
+            "patch": op(resource, "patch", &format!("patch{kind}Status"), with(item_params(), write_params()), true, &object),
+        }),
+    );
+    if let Some(all) = all {
+        paths.insert(
+            all,
+            json!({"get": op(resource, "list", &format!("list{kind}ForAllNamespaces"), list_params(), false, &list)}),
+        );
+    }
+}
+
+/// Rewrites `#/$defs/X` references to `#/components/schemas/<PREFIX>X`.
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix("#/$defs/") {
+                    *r = format!("#/components/schemas/{PREFIX}{name}");
+                }
+            }
+            for v in map.values_mut() {
+                rewrite_refs(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+fn list_schema(item: &str, resource: ResourceType) -> Value {
+    json!({
+        "type": "object",
+        "description": format!("A list of {}.", resource.plural()),
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}}
+        },
+        "x-kubernetes-group-version-kind": [{"group": resource.group(), "version": resource.version(), "kind": format!("{}List", resource.kind())}],
+    })
+}
+
+fn planspec_document() -> Value {
+    let mut schemas = Map::new();
+    let mut paths = Map::new();
+    for kind in Kind::ALL {
+        let resource = ResourceType::Kind(kind);
+        let mut schema = kind_schema(kind);
+        rewrite_refs(&mut schema);
+        if let Value::Object(map) = &mut schema {
+            map.remove("$schema");
+            map.remove("$id");
+            if let Some(Value::Object(defs)) = map.remove("$defs") {
+                for (name, def) in defs {
+                    schemas.entry(format!("{PREFIX}{name}")).or_insert(def);
+                }
+            }
+            map.insert("x-kubernetes-group-version-kind".into(), gvk(resource));
+        }
+        let name = schema_name(resource);
+        schemas.insert(format!("{name}List"), list_schema(&name, resource));
+        schemas.insert(name, schema);
+        paths_for(resource, &mut paths);
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "PlanSpec", "version": format!("v{}", env!("CARGO_PKG_VERSION"))},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+fn core_document() -> Value {
+    let resource = ResourceType::Namespace;
+    let name = schema_name(resource);
+    let mut paths = Map::new();
+    paths_for(resource, &mut paths);
+    let namespace = json!({
+        "type": "object",
+        "description": "A namespace: a scope for the names of PlanSpec resources.",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {"type": "object"},
+            "status": {"type": "object", "properties": {"phase": {"type": "string"}}}
+        },
+        "x-kubernetes-group-version-kind": gvk(resource),
+    });
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "PlanSpec core", "version": format!("v{}", env!("CARGO_PKG_VERSION"))},
+        "paths": paths,
+        "components": {"schemas": {
+            format!("{name}List"): list_schema(&name, resource),
+            name: namespace,
+        }},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|v| all_refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| all_refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn index_points_at_every_document() {
+        let index = index();
+        for d in documents() {
+            let url = index["paths"][d.path]["serverRelativeURL"]
+                .as_str()
+                .unwrap();
+            assert_eq!(url, format!("/openapi/v3/{}?hash={}", d.path, d.hash));
+            assert!(find(d.path).is_some());
+        }
+        assert!(find("apis/other/v1").is_none());
+    }
+
+    #[test]
+    fn every_kind_has_a_patch_operation_with_field_validation() {
+        let doc: Value =
+            serde_json::from_str(&find("apis/planspec.io/v1alpha1").unwrap().text).unwrap();
+        for kind in Kind::ALL {
+            let path = format!(
+                "/apis/planspec.io/v1alpha1/namespaces/{{namespace}}/{}/{{name}}",
+                kind.plural()
+            );
+            let patch = &doc["paths"][&path]["patch"];
+            assert_eq!(
+                patch["x-kubernetes-group-version-kind"],
+                json!({"group": "planspec.io", "version": "v1alpha1", "kind": kind.as_str()})
+            );
+            assert!(patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
+        }
+        // Every reference resolves to a component.
+        let mut refs = Vec::new();
+        all_refs(&doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{r}"));
+            assert!(doc["components"]["schemas"].get(name).is_some(), "{r}");
+        }
+        let core: Value = serde_json::from_str(&find("api/v1").unwrap().text).unwrap();
+        assert_eq!(
+            core["paths"]["/api/v1/namespaces/{name}"]["patch"]["x-kubernetes-group-version-kind"]
+                ["kind"],
+            "Namespace"
+        );
+    }
+}
