@@ -69,6 +69,261 @@ pub enum Command {
     Version(VersionArgs),
     /// Run the control plane's API server (Kubernetes-compatible; kubectl works with it).
     Server(ServerArgs),
+    /// Create or update resources on the server from files (validated locally first).
+    Apply(ApplyArgs),
+    /// List resources, or show one, from the server.
+    Get(GetArgs),
+    /// Show what `apply -f` would change on the server.
+    Diff(DiffArgs),
+    /// Print changes to resources as they happen.
+    Watch(WatchArgs),
+    /// Edit a resource on the server in $VISUAL / $EDITOR.
+    Edit(EditArgs),
+    /// Show one resource in detail: metadata, spec, status and conditions.
+    Describe(DescribeArgs),
+    /// Delete resources by name, by file or by label selector.
+    Delete(DeleteArgs),
+    /// Create a namespace.
+    Create(CreateArgs),
+}
+
+/// Where the API server is and which namespace to use (client commands).
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The API server's address.
+    #[arg(
+        long,
+        env = "PLANSPEC_SERVER",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080",
+        help_heading = "Connection"
+    )]
+    pub server: String,
+
+    /// The namespace to work in [default: default].
+    #[arg(
+        short = 'n',
+        long,
+        env = "PLANSPEC_NAMESPACE",
+        value_name = "NAMESPACE",
+        help_heading = "Connection"
+    )]
+    pub namespace: Option<String>,
+}
+
+impl ClientArgs {
+    /// The namespace given, or `default`.
+    pub fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// How client commands print resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectFormat {
+    /// Aligned columns (the server's Table).
+    Table,
+    /// Aligned columns, with the extra ones.
+    Wide,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+    /// `kind.planspec.io/name`, one per line.
+    Name,
+}
+
+/// `planspec apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// A file or directory to apply; `-` reads standard input. Repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        visible_alias = "file",
+        value_name = "FILE",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+
+    /// Ask the server to check and report, without storing anything (`?dryRun=All`).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format of the result lines (`name` prints only `kind.planspec.io/name`).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<ObjectFormat>,
+}
+
+/// `planspec get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The kind (`plans`, `plan`, `pl`, `namespaces` …).
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// One object to show; without it, list.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Label selector (`app=web,tier in (a,b),!legacy`).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// List across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// After listing, keep printing changes until interrupted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ObjectFormat::Table)]
+    pub output: ObjectFormat,
+}
+
+/// `planspec diff`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 no differences, 1 differences (or a failure), 2 usage error."
+)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// A file or directory to compare; `-` reads standard input. Repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        visible_alias = "file",
+        value_name = "FILE",
+        required = true
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+/// `planspec watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The kind (`plans`, `plan`, `pl`, `namespaces` …).
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// Watch only this object.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Label selector.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Watch every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Output format (`name`: `ADDED plan.planspec.io/x` lines).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ObjectFormat::Name)]
+    pub output: ObjectFormat,
+}
+
+/// `planspec edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The kind (`plans`, `plan`, `pl`, `namespace` …).
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// The object's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `planspec describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The kind (`plans`, `plan`, `pl`, `namespace` …).
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+
+    /// The object's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `planspec delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The kind (`plans`, `plan`, `pl`, `namespace` …).
+    #[arg(value_name = "KIND", required_unless_present = "files")]
+    pub kind: Option<String>,
+
+    /// Names of the objects to delete.
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Delete the resources a file or directory describes. Repeatable.
+    #[arg(short = 'f', long = "filename", visible_alias = "file", value_name = "FILE", conflicts_with_all = ["kind", "selector"])]
+    pub files: Vec<PathBuf>,
+
+    /// Read directories recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+
+    /// Delete every object of KIND matching this label selector.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Do not fail when an object does not exist.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+/// `planspec create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(subcommand)]
+    pub what: CreateCommand,
+}
+
+/// What `create` makes.
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Create a namespace.
+    #[command(visible_alias = "ns")]
+    Namespace {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The namespace's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }
 
 /// Where to read documents from. Inputs are read in the order given.

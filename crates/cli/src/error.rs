@@ -23,6 +23,9 @@ pub enum Failure {
     Usage(Box<clap::Error>),
     /// Anything else (exit code 1).
     Error(miette::Report),
+    /// A message printed to standard error as it is (exit code 1): errors from the API
+    /// server, which read `Error from server (Reason): …` like kubectl's.
+    Message(String),
 }
 
 impl From<miette::Report> for Failure {
@@ -65,6 +68,10 @@ pub fn finish(outcome: Outcome, term: Term) -> ExitCode {
         }
         Err(Failure::Error(report)) => {
             let _ = io::stderr().write_all(render_report(&report, term).as_bytes());
+            ExitCode::from(1)
+        }
+        Err(Failure::Message(message)) => {
+            let _ = io::stderr().write_all(format!("{}\n", message.trim_end()).as_bytes());
             ExitCode::from(1)
         }
     }

@@ -4,6 +4,7 @@
 //! `0` success, `1` invalid input or failure, `2` usage error. See `docs/cli.md`.
 
 mod cli;
+mod client;
 mod commands;
 mod error;
 mod input;

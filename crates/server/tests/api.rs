@@ -35,7 +35,7 @@ async fn create_and_get() {
     let mut body = plan("build");
     body["metadata"]["uid"] = json!("client-uid");
     body["metadata"]["generation"] = json!(9);
-    body["status"] = json!({"phase": "Ready"});
+    body["status"] = json!({"phase": "Invalid", "nodeCount": 99});
     let created = c.post(&plans("default"), &body).await.expect(201).json();
     let meta = &created["metadata"];
     assert_eq!(meta["namespace"], "default");
@@ -43,9 +43,17 @@ async fn create_and_get() {
     assert_ne!(meta["uid"], "client-uid");
     assert_eq!(meta["uid"].as_str().unwrap().len(), 36);
     assert!(meta["creationTimestamp"].as_str().unwrap().ends_with('Z'));
-    assert!(
-        created.get("status").is_none(),
-        "status is ignored on create"
+    // Status is server-owned on create: the client's is replaced by the initial one.
+    let status = &created["status"];
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(status["nodeCount"], 2);
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["conditions"][0]["type"], "Valid");
+    assert_eq!(status["conditions"][0]["status"], "True");
+    assert_eq!(status["conditions"][0]["reason"], "SchemaValid");
+    assert_eq!(
+        status["conditions"][0]["lastTransitionTime"],
+        meta["creationTimestamp"]
     );
     assert!(rv(&created) > 0);
 
@@ -229,7 +237,7 @@ async fn update_concurrency_generation_and_status() {
     spec["spec"]["description"] = json!("changed");
     spec["metadata"]["uid"] = json!("forged");
     spec["metadata"]["creationTimestamp"] = json!("2000-01-01T00:00:00Z");
-    spec["status"] = json!({"phase": "Ready"});
+    spec["status"] = json!({"phase": "Invalid"});
     let changed = c
         .put(&plan_path("default", "p"), &spec)
         .await
@@ -241,7 +249,10 @@ async fn update_concurrency_generation_and_status() {
         changed["metadata"]["creationTimestamp"],
         created["metadata"]["creationTimestamp"]
     );
-    assert!(changed.get("status").is_none());
+    assert_eq!(
+        changed["status"]["phase"], "Ready",
+        "status in a PUT is ignored"
+    );
 
     // Without a resourceVersion the update is unconditional.
     let mut blind = changed.clone();
@@ -277,7 +288,7 @@ async fn update_concurrency_generation_and_status() {
 
     // The status subresource changes only status.
     let mut st = blind.clone();
-    st["status"] = json!({"phase": "Ready"});
+    st["status"] = json!({"phase": "Invalid"});
     st["spec"]["description"] = json!("ignored");
     st["metadata"]["labels"] = json!({"ignored": "yes"});
     let with_status = c
@@ -285,7 +296,7 @@ async fn update_concurrency_generation_and_status() {
         .await
         .expect(200)
         .json();
-    assert_eq!(with_status["status"]["phase"], "Ready");
+    assert_eq!(with_status["status"]["phase"], "Invalid");
     assert_eq!(with_status["spec"], blind["spec"]);
     assert_eq!(
         with_status["metadata"]["labels"],
@@ -301,7 +312,7 @@ async fn update_concurrency_generation_and_status() {
         .await
         .expect(200)
         .json();
-    assert_eq!(kept["status"]["phase"], "Ready");
+    assert_eq!(kept["status"]["phase"], "Invalid");
     // A status update is admitted too.
     let mut bad_status = kept.clone();
     bad_status["status"] = json!({"phase": "Exploded"});
@@ -457,12 +468,12 @@ async fn patches() {
         .patch(
             &format!("{path}/status"),
             MERGE,
-            &json!({"status": {"phase": "Ready"}, "spec": {"description": "ignored"}}),
+            &json!({"status": {"phase": "Invalid"}, "spec": {"description": "ignored"}}),
         )
         .await
         .expect(200)
         .json();
-    assert_eq!(s["status"]["phase"], "Ready");
+    assert_eq!(s["status"]["phase"], "Invalid");
     assert_eq!(s["spec"]["description"], "json");
 }
 
@@ -621,7 +632,7 @@ async fn lists_selectors_paging_and_tables() {
     c.patch(
         &format!("{}/status", plan_path("default", "p3")),
         MERGE,
-        &json!({"status": {"phase": "Ready"}}),
+        &json!({"status": {"phase": "Invalid"}}),
     )
     .await
     .expect(200);
@@ -667,7 +678,11 @@ async fn lists_selectors_paging_and_tables() {
         ["p5"]
     );
     assert_eq!(
-        names(&c.get(&q("fieldSelector=status.phase%3DReady")).await.json()),
+        names(
+            &c.get(&q("fieldSelector=status.phase%3DInvalid"))
+                .await
+                .json()
+        ),
         ["p3"]
     );
     assert_eq!(
@@ -748,7 +763,7 @@ async fn lists_selectors_paging_and_tables() {
         .await
         .expect(200)
         .json();
-    assert_eq!(one["rows"][0]["cells"][1], "Ready");
+    assert_eq!(one["rows"][0]["cells"][1], "Invalid");
     let s = c
         .get_with(&plans("default"), &[("accept", "application/yaml")])
         .await

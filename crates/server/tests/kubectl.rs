@@ -212,7 +212,7 @@ async fn get_apply_watch_delete() {
         let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
         assert_eq!(header, ["NAME", "PHASE", "NODES", "SERIES", "VERSION", "GOAL", "AGE"]);
         let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-        assert_eq!(&row[..3], ["release", "<none>", "2"], "{out}");
+        assert_eq!(&row[..3], ["release", "Ready", "2"], "{out}");
         let out = k.ok(&["get", "pl", "-o", "wide"]);
         assert!(out.contains("DESCRIPTION") && out.contains("Build and test"), "{out}");
 

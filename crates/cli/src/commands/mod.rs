@@ -1,11 +1,20 @@
 //! One module per command. Each returns an [`Outcome`]; `main` turns it into an exit code.
 
+pub mod apply;
 pub mod completions;
+pub mod create;
+pub mod delete;
+pub mod describe;
+pub mod diff;
+pub mod edit;
+pub mod get;
 pub mod graph;
+pub mod resources;
 pub mod schema;
 pub mod server;
 pub mod validate;
 pub mod version;
+pub mod watch;
 
 use clap::ArgMatches;
 
@@ -21,5 +30,13 @@ pub fn run(cli: &Cli, matches: Option<&ArgMatches>) -> Outcome {
         Command::Completions(args) => completions::run(args),
         Command::Version(args) => version::run(args),
         Command::Server(args) => server::run(args),
+        Command::Apply(args) => apply::run(args, &cli.global),
+        Command::Get(args) => get::run(args),
+        Command::Diff(args) => diff::run(args, &cli.global),
+        Command::Watch(args) => watch::run(args),
+        Command::Edit(args) => edit::run(args),
+        Command::Describe(args) => describe::run(args),
+        Command::Delete(args) => delete::run(args, &cli.global),
+        Command::Create(args) => create::run(args),
     }
 }

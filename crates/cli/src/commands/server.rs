@@ -5,7 +5,9 @@ use std::sync::Arc;
 use planspec_server::api::clock::SystemClock;
 use planspec_server::api::{Api, ApiOptions};
 use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
-use planspec_server::http::{shutdown_signal, Server, ServerConfig};
+#[cfg(not(unix))]
+use planspec_server::http::shutdown_signal;
+use planspec_server::http::{Server, ServerConfig};
 use planspec_store::{SqliteOptions, SqliteStore};
 
 use crate::cli::ServerArgs;
@@ -53,16 +55,40 @@ pub fn run(args: &ServerArgs) -> Outcome {
         let server = Server::bind(&config, api)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        // The signal handlers are installed before the address is announced: a SIGTERM
+        // sent as soon as the line appears must shut the server down gracefully.
+        let shutdown = signals()?;
         emit(&format!(
             "planspec server listening on http://{} (store: sqlite:{})\n",
             server.local_addr(),
             path.display()
         ))?;
-        let result = server.run(shutdown_signal()).await;
+        let result = server.run(shutdown).await;
         store.close().await;
         result.map_err(|e| fail(format!("the server failed: {e}")))?;
         Ok(Exit::Success)
     })
+}
+
+/// SIGINT or SIGTERM, registered now; the future resolves on the first of them.
+#[cfg(unix)]
+fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|e| fail(format!("cannot install the SIGINT handler: {e}")))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| fail(format!("cannot install the SIGTERM handler: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
+    Ok(shutdown_signal())
 }
 
 fn fail(message: String) -> Failure {

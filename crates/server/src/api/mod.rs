@@ -6,11 +6,15 @@
 //! * [`params`] — query parameters and the options they carry;
 //! * [`object`] — identity checks and server-owned metadata (pure);
 //! * [`admission`] — the validator as admission;
+//! * [`gc`] — ownerReference garbage collection on delete (`propagationPolicy`);
+//! * [`bulk`] — the upstream compatibility operations: `validate`, bulk `apply`, Plan `graph`;
 //! * [`watch`] — watch streams over the store's change log;
 //! * [`clock`] — the injected clock.
 
 pub mod admission;
+pub mod bulk;
 pub mod clock;
+pub mod gc;
 pub mod object;
 pub mod params;
 pub mod watch;
@@ -21,7 +25,7 @@ use crate::status::Status;
 use admission::{admit, Admitted};
 use clock::{timestamp, Clock};
 use object::{NewObject, Part};
-use params::{DeleteOptions, FieldValidation, ListOptions, WriteOptions};
+use params::{DeleteOptions, FieldValidation, ListOptions, PropagationPolicy, WriteOptions};
 use planspec_model::Kind;
 use planspec_store::{ListQuery, ObjectKey, Store, StoreError, StoredObject, WriteOp};
 use serde_json::{json, Value};
@@ -384,6 +388,7 @@ impl Api {
             }
             let Admitted { object, warnings } =
                 Api::admit(resource, &name, prepared, options.field_validation).await?;
+            let object = object::with_initial_status(resource, object, &created_at);
             if options.dry_run {
                 return Ok(Written {
                     object,
@@ -511,10 +516,14 @@ impl Api {
             match self.inner.store.transact(ops).await {
                 Ok(changes) => {
                     let stored = changes
-                        .into_iter()
-                        .next()
-                        .map(|c| c.object.object)
+                        .first()
+                        .map(|c| c.object.object.clone())
                         .unwrap_or(Value::Null);
+                    if remove {
+                        if let Some(last) = changes.last() {
+                            self.after_removal(&last.object).await;
+                        }
+                    }
                     if remove && resource.namespaced() {
                         self.finish_namespace(namespace).await;
                     }
@@ -577,6 +586,55 @@ impl Api {
                     ));
                 }
             }
+            if resource != ResourceType::Namespace && !options.dry_run {
+                match options.propagation_policy {
+                    PropagationPolicy::Orphan => {
+                        self.orphan_dependents(namespace, &current.uid).await?;
+                    }
+                    PropagationPolicy::Foreground
+                        if !object::deletion_requested(&current.object) =>
+                    {
+                        let dependents = self
+                            .dependents(namespace, &current.uid)
+                            .await
+                            .map_err(|e| store_error(resource, name, e))?;
+                        if !dependents.is_empty() {
+                            let marked = gc::with_finalizer(
+                                &object::mark_for_deletion(&current.object, &timestamp(self.now())),
+                                gc::FOREGROUND_DELETION,
+                            );
+                            let marked = match self
+                                .inner
+                                .store
+                                .update(key.clone(), Some(current.revision), marked)
+                                .await
+                            {
+                                Ok(o) => o.object,
+                                Err(StoreError::Conflict { .. })
+                                    if attempt <= self.inner.options.max_retries =>
+                                {
+                                    continue
+                                }
+                                Err(e) => return Err(store_error(resource, name, e)),
+                            };
+                            for d in &dependents {
+                                if let Some(r) = gc::resource_of(&d.key.kind) {
+                                    self.delete_dependent(r, namespace, &d.key.name, &d.uid, true)
+                                        .await?;
+                                }
+                            }
+                            self.release_foreground(namespace, &current.uid, resource.kind(), name)
+                                .await;
+                            return Ok(Written {
+                                object: marked,
+                                warnings: Vec::new(),
+                                created: false,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
             let result = if resource == ResourceType::Namespace {
                 self.delete_namespace(&current, options.dry_run).await
             } else if !object::finalizers(&current.object).is_empty() {
@@ -603,11 +661,18 @@ impl Api {
             } else if options.dry_run {
                 Ok(current.object)
             } else {
-                self.inner
+                match self
+                    .inner
                     .store
                     .delete(key.clone(), Some(current.revision))
                     .await
-                    .map(|o| object::with_resource_version(o.object, o.revision))
+                {
+                    Ok(o) => {
+                        self.after_removal(&o).await;
+                        Ok(object::with_resource_version(o.object, o.revision))
+                    }
+                    Err(e) => Err(e),
+                }
             };
             match result {
                 Ok(object) => {

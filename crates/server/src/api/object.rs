@@ -202,8 +202,9 @@ pub struct NewObject<'a> {
 
 /// The object to store for a create of `body` at `namespace` (empty for cluster-scoped
 /// types): identity checked, name from `name` or `generateName` + suffix and validated,
-/// server-owned metadata set (`generation: 1` for the PlanSpec kinds), `status` dropped (it is
-/// written through `/status`; a namespace starts `Active`).
+/// server-owned metadata set (`generation: 1` for the PlanSpec kinds), the client's `status`
+/// dropped (status is server-owned: a namespace starts `Active`, the PlanSpec kinds get
+/// [`initial_status`] once admitted; later changes go through `/status`).
 pub fn prepare_create(
     resource: ResourceType,
     namespace: &str,
@@ -247,6 +248,86 @@ pub fn prepare_create(
         }
     }
     Ok(Value::Object(object))
+}
+
+/// The status the server gives a new object of `kind` (upstream reference §4), with
+/// `observedGeneration: 1` and conditions stamped `timestamp`. Status is server-owned on
+/// create: whatever `status` the client sent was dropped by [`prepare_create`] and this
+/// replaces it (upstream keeps a client's `phase`/`conditions` except on Plans; we never
+/// do). Later changes go through `/status`. Applied to the *admitted* object, so a Plan's
+/// `nodeCount` counts the nodes of its normalised (modern) form.
+pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
+    let condition = |kind: &str, status: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": status, "reason": reason, "message": message,
+               "lastTransitionTime": timestamp, "observedGeneration": 1})
+    };
+    let (phase, condition) = match kind {
+        Kind::Goal => (
+            "Pending",
+            condition("Accepted", "True", "GoalCreated", "Goal accepted"),
+        ),
+        Kind::Plan => (
+            "Ready",
+            condition(
+                "Valid",
+                "True",
+                "SchemaValid",
+                "Plan passed schema validation",
+            ),
+        ),
+        Kind::Capability => (
+            "Available",
+            condition(
+                "Available",
+                "True",
+                "CapabilityRegistered",
+                "Capability registered",
+            ),
+        ),
+        Kind::Binding => (
+            "Unresolved",
+            condition(
+                "Resolved",
+                "False",
+                "BindingCreated",
+                "Binding created; not resolved yet",
+            ),
+        ),
+        Kind::Execution => (
+            "Pending",
+            condition("Accepted", "True", "ExecutionCreated", "Execution accepted"),
+        ),
+        Kind::Gate => (
+            "Pending",
+            condition(
+                "Ready",
+                "False",
+                "GateCreated",
+                "Gate created; waiting for an Execution to reach it",
+            ),
+        ),
+    };
+    let mut status = json!({"phase": phase, "conditions": [condition], "observedGeneration": 1});
+    if kind == Kind::Plan {
+        let nodes = object
+            .pointer("/spec/graph/nodes")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        status["nodeCount"] = json!(nodes);
+    }
+    status
+}
+
+/// `object` (an admitted new object of `resource`) with its initial status; namespaces
+/// already have theirs.
+pub fn with_initial_status(resource: ResourceType, mut object: Value, timestamp: &str) -> Value {
+    if let ResourceType::Kind(kind) = resource {
+        let status = initial_status(kind, &object, timestamp);
+        if let Value::Object(o) = &mut object {
+            o.insert("status".into(), status);
+        }
+    }
+    object
 }
 
 /// Which part of an object a write changes.
@@ -478,6 +559,27 @@ mod tests {
                    "creationTimestamp": "2025-01-01T00:00:00Z", "generation": 1})
         );
         assert!(o.get("status").is_none());
+    }
+
+    #[test]
+    fn initial_statuses() {
+        let o = prepare_create(PLAN, "default", plan("p"), &NEW).unwrap();
+        let o = with_initial_status(PLAN, o, "2025-01-01T00:00:00Z");
+        assert_eq!(o["status"]["phase"], "Ready");
+        assert_eq!(o["status"]["nodeCount"], 1);
+        assert_eq!(o["status"]["conditions"][0]["reason"], "SchemaValid");
+        let g = initial_status(Kind::Gate, &json!({}), "t");
+        assert_eq!(
+            (g["phase"].as_str(), g["conditions"][0]["status"].as_str()),
+            (Some("Pending"), Some("False"))
+        );
+        assert!(g.get("nodeCount").is_none());
+        let ns = with_initial_status(
+            ResourceType::Namespace,
+            json!({"status": {"phase": "Active"}}),
+            "t",
+        );
+        assert_eq!(ns["status"], json!({"phase": "Active"}));
     }
 
     #[test]

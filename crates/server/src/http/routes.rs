@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use bytes::Bytes;
 use serde::Serialize;
@@ -47,7 +47,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/namespaces", any(namespaces))
         .route("/api/v1/namespaces/{name}", any(namespace))
         .route("/api/v1/namespaces/{name}/status", any(namespace_status))
+        .route(&format!("{V}/validate"), post(validate))
         .route(&format!("{V}/{{plural}}"), any(all_namespaces))
+        .route(&format!("{V}/namespaces/{{ns}}/apply"), post(apply))
+        .route(
+            &format!("{V}/namespaces/{{ns}}/plans/{{name}}/graph"),
+            get(graph),
+        )
         .route(
             &format!("{V}/namespaces/{{ns}}/{{plural}}"),
             any(collection),
@@ -340,6 +346,59 @@ async fn collection(
         },
     )
     .await
+}
+
+// ------------------------------------------------------------------------------------------
+// Upstream compatibility routes
+// ------------------------------------------------------------------------------------------
+
+/// A JSON array body (the upstream batch routes).
+async fn array_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<Value>, Status> {
+    let bytes = body::read(headers, body, app.body_limit).await?;
+    match json_body(
+        ResourceType::Kind(planspec_model::Kind::Plan),
+        headers,
+        &bytes,
+    )? {
+        Value::Array(items) => Ok(items),
+        _ => Err(Status::bad_request(
+            "the request body must be a JSON array of resources",
+        )),
+    }
+}
+
+async fn validate(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    match array_body(&app, &headers, body).await {
+        Ok(items) => json_response(200, &app.api.validate_batch(items).await, &[]),
+        Err(s) => status_response(&s),
+    }
+}
+
+async fn apply(
+    State(app): State<Arc<App>>,
+    Path(ns): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let params = Params::parse(query.as_deref());
+        let dry_run = crate::api::params::dry_run(&params)?;
+        let items = array_body(&app, &headers, body).await?;
+        app.api.apply_batch(&ns, items, dry_run).await
+    }
+    .await;
+    match result {
+        Ok(v) => json_response(200, &v, &[]),
+        Err(s) => status_response(&s),
+    }
+}
+
+async fn graph(State(app): State<Arc<App>>, Path((ns, name)): Path<(String, String)>) -> Response {
+    match app.api.plan_graph(&ns, &name).await {
+        Ok(v) => json_response(200, &v, &[]),
+        Err(s) => status_response(&s),
+    }
 }
 
 async fn object(

@@ -1,0 +1,303 @@
+//! A blocking client for the PlanSpec API server, following Kubernetes conventions:
+//! resource paths, `Status` errors, `Table` output and newline-delimited watch events.
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use planspec_model::Kind;
+use serde_json::Value;
+
+/// The API group and version of PlanSpec resources.
+pub const GROUP_VERSION: &str = "planspec.io/v1alpha1";
+
+/// The `Accept` header asking for a server-side `Table`.
+pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+/// What the client can address: a PlanSpec kind or the core `Namespace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A namespaced PlanSpec kind.
+    Kind(Kind),
+    /// `namespaces` (cluster-scoped, core group).
+    Namespace,
+}
+
+impl Target {
+    /// Parses `plan`, `plans`, `pl`, `Plan`, `namespace`, `ns` …
+    pub fn parse(name: &str) -> Option<Target> {
+        if ["namespace", "namespaces", "ns"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            return Some(Target::Namespace);
+        }
+        Kind::from_name(name).map(Target::Kind)
+    }
+
+    /// `plan.planspec.io` or `namespace`, as kubectl names things in messages.
+    pub fn singular_ref(self) -> String {
+        match self {
+            Target::Kind(kind) => format!("{}.planspec.io", kind.as_str().to_ascii_lowercase()),
+            Target::Namespace => "namespace".to_owned(),
+        }
+    }
+
+    /// The collection path: in `namespace`, or across all namespaces when `None`.
+    pub fn collection(self, namespace: Option<&str>) -> String {
+        match (self, namespace) {
+            (Target::Namespace, _) => "/api/v1/namespaces".to_owned(),
+            (Target::Kind(kind), Some(ns)) => format!(
+                "/apis/{GROUP_VERSION}/namespaces/{}/{}",
+                encode(ns),
+                kind.plural()
+            ),
+            (Target::Kind(kind), None) => format!("/apis/{GROUP_VERSION}/{}", kind.plural()),
+        }
+    }
+
+    /// The path of one object.
+    pub fn item(self, namespace: &str, name: &str) -> String {
+        format!("{}/{}", self.collection(Some(namespace)), encode(name))
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The server answered with an error status (its `Status` body, if any).
+    Api {
+        /// The HTTP status code.
+        code: u16,
+        /// The decoded body (a `Status` normally).
+        status: Value,
+    },
+    /// The server could not be reached or the answer could not be read.
+    Transport(String),
+}
+
+impl ClientError {
+    /// The HTTP status code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            ClientError::Transport(_) => None,
+        }
+    }
+
+    /// The error the way kubectl prints it: `Error from server (NotFound): …`, then one
+    /// line per cause.
+    pub fn render(&self) -> String {
+        match self {
+            ClientError::Transport(message) => message.clone(),
+            ClientError::Api { code, status } => {
+                let reason = status["reason"]
+                    .as_str()
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| code.to_string());
+                let message = status["message"]
+                    .as_str()
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("the server answered HTTP {code}"));
+                let causes = status["details"]["causes"]
+                    .as_array()
+                    .filter(|c| !c.is_empty());
+                // `… is invalid: [a, b]` repeats the causes, which follow one per line.
+                let message = match (causes, message.rfind(": [")) {
+                    (Some(_), Some(at)) if message.ends_with(']') => message[..=at].to_owned(),
+                    _ => message,
+                };
+                let mut out = format!("Error from server ({reason}): {message}");
+                if let Some(causes) = causes {
+                    for cause in causes {
+                        let field = cause["field"].as_str().unwrap_or("");
+                        let text = cause["message"].as_str().unwrap_or("");
+                        if field.is_empty() {
+                            out.push_str(&format!("\n  * {text}"));
+                        } else {
+                            out.push_str(&format!("\n  * {field}: {text}"));
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A connection to one API server.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for the server at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .build();
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        accept: &str,
+        body: Option<&Value>,
+    ) -> Result<ureq::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let request = self.agent.request(method, &url).set("Accept", accept).set(
+            "User-Agent",
+            concat!("planspec/", env!("CARGO_PKG_VERSION")),
+        );
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(code, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                let status = serde_json::from_str(&text)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": text.trim() }));
+                Err(ClientError::Api { code, status })
+            }
+            Err(ureq::Error::Transport(t)) => Err(ClientError::Transport(format!(
+                "cannot reach the server at {}: {}",
+                self.base,
+                t.message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| t.kind().to_string())
+            ))),
+        }
+    }
+
+    /// Sends a request and decodes the JSON answer.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        accept: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let response = self.call(method, path, accept, body)?;
+        let mut text = String::new();
+        response
+            .into_reader()
+            .read_to_string(&mut text)
+            .map_err(|e| ClientError::Transport(format!("cannot read the answer: {e}")))?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Transport(format!("the server sent invalid JSON: {e}")))
+    }
+
+    /// `GET` as JSON.
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.request("GET", path, "application/json", None)
+    }
+
+    /// Opens a watch and calls `each` with every event until the stream ends or `each`
+    /// returns `false`.
+    pub fn watch(
+        &self,
+        path: &str,
+        accept: &str,
+        mut each: impl FnMut(Value) -> bool,
+    ) -> Result<(), ClientError> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .build();
+        let url = format!("{}{path}", self.base);
+        let response = match agent.get(&url).set("Accept", accept).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, response)) => {
+                let text = response.into_string().unwrap_or_default();
+                let status = serde_json::from_str(&text).unwrap_or(Value::Null);
+                return Err(ClientError::Api { code, status });
+            }
+            Err(ureq::Error::Transport(t)) => {
+                return Err(ClientError::Transport(format!(
+                    "cannot reach the server at {}: {t}",
+                    self.base
+                )))
+            }
+        };
+        for line in BufReader::new(response.into_reader()).lines() {
+            let line =
+                line.map_err(|e| ClientError::Transport(format!("the watch broke off: {e}")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event: Value = serde_json::from_str(&line)
+                .map_err(|e| ClientError::Transport(format!("bad watch event: {e}")))?;
+            if !each(event) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let plan = Target::parse("pl").unwrap();
+        assert_eq!(
+            plan.item("default", "a b"),
+            "/apis/planspec.io/v1alpha1/namespaces/default/plans/a%20b"
+        );
+        assert_eq!(plan.collection(None), "/apis/planspec.io/v1alpha1/plans");
+        assert_eq!(Target::parse("ns"), Some(Target::Namespace));
+        assert_eq!(plan.singular_ref(), "plan.planspec.io");
+    }
+
+    #[test]
+    fn renders_status() {
+        let error = ClientError::Api {
+            code: 422,
+            status: serde_json::json!({
+                "reason": "Invalid",
+                "message": "Plan.planspec.io \"x\" is invalid: [spec.graph: required]",
+                "details": {"causes": [{"field": "spec.graph", "message": "required"}]}
+            }),
+        };
+        assert_eq!(
+            error.render(),
+            "Error from server (Invalid): Plan.planspec.io \"x\" is invalid:\n  * spec.graph: required"
+        );
+    }
+}
