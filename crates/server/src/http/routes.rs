@@ -210,140 +210,80 @@ struct Request {
     body: Body,
 }
 
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Request {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        Ok(Request {
+            method: parts.method,
+            query: parts.uri.query().map(str::to_string),
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// The [`Call`] for a resource path; `plural` is resolved against the planspec.io group.
+fn call(
+    plural: Option<&str>,
+    namespace: Option<String>,
+    name: Option<String>,
+    part: Part,
+) -> Result<Call, Status> {
+    let resource = match plural {
+        Some(plural) => kind_of(plural)?,
+        None => ResourceType::Namespace,
+    };
+    Ok(Call {
+        resource,
+        namespace,
+        name,
+        part,
+    })
+}
+
 fn kind_of(plural: &str) -> Result<ResourceType, Status> {
     ResourceType::from_plural(GROUP, plural).ok_or_else(unknown_resource)
 }
 
-async fn namespaces(
-    State(app): State<Arc<App>>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let call = Ok(Call {
-        resource: ResourceType::Namespace,
-        namespace: None,
-        name: None,
-        part: Part::Main,
-    });
-    dispatch(
-        &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
-    )
-    .await
+async fn namespaces(State(app): State<Arc<App>>, request: Request) -> Response {
+    dispatch(&app, call(None, None, None, Part::Main), request).await
 }
 
 async fn namespace(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = Ok(Call {
-        resource: ResourceType::Namespace,
-        namespace: None,
-        name: Some(name),
-        part: Part::Main,
-    });
-    dispatch(
-        &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
-    )
-    .await
+    dispatch(&app, call(None, None, Some(name), Part::Main), request).await
 }
 
 async fn namespace_status(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = Ok(Call {
-        resource: ResourceType::Namespace,
-        namespace: None,
-        name: Some(name),
-        part: Part::Status,
-    });
-    dispatch(
-        &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
-    )
-    .await
+    dispatch(&app, call(None, None, Some(name), Part::Status), request).await
 }
 
 async fn all_namespaces(
     State(app): State<Arc<App>>,
     Path(plural): Path<String>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = kind_of(&plural).map(|resource| Call {
-        resource,
-        namespace: None,
-        name: None,
-        part: Part::Main,
-    });
-    dispatch(
-        &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
-    )
-    .await
+    dispatch(&app, call(Some(&plural), None, None, Part::Main), request).await
 }
 
 async fn collection(
     State(app): State<Arc<App>>,
     Path((ns, plural)): Path<(String, String)>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = kind_of(&plural).map(|resource| Call {
-        resource,
-        namespace: Some(ns),
-        name: None,
-        part: Part::Main,
-    });
     dispatch(
         &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
+        call(Some(&plural), Some(ns), None, Part::Main),
+        request,
     )
     .await
 }
@@ -404,26 +344,12 @@ async fn graph(State(app): State<Arc<App>>, Path((ns, name)): Path<(String, Stri
 async fn object(
     State(app): State<Arc<App>>,
     Path((ns, plural, name)): Path<(String, String, String)>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = kind_of(&plural).map(|resource| Call {
-        resource,
-        namespace: Some(ns),
-        name: Some(name),
-        part: Part::Main,
-    });
     dispatch(
         &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
+        call(Some(&plural), Some(ns), Some(name), Part::Main),
+        request,
     )
     .await
 }
@@ -431,26 +357,12 @@ async fn object(
 async fn object_status(
     State(app): State<Arc<App>>,
     Path((ns, plural, name)): Path<(String, String, String)>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let call = kind_of(&plural).map(|resource| Call {
-        resource,
-        namespace: Some(ns),
-        name: Some(name),
-        part: Part::Status,
-    });
     dispatch(
         &app,
-        call,
-        Request {
-            method,
-            query,
-            headers,
-            body,
-        },
+        call(Some(&plural), Some(ns), Some(name), Part::Status),
+        request,
     )
     .await
 }
