@@ -31,6 +31,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use clap::ArgMatches;
+use planspec_validate::load::file_too_large;
 use planspec_validate::{
     validate, Code, Diagnostic, Limits, Options, Report, SourceFile, SourceMap,
 };
@@ -205,7 +206,7 @@ fn read_source(name: &str, reader: impl Read, limits: &Limits) -> Result<SourceF
         .read_to_end(&mut bytes)
         .map_err(|e| io_error(name, "read", &e))?;
     if bytes.len() > limit {
-        return Err(too_large(name, None, limit));
+        return Err(file_too_large(Some(name), None, limit));
     }
     decode(name, bytes)
 }
@@ -372,7 +373,7 @@ fn read_file(path: &Path, limits: &Limits) -> Result<SourceFile, Diagnostic> {
     }
     let limit = limits.max_file_bytes;
     if meta.len() > limit as u64 {
-        return Err(too_large(&name, Some(meta.len()), limit));
+        return Err(file_too_large(Some(&name), Some(meta.len()), limit));
     }
     read_source(&name, file, limits)
 }
@@ -390,33 +391,6 @@ fn display(path: &Path) -> String {
 
 fn io_error(name: &str, action: &str, error: &io::Error) -> Diagnostic {
     Diagnostic::new(Code::Io, format!("cannot {action} `{name}`: {error}"))
-}
-
-fn too_large(name: &str, size: Option<u64>, limit: usize) -> Diagnostic {
-    let size = match size {
-        Some(size) => format!("is {}, more than", human_bytes(size)),
-        None => "is larger than".to_owned(),
-    };
-    Diagnostic::new(
-        Code::FileTooLarge,
-        format!(
-            "`{name}` {size} the limit of {}; it was not read",
-            human_bytes(limit as u64)
-        ),
-    )
-    .with_hint("split it into several files")
-}
-
-/// `12.3 MiB`, `512 bytes` (as the loader writes sizes in its own size messages).
-fn human_bytes(n: u64) -> String {
-    const MIB: f64 = 1024.0 * 1024.0;
-    if n >= 1024 * 1024 {
-        format!("{:.1} MiB", n as f64 / MIB)
-    } else if n >= 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{n} bytes")
-    }
 }
 
 fn not_utf8(name: &str, bytes: &[u8], offset: usize) -> Diagnostic {

@@ -87,7 +87,7 @@ pub fn parse(
     let text = rewritten.as_deref().unwrap_or(&file.text);
     let start = Span::new(id, 0, 0);
     if text.len() > limits.max_file_bytes {
-        diags.push(file_too_large(text.len(), limits.max_file_bytes).at(start));
+        diags.push(file_too_large(None, Some(text.len() as u64), limits.max_file_bytes).at(start));
         return Vec::new();
     }
     let errors_before = diags.iter().filter(|d| d.is_error()).count();
@@ -259,12 +259,19 @@ pub(crate) fn human_bytes(n: u64) -> String {
 }
 
 /// The [`Code::FileTooLarge`] diagnostic (without span).
-pub(crate) fn file_too_large(size: usize, limit: usize) -> Diagnostic {
+/// `PS0003` for an input over `limit` bytes: `name` when the reader knows it, `size` when
+/// it knows that (a stream may only be known to be larger). Used by the loader and by the
+/// programs that read inputs before handing them over.
+pub fn file_too_large(name: Option<&str>, size: Option<u64>, limit: usize) -> Diagnostic {
+    let what = name.map_or_else(|| "this input".to_string(), |n| format!("`{n}`"));
+    let size = match size {
+        Some(size) => format!("is {}, more than", human_bytes(size)),
+        None => "is larger than".to_string(),
+    };
     Diagnostic::new(
         Code::FileTooLarge,
         format!(
-            "this input is {}, more than the limit of {}; it was not read",
-            human_bytes(size as u64),
+            "{what} {size} the limit of {}; it was not read",
             human_bytes(limit as u64)
         ),
     )
