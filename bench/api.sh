@@ -69,6 +69,18 @@ echo "server at $ADDR, pid $SERVER_PID" >&2
 timeout "$LIMIT" python3 bench/api/load.py api --addr "$ADDR" --out "$OUT/api.json" \
   --creates "$CREATES" --total "$TOTAL" --gets "$GETS" --list-reps "$LIST_REPS" \
   --watchers "$WATCHERS" --rounds "$ROUNDS"
+# One keep-alive connection from a C client (wrk), so the figure is the server's, not Python's.
+if ! command -v wrk >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+fi
+if command -v wrk >/dev/null; then
+  echo "== create, 1 connection, wrk (${WRK_SECONDS:-10} s)" >&2
+  wrk -t1 -c1 -d"${WRK_SECONDS:-10}s" -s bench/api/create.lua "http://$ADDR" | tail -1 >"$OUT/wrk-create.json"
+  cat "$OUT/wrk-create.json" >&2
+else
+  echo "wrk not found: the C-client create figure is skipped" >&2
+  rm -f "$OUT/wrk-create.json"
+fi
 echo "server RSS at the end: $(awk '/VmRSS/ {print $2, $3}' /proc/$SERVER_PID/status)" >&2
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
@@ -81,7 +93,9 @@ python3 bench/api/load.py floor --dir "$WORK/floor-after" --out "$OUT/floor-afte
   --creates "$CREATES" --total "$TOTAL" --gets "$GETS" --list-reps "$LIST_REPS"
 echo "Load average after: $(cut -d' ' -f1-3 /proc/loadavg)." >>"$machine"
 
-args=(report --api "$OUT/api.json" --floor "$OUT/floor-before.json" "$OUT/floor-after.json" --machine "$machine")
+wrk_args=()
+[[ -f "$OUT/wrk-create.json" ]] && wrk_args=(--wrk "$OUT/wrk-create.json")
+args=(report --api "$OUT/api.json" "${wrk_args[@]}" --floor "$OUT/floor-before.json" "$OUT/floor-after.json" --machine "$machine")
 if [[ "$UPDATE_DOC" == 1 ]]; then
   args+=(--update-doc docs/benchmarks.md)
 fi

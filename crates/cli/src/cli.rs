@@ -470,6 +470,15 @@ pub struct ServerArgs {
     /// Allow listening on an address that is not loopback (the API has no authentication yet).
     #[arg(long)]
     pub insecure_bind: bool,
+
+    /// Where the access log goes: a file (appended to), or `-` for standard error.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub access_log: String,
+
+    /// Which requests the access log records: `writes` (every change and every failure),
+    /// `all`, or `off`.
+    #[arg(long, value_name = "LEVEL", default_value = "writes")]
+    pub access_log_level: String,
 }
 
 /// How `version` prints.

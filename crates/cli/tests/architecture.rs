@@ -20,9 +20,9 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// "Pure logic has no I/O": the model and the validator read no files, no standard
-/// input, no environment, no network and start no processes. Reading inputs is the
-/// CLI's job (`crates/cli/src/input.rs`).
+/// "Pure logic has no I/O": the model, the validator and the engine read no files, no
+/// standard input, no environment, no network and start no processes. Reading inputs is the
+/// CLI's job (`crates/cli/src/input.rs`); the engine gets every fact from the runtime.
 #[test]
 fn pure_crates_do_no_io() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -41,7 +41,7 @@ fn pure_crates_do_no_io() {
         "tokio",
     ];
     let mut found = Vec::new();
-    for krate in ["model", "validate"] {
+    for krate in ["model", "validate", "engine"] {
         for file in rust_files(&crates.join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             for (n, line) in text.lines().enumerate() {
@@ -58,6 +58,32 @@ fn pure_crates_do_no_io() {
     assert!(
         found.is_empty(),
         "I/O in a pure crate:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The engine reads no clock: every time comes with the input that reports it, so a journal
+/// replays to the same decisions.
+#[test]
+fn the_engine_reads_no_clock() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    const CLOCK: &[&str] = &["SystemTime", "Instant", "chrono", "UNIX_EPOCH"];
+    let mut found = Vec::new();
+    for file in rust_files(&crates.join("engine").join("src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if let Some(clock) = CLOCK.iter().find(|c| code.contains(*c)) {
+                found.push(format!("{}:{}: {clock}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a clock in the engine:\n{}",
         found.join("\n")
     );
 }

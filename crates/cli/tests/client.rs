@@ -479,3 +479,154 @@ fn apply_refuses_a_namespace_other_than_the_one_given() {
     );
     assert_eq!(stdout(&output), "");
 }
+
+const GOAL: &str = "apiVersion: planspec.io/v1alpha1
+kind: Goal
+metadata:
+  name: ship
+spec:
+  description: Ship the web app.
+";
+
+#[test]
+fn get_several_kinds_prints_a_table_per_kind() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "both.yaml",
+        &format!("{}---\n{GOAL}", PLAN.replace("DESCRIPTION", "A")),
+    );
+    ok(&server, &["apply", "-f", &file]);
+
+    let out = ok(&server, &["get", "plans,goals"]);
+    let sections: Vec<&str> = out.split("\n\n").collect();
+    assert_eq!(sections.len(), 2, "{out}");
+    assert!(sections[0].starts_with("NAME "), "{out}");
+    assert!(sections[0].contains("\nplan.planspec.io/hello "), "{out}");
+    assert!(sections[1].starts_with("NAME "), "{out}");
+    assert!(sections[1].contains("\ngoal.planspec.io/ship "), "{out}");
+    // Kinds with nothing to show are left out; `all` is the six kinds.
+    let out = ok(&server, &["get", "all"]);
+    assert_eq!(out.split("\n\n").count(), 2, "{out}");
+    assert_eq!(
+        ok(&server, &["get", "goals,plans,goal", "-o", "name"]),
+        "goal.planspec.io/ship\nplan.planspec.io/hello\n"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&server, &["get", "plans,goals", "-o", "json"])).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    // Managed fields are the server's bookkeeping: not shown.
+    assert!(list["items"][0]["metadata"].get("managedFields").is_none());
+    let output = run(&server, &["get", "executions,gates"]);
+    assert!(output.status.success());
+    assert_eq!(
+        stderr(&output),
+        "No resources found in default namespace.\n"
+    );
+    let output = run(&server, &["get", "plans,goals", "-w"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(&server, &["get", "plans,widgets"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn describe_shows_recent_changes() {
+    let server = start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "a.yaml", &PLAN.replace("DESCRIPTION", "One."));
+    ok(&server, &["apply", "-f", &file]);
+    std::fs::write(&file, PLAN.replace("DESCRIPTION", "Two.")).unwrap();
+    ok(&server, &["apply", "-f", &file]);
+    let described = ok(&server, &["describe", "plan", "hello"]);
+    let events = described
+        .split("Events:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no events: {described}"));
+    let lines: Vec<&str> = events.lines().collect();
+    assert!(lines[0].starts_with("  Revision   Type"), "{described}");
+    assert!(lines[1].contains(" ADDED "), "{described}");
+    assert!(
+        lines[1].ends_with("created (generation 1, phase Ready)"),
+        "{described}"
+    );
+    assert!(lines[2].contains(" MODIFIED "), "{described}");
+    assert!(
+        lines[2].ends_with("spec changed (generation 1 → 2)"),
+        "{described}"
+    );
+    assert_eq!(lines.len(), 3, "{described}");
+}
+
+#[test]
+fn the_server_logs_writes_to_its_access_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let store = format!("sqlite:{}", dir.path().join("planspec.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
+        .args(["server", "--listen", "127.0.0.1:0", "--store", &store])
+        .args(["--access-log", log.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = format!(
+        "http://{}",
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+    );
+    let server = Server {
+        child,
+        url,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let hello = examples().join("hello/plan.yaml");
+    ok(&server, &["apply", "-f", hello.to_str().unwrap()]);
+    ok(&server, &["get", "plans"]);
+    let output = run(&server, &["get", "plan", "missing"]);
+    assert_eq!(output.status.code(), Some(1));
+    // Lines are written by a thread of their own: wait for them.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    // The hello example holds three objects; `apply` first asks whether each exists (a 404 is
+    // not a failure worth a line), then creates it.
+    assert_eq!(lines.len(), 3, "{text}");
+    for line in &lines {
+        assert!(
+            line.contains(" POST /apis/planspec.io/v1alpha1/namespaces/default/")
+                && line.contains(" 201 ")
+                && line.contains("ua=\"planspec/"),
+            "{text}"
+        );
+    }
+    // The manager of the writes is the client's name, from its User-Agent (the CLI hides
+    // managed fields; ask the server directly).
+    let json = ok(&server, &["get", "plan", "hello", "-o", "json"]);
+    assert!(!json.contains("managedFields"), "{json}");
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "GET /apis/planspec.io/v1alpha1/namespaces/default/plans/hello HTTP/1.0\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.contains("\"manager\":\"planspec\""), "{raw}");
+}

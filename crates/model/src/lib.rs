@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod approval;
 pub mod binding;
 pub mod capability;
 pub mod common;

@@ -8,8 +8,8 @@ pub use criteria::{
     EndpointRespondsCriterion, ExpectedResponse, HttpMethod, TestPassesCriterion,
 };
 pub use node::{
-    Effort, ExternalNode, ExternalRef, GateNode, GroupMode, GroupNode, Node, NodeKind,
-    ResourceExternalRef, TaskNode, UriExternalRef, WebhookExternalRef,
+    Backoff, Effort, ExternalNode, ExternalRef, GateNode, GroupMode, GroupNode, ManualExternalRef,
+    Node, NodeKind, ResourceExternalRef, RetryPolicy, TaskNode, UriExternalRef, WebhookExternalRef,
 };
 
 use crate::common::{Digest, DnsLabel, NodeId};

@@ -6,7 +6,7 @@
 //! | `/api/v1` | [`ApiResourceList`] with `namespaces` and `namespaces/status` |
 //! | `/apis` | [`ApiGroupList`] with `planspec.io`, `v1alpha1` preferred |
 //! | `/apis/planspec.io` | [`ApiGroup`] |
-//! | `/apis/planspec.io/v1alpha1` | [`ApiResourceList`]: every kind and its `/status` |
+//! | `/apis/planspec.io/v1alpha1` | [`ApiResourceList`]: every kind and its `/status`, `plans/graph`, and the upstream `validate` and `apply` operations |
 //! | `/version` | [`VersionInfo`] |
 //!
 //! These are the legacy (unaggregated) documents. Current kubectl first asks for the
@@ -37,6 +37,12 @@ pub const NAMESPACE_VERBS: [&str; 7] = [
 pub const STATUS_VERBS: [&str; 3] = ["get", "patch", "update"];
 /// Categories of every PlanSpec kind: `kubectl get planspec` and `kubectl get all` list them.
 pub const CATEGORIES: [&str; 2] = ["planspec", "all"];
+/// Verbs of `plans/graph` (`GET …/plans/{name}/graph`).
+pub const GRAPH_VERBS: [&str; 1] = ["get"];
+/// Verbs of the upstream operations `validate` (`POST /apis/planspec.io/v1alpha1/validate`)
+/// and `apply` (`POST …/namespaces/{ns}/apply`), listed as create-only resources the way
+/// Kubernetes lists its non-CRUD endpoints (`tokenreviews`, `bindings`).
+pub const OPERATION_VERBS: [&str; 1] = ["create"];
 
 /// A group version as listed in discovery (`metav1.GroupVersionForDiscovery`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,16 +226,41 @@ fn entries(resource: ResourceType) -> [ApiResource; 2] {
 }
 
 /// `/apis/planspec.io/v1alpha1`: every kind (name = plural, singular, short names,
-/// categories, all verbs) and its `/status` subresource.
+/// categories, all verbs) and its `/status` subresource; then `plans/graph` and the upstream
+/// operations `validate` (cluster-wide) and `apply` (per namespace).
 pub fn api_resource_list() -> ApiResourceList {
+    let mut resources: Vec<ApiResource> = Kind::ALL
+        .into_iter()
+        .flat_map(|k| entries(ResourceType::Kind(k)))
+        .collect();
+    let plans = ResourceType::Kind(Kind::Plan);
+    let operation = |name: &str, namespaced: bool, kind: &str, verbs: &[&str]| ApiResource {
+        name: name.to_owned(),
+        singular_name: String::new(),
+        namespaced,
+        kind: kind.to_owned(),
+        verbs: strings(verbs),
+        short_names: Vec::new(),
+        categories: Vec::new(),
+    };
+    resources.push(operation(
+        &format!("{}/graph", plans.plural()),
+        true,
+        "PlanGraph",
+        &GRAPH_VERBS,
+    ));
+    resources.push(operation(
+        "validate",
+        false,
+        "ValidationResult",
+        &OPERATION_VERBS,
+    ));
+    resources.push(operation("apply", true, "ApplyResult", &OPERATION_VERBS));
     ApiResourceList {
         kind: "APIResourceList".to_owned(),
         api_version: "v1".to_owned(),
         group_version: format!("{GROUP}/{VERSION}"),
-        resources: Kind::ALL
-            .into_iter()
-            .flat_map(|k| entries(ResourceType::Kind(k)))
-            .collect(),
+        resources,
     }
 }
 
@@ -342,7 +373,15 @@ mod tests {
         assert_eq!(list["apiVersion"], "v1");
         assert_eq!(list["groupVersion"], "planspec.io/v1alpha1");
         let resources = list["resources"].as_array().unwrap();
-        assert_eq!(resources.len(), 12);
+        assert_eq!(resources.len(), 15);
+        assert_eq!(
+            resources[12..],
+            [
+                json!({"name": "plans/graph", "singularName": "", "namespaced": true, "kind": "PlanGraph", "verbs": ["get"]}),
+                json!({"name": "validate", "singularName": "", "namespaced": false, "kind": "ValidationResult", "verbs": ["create"]}),
+                json!({"name": "apply", "singularName": "", "namespaced": true, "kind": "ApplyResult", "verbs": ["create"]}),
+            ]
+        );
         assert_eq!(
             resources[2],
             json!({

@@ -19,6 +19,7 @@
 //! * [`openapi`] — `/openapi/v3` and the group version documents (the generated schemas);
 //! * [`table`] — `meta.k8s.io/v1` `Table` output with columns per kind and kubectl-style ages;
 //! * [`patch`] — RFC 7386 merge patch and RFC 6902 JSON patch with limits and identity checks;
+//! * [`ssa`] — server-side apply and `metadata.managedFields` (who owns which field);
 //! * [`config`] — the store location and the listen address of `planspec server`.
 //!
 //! Label and field selector parsing lives in `planspec_model::selector`, shared with the
@@ -46,11 +47,13 @@
 
 pub mod api;
 pub mod config;
+pub mod controllers;
 pub mod discovery;
 pub mod http;
 pub mod openapi;
 pub mod patch;
 pub mod resource;
+pub mod ssa;
 pub mod status;
 pub mod table;
 

@@ -6,9 +6,16 @@
 //! `fieldValidation` query parameter there, leaves validation to the server
 //! (`?fieldValidation=Strict`). The schemas are the ones `planspec-model` generates (the same
 //! the validator and editors use), with their `$defs` lifted into `components.schemas` as
-//! `io.planspec.v1alpha1.<Name>`.
+//! `io.planspec.v1alpha1.<Name>`, and the lists that merge item by item in server-side apply
+//! marked with `x-kubernetes-list-type` (`map` with `x-kubernetes-list-map-keys`, or `set`).
+//!
+//! Every route the server has is in a document (a test checks it against
+//! [`crate::http::routes::ROUTES`]): the resources, their `/status`, `plans/{name}/graph`, the
+//! upstream `validate` and `apply` operations, and — in the documents `api`, `apis`,
+//! `version`, `healthz` and `openapi/v3` — discovery, version, health and these documents.
 
 use crate::resource::{ResourceType, GROUP, VERSION};
+use crate::ssa::schema::{ListType, LIST_TYPES};
 use planspec_model::schema::kind_schema;
 use planspec_model::Kind;
 use serde_json::{json, Map, Value};
@@ -30,13 +37,101 @@ pub struct Document {
 }
 
 /// The documents served, built once.
-pub fn documents() -> &'static [Document; 2] {
-    static DOCS: OnceLock<[Document; 2]> = OnceLock::new();
+pub fn documents() -> &'static [Document; 7] {
+    static DOCS: OnceLock<[Document; 7]> = OnceLock::new();
     DOCS.get_or_init(|| {
         [
             document("apis/planspec.io/v1alpha1", &planspec_document()),
             document("api/v1", &core_document()),
+            document(
+                "api",
+                &plain_document(
+                    "PlanSpec core discovery",
+                    &[(
+                        "/api",
+                        "getCoreAPIVersions",
+                        "The versions of the core group.",
+                    )],
+                ),
+            ),
+            document(
+                "apis",
+                &plain_document(
+                    "PlanSpec group discovery",
+                    &[
+                        ("/apis", "getAPIVersions", "The API groups."),
+                        (
+                            "/apis/planspec.io",
+                            "getPlanspecAPIGroup",
+                            "The planspec.io group.",
+                        ),
+                    ],
+                ),
+            ),
+            document(
+                "version",
+                &plain_document(
+                    "PlanSpec version",
+                    &[("/version", "getCodeVersion", "The server's version.")],
+                ),
+            ),
+            document(
+                "healthz",
+                &plain_document(
+                    "PlanSpec health",
+                    &[
+                        ("/healthz", "getHealthz", "`ok` while the server runs."),
+                        ("/livez", "getLivez", "`ok` while the server runs."),
+                        (
+                            "/readyz",
+                            "getReadyz",
+                            "`ok` when the store answers, else 503.",
+                        ),
+                    ],
+                ),
+            ),
+            document(
+                "openapi/v3",
+                &plain_document(
+                    "PlanSpec OpenAPI",
+                    &[
+                        (
+                            "/openapi/v3",
+                            "getOpenAPIIndex",
+                            "The index of the OpenAPI v3 documents.",
+                        ),
+                        (
+                            "/openapi/v3/{path}",
+                            "getOpenAPIDocument",
+                            "One OpenAPI v3 document.",
+                        ),
+                    ],
+                ),
+            ),
         ]
+    })
+}
+
+/// A document of `GET` paths that answer JSON: `(path, operationId, description)`.
+fn plain_document(title: &str, paths: &[(&str, &str, &str)]) -> Value {
+    let paths: Map<String, Value> = paths
+        .iter()
+        .map(|(path, id, description)| {
+            let mut get = json!({
+                "operationId": id,
+                "description": description,
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            });
+            if path.contains("{path}") {
+                get["parameters"] = json!([path_param("path", "The document's path, as the index lists it.")]);
+            }
+            ((*path).to_owned(), json!({ "get": get }))
+        })
+        .collect();
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": title, "version": format!("v{}", env!("CARGO_PKG_VERSION"))},
+        "paths": paths,
     })
 }
 
@@ -92,12 +187,24 @@ fn path_param(name: &str, description: &str) -> Value {
 fn write_params() -> Vec<Value> {
     vec![
         query("dryRun", "`All`: run every check, persist nothing."),
-        query("fieldManager", "Accepted and ignored."),
+        query(
+            "fieldManager",
+            "Who is writing, recorded in `metadata.managedFields` (at most 128 printable characters). Default: the User-Agent up to its first `/`. Required for server-side apply.",
+        ),
         query(
             "fieldValidation",
             "What to do with unknown fields: `Ignore`, `Warn` (default) or `Strict` (reject).",
         ),
     ]
+}
+
+fn patch_params() -> Vec<Value> {
+    let mut params = write_params();
+    params.push(query(
+        "force",
+        "Server-side apply only: `true` takes the fields other managers own instead of failing with 409.",
+    ));
+    params
 }
 
 fn list_params() -> Vec<Value> {
@@ -142,10 +249,12 @@ fn op(
         let content = if action == "patch" {
             json!({
                 "application/merge-patch+json": {"schema": {"type": "object"}},
-                "application/json-patch+json": {"schema": {"type": "array"}}
+                "application/json-patch+json": {"schema": {"type": "array"}},
+                "application/apply-patch+yaml": {"schema": {"type": "object"}}
             })
         } else {
-            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(resource))}}})
+            let schema = json!({"$ref": format!("#/components/schemas/{}", schema_name(resource))});
+            json!({"application/json": {"schema": schema}, "application/yaml": {"schema": schema}})
         };
         o["requestBody"] = json!({"required": true, "content": content});
     }
@@ -180,20 +289,37 @@ fn paths_for(resource: ResourceType, paths: &mut Map<String, Value>) {
         base.extend(more);
         base
     };
-    paths.insert(
-        collection,
-        json!({
-            "get": op(resource, "list", &format!("list{kind}"), with(ns_param(), list_params()), false, &list),
-            "post": op(resource, "post", &format!("create{kind}"), with(ns_param(), write_params()), true, &object),
-        }),
-    );
+    let mut collection_ops = json!({
+        "get": op(resource, "list", &format!("list{kind}"), with(ns_param(), list_params()), false, &list),
+        "post": op(resource, "post", &format!("create{kind}"), with(ns_param(), write_params()), true, &object),
+    });
+    if resource.namespaced() {
+        collection_ops["delete"] = op(
+            resource,
+            "deletecollection",
+            &format!("deleteCollection{kind}"),
+            with(
+                ns_param(),
+                with(
+                    list_params(),
+                    vec![
+                        query("dryRun", "`All`: check only."),
+                        query("propagationPolicy", "Background, Foreground or Orphan."),
+                    ],
+                ),
+            ),
+            false,
+            &list,
+        );
+    }
+    paths.insert(collection, collection_ops);
     let item_params = || with(ns_param(), vec![path_param("name", "The name.")]);
     paths.insert(
         item.clone(),
         json!({
             "get": op(resource, "get", &format!("read{kind}"), item_params(), false, &object),
             "put": op(resource, "put", &format!("replace{kind}"), with(item_params(), write_params()), true, &object),
-            "patch": op(resource, "patch", &format!("patch{kind}"), with(item_params(), write_params()), true, &object),
+            "patch": op(resource, "patch", &format!("patch{kind}"), with(item_params(), patch_params()), true, &object),
             "delete": op(resource, "delete", &format!("delete{kind}"), with(item_params(), vec![query("dryRun", "`All`: check only."), query("propagationPolicy", "Background, Foreground or Orphan.")]), false, &object),
         }),
     );
@@ -202,7 +328,7 @@ fn paths_for(resource: ResourceType, paths: &mut Map<String, Value>) {
         json!({
             "get": op(resource, "get", &format!("read{kind}Status"), item_params(), false, &object),
             "put": op(resource, "put", &format!("replace{kind}Status"), with(item_params(), write_params()), true, &object),
-            "patch": op(resource, "patch", &format!("patch{kind}Status"), with(item_params(), write_params()), true, &object),
+            "patch": op(resource, "patch", &format!("patch{kind}Status"), with(item_params(), patch_params()), true, &object),
         }),
     );
     if let Some(all) = all {
@@ -246,6 +372,106 @@ fn list_schema(item: &str, resource: ResourceType) -> Value {
     })
 }
 
+/// The upstream compatibility operations and `plans/{name}/graph`.
+fn operation_paths(paths: &mut Map<String, Value>) {
+    let array_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}});
+    let answer = |description: &str| json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}});
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/validate"),
+        json!({"post": {
+            "operationId": "validateResources",
+            "description": "Checks a JSON array of resources as a create would; writes nothing. Answers `{valid, results: [{index, kind, name, valid, errors}]}`.",
+            "requestBody": array_body,
+            "responses": answer("The verdict of each resource."),
+        }}),
+    );
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/apply"),
+        json!({"post": {
+            "operationId": "applyResources",
+            "description": "Creates or replaces a JSON array of resources in the namespace, all or nothing. Answers `{applied: [{kind, name, namespace, action}], errors, warnings}`.",
+            "parameters": [path_param("namespace", "The namespace."), query("dryRun", "`All`: check only."), query("fieldManager", "Who is writing (default: the User-Agent up to its first `/`).")],
+            "requestBody": array_body,
+            "responses": answer("What was done to each resource."),
+        }}),
+    );
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/plans/{{name}}/graph"),
+        json!({"get": {
+            "operationId": "readPlanGraph",
+            "description": "The Plan's graph normalised: `{nodes: [{id, kind, name?, children?, group?}], edges: [{from, to, type, origin}]}`.",
+            "parameters": [path_param("namespace", "The namespace."), path_param("name", "The Plan's name.")],
+            "responses": answer("The graph."),
+        }}),
+    );
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}"),
+        json!({"get": {
+            "operationId": "getPlanspecV1alpha1APIResources",
+            "description": "The resources of planspec.io/v1alpha1 (an APIResourceList).",
+            "responses": answer("The resources."),
+        }}),
+    );
+}
+
+/// Marks the lists of [`LIST_TYPES`] in `schemas` (reached from each kind's schema through
+/// `properties` and `$ref`).
+fn annotate_list_types(schemas: &mut Map<String, Value>) {
+    for kind in Kind::ALL {
+        let start = schema_name(ResourceType::Kind(kind));
+        for (path, list_type) in LIST_TYPES {
+            let Some((component, pointer)) = locate(schemas, &start, path) else {
+                continue;
+            };
+            let Some(array) = schemas
+                .get_mut(&component)
+                .and_then(|c| c.pointer_mut(&pointer))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            match list_type {
+                ListType::Map(keys) => {
+                    array.insert("x-kubernetes-list-type".into(), json!("map"));
+                    array.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+                }
+                ListType::Set => {
+                    array.insert("x-kubernetes-list-type".into(), json!("set"));
+                }
+                ListType::Atomic => {}
+            }
+        }
+    }
+}
+
+/// The component and JSON pointer of the schema at the field path `path` below the component
+/// `start`, following `$ref`s.
+fn locate(schemas: &Map<String, Value>, start: &str, path: &[&str]) -> Option<(String, String)> {
+    let mut component = start.to_owned();
+    let mut pointer = String::new();
+    for (depth, field) in path.iter().enumerate() {
+        // Follow references to the schema that has the properties.
+        for _ in 0..16 {
+            let node = schemas.get(&component)?.pointer(&pointer)?;
+            match node.get("$ref").and_then(Value::as_str) {
+                Some(r) => {
+                    component = r.strip_prefix("#/components/schemas/")?.to_owned();
+                    pointer.clear();
+                }
+                None => break,
+            }
+        }
+        let node = schemas.get(&component)?.pointer(&pointer)?;
+        node.get("properties")?.get(*field)?;
+        pointer.push_str("/properties/");
+        pointer.push_str(&field.replace('~', "~0").replace('/', "~1"));
+        if depth + 1 == path.len() {
+            return Some((component, pointer));
+        }
+    }
+    None
+}
+
 fn planspec_document() -> Value {
     let mut schemas = Map::new();
     let mut paths = Map::new();
@@ -268,6 +494,8 @@ fn planspec_document() -> Value {
         schemas.insert(name, schema);
         paths_for(resource, &mut paths);
     }
+    annotate_list_types(&mut schemas);
+    operation_paths(&mut paths);
     json!({
         "openapi": "3.0.0",
         "info": {"title": "PlanSpec", "version": format!("v{}", env!("CARGO_PKG_VERSION"))},
@@ -281,6 +509,14 @@ fn core_document() -> Value {
     let name = schema_name(resource);
     let mut paths = Map::new();
     paths_for(resource, &mut paths);
+    paths.insert(
+        "/api/v1".to_owned(),
+        json!({"get": {
+            "operationId": "getCoreV1APIResources",
+            "description": "The resources of the core group v1 (an APIResourceList).",
+            "responses": {"200": {"description": "The resources.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }}),
+    );
     let namespace = json!({
         "type": "object",
         "description": "A namespace: a scope for the names of PlanSpec resources.",
@@ -319,6 +555,48 @@ mod tests {
             Value::Array(a) => a.iter().for_each(|v| all_refs(v, out)),
             _ => {}
         }
+    }
+
+    #[test]
+    fn keyed_lists_are_marked_for_server_side_apply() {
+        let doc: Value =
+            serde_json::from_str(&find("apis/planspec.io/v1alpha1").unwrap().text).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let (component, pointer) = locate(
+            schemas,
+            "io.planspec.v1alpha1.Plan",
+            &["spec", "graph", "nodes"],
+        )
+        .unwrap();
+        let nodes = schemas[&component].pointer(&pointer).unwrap();
+        assert_eq!(nodes["x-kubernetes-list-type"], "map");
+        assert_eq!(nodes["x-kubernetes-list-map-keys"], json!(["id"]));
+        for kind in Kind::ALL {
+            let start = format!("io.planspec.v1alpha1.{}", kind.as_str());
+            let (component, pointer) = locate(schemas, &start, &["status", "conditions"]).unwrap();
+            let conditions = schemas[&component].pointer(&pointer).unwrap();
+            assert_eq!(
+                conditions["x-kubernetes-list-map-keys"],
+                json!(["type"]),
+                "{kind:?}"
+            );
+            let (component, pointer) =
+                locate(schemas, &start, &["metadata", "finalizers"]).unwrap();
+            assert_eq!(
+                schemas[&component].pointer(&pointer).unwrap()["x-kubernetes-list-type"],
+                "set"
+            );
+        }
+        let patch = &doc["paths"]["/apis/planspec.io/v1alpha1/namespaces/{namespace}/plans/{name}"]
+            ["patch"];
+        assert!(patch["requestBody"]["content"]
+            .get("application/apply-patch+yaml")
+            .is_some());
+        assert!(patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "force"));
     }
 
     #[test]

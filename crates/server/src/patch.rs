@@ -24,10 +24,11 @@ pub const JSON_PATCH: &str = "application/json-patch+json";
 /// `Content-Type` of a strategic merge patch (built-in Kubernetes types only; not supported,
 /// as for Kubernetes custom resources).
 pub const STRATEGIC_MERGE_PATCH: &str = "application/strategic-merge-patch+json";
-/// `Content-Type` of a server-side apply patch (not supported yet).
+/// `Content-Type` of a server-side apply (the HTTP layer sends it to `Api::apply`, not to
+/// [`apply_patch`]: it is not a patch of the stored object but a configuration to merge).
 pub const APPLY_PATCH: &str = "application/apply-patch+yaml";
 /// The patch media types supported, for error messages.
-pub const SUPPORTED_PATCH_TYPES: [&str; 2] = [JSON_PATCH, MERGE_PATCH];
+pub const SUPPORTED_PATCH_TYPES: [&str; 3] = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH];
 
 /// The fields a patch may not change, as JSON pointers and as field paths.
 pub const IMMUTABLE_FIELDS: [(&str, &str); 5] = [

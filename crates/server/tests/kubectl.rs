@@ -503,3 +503,220 @@ async fn label_selectors_namespaces_and_errors() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply() {
+    let server = start().await;
+    let k = Kubectl::new(&server);
+    blocking(move || {
+        let managers = |k: &Kubectl, name: &str| -> Vec<(String, String)> {
+            let json: Value = serde_json::from_str(&k.ok(&[
+                "get",
+                "plan",
+                name,
+                "-o",
+                "json",
+                "--show-managed-fields",
+            ]))
+            .unwrap();
+            json["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["manager"].as_str().unwrap().to_owned(),
+                        e["operation"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        let description = |k: &Kubectl, name: &str| -> String {
+            k.ok(&["get", "plan", name, "-o", "jsonpath={.spec.description}"])
+        };
+
+        // Create, then change.
+        let file = k.file("ssa.yaml", &plan_yaml("ssa", "first", "a"));
+        let out = k.ok(&["apply", "--server-side", "-f", &file]);
+        assert_eq!(out.trim(), "plan.planspec.io/ssa serverside-applied");
+        assert_eq!(managers(&k, "ssa"), [("kubectl".into(), "Apply".into())]);
+        std::fs::write(&file, plan_yaml("ssa", "second", "a")).unwrap();
+        k.ok(&["apply", "--server-side", "-f", &file]);
+        assert_eq!(description(&k, "ssa"), "second");
+
+        // Another manager with another value: a conflict naming the field and the owner.
+        let other = k.file("other.yaml", &plan_yaml("ssa", "theirs", "a"));
+        let out = k.run(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            &other,
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "Apply failed with 1 conflict: conflict with \"kubectl\": .spec.description"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("--force-conflicts"), "{err}");
+        assert_eq!(description(&k, "ssa"), "second");
+
+        // --force-conflicts moves the field; both managers remain (kubectl still owns the rest).
+        k.ok(&[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            &other,
+        ]);
+        assert_eq!(description(&k, "ssa"), "theirs");
+        let mut m = managers(&k, "ssa");
+        m.sort();
+        assert_eq!(
+            m,
+            [
+                ("kubectl".into(), "Apply".into()),
+                ("other".into(), "Apply".into())
+            ]
+        );
+        // Now kubectl's own apply of its old value conflicts with `other`.
+        let out = k.run(&["apply", "--server-side", "-f", &file]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("conflict with \"other\""));
+
+        // Server-side dry run stores nothing.
+        let dry = k.file("dry.yaml", &plan_yaml("dry", "x", "a"));
+        let out = k.ok(&["apply", "--server-side", "--dry-run=server", "-f", &dry]);
+        assert!(out.contains("serverside-applied (server dry run)"), "{out}");
+        assert!(!k.run(&["get", "plan", "dry"]).status.success());
+
+        // An object made by client-side apply moves to server-side apply without a conflict:
+        // kubectl rewrites its managed fields first.
+        let csa = k.file("csa.yaml", &plan_yaml("csa", "one", "a"));
+        k.ok(&["apply", "-f", &csa]);
+        assert_eq!(
+            managers(&k, "csa"),
+            [("kubectl-client-side-apply".into(), "Update".into())]
+        );
+        std::fs::write(&csa, plan_yaml("csa", "two", "a")).unwrap();
+        k.ok(&["apply", "--server-side", "-f", &csa]);
+        assert_eq!(description(&k, "csa"), "two");
+        assert!(managers(&k, "csa").contains(&("kubectl".into(), "Apply".into())));
+    })
+    .await;
+}
+
+/// Reads kubectl's `--output-watch-events -o json` until `done` holds for the events read
+/// (at most 20 s), then stops kubectl.
+fn watch_events(mut watch: std::process::Child, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    use std::io::Read;
+    let mut stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let parse = |text: &str| -> Vec<Value> {
+        serde_json::Deserializer::from_str(text)
+            .into_iter::<Value>()
+            .filter_map(Result::ok)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while Instant::now() < deadline && !done(&parse(&text)) {
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    parse(&text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_with_a_label_selector() {
+    let server = start().await;
+    let k = std::sync::Arc::new(Kubectl::new(&server));
+    let c = server.client();
+    let k2 = k.clone();
+    blocking(move || {
+        let a = k2.file("a.yaml", &plan_yaml("a", "x", "a"));
+        let b = k2.file("b.yaml", &plan_yaml("b", "x", "b"));
+        k2.ok(&["apply", "-f", &a, "-f", &b]);
+    })
+    .await;
+    let k3 = k.clone();
+    let watch = blocking(move || {
+        k3.command(&[
+            "get",
+            "plans",
+            "-w",
+            "-l",
+            "team=a",
+            "--output-watch-events",
+            "-o",
+            "json",
+        ])
+        .spawn()
+        .unwrap()
+    })
+    .await;
+    let api = server.api.clone();
+    blocking(move || wait_for_watch(&api, 1)).await;
+    // kubectl listed, then watches from the list's resourceVersion: b starting to match is
+    // ADDED, a leaving the selection is DELETED with the labels it had.
+    let relabel = |team: &str| serde_json::json!({"metadata": {"labels": {"team": team}}});
+    c.patch(
+        &common::plan_path("default", "b"),
+        "application/merge-patch+json",
+        &relabel("a"),
+    )
+    .await
+    .expect(200);
+    c.patch(
+        &common::plan_path("default", "a"),
+        "application/merge-patch+json",
+        &relabel("b"),
+    )
+    .await
+    .expect(200);
+    let events = blocking(move || {
+        watch_events(watch, |events| {
+            events.iter().any(|e| e["type"] == "DELETED")
+        })
+    })
+    .await;
+    let got: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or("").to_owned(),
+                e["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                e["object"]["metadata"]["labels"]["team"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let e = |t: &str, n: &str, team: &str| (t.to_owned(), n.to_owned(), team.to_owned());
+    assert_eq!(
+        got,
+        [
+            e("ADDED", "a", "a"),
+            e("ADDED", "b", "a"),
+            e("DELETED", "a", "a")
+        ]
+    );
+}

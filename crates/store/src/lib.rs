@@ -20,6 +20,21 @@
 //!   (exclusive) to the current revision (inclusive).
 //! * Readers never see part of a transaction, and a failed transaction leaves no trace: no
 //!   object, no change, no revision.
+//! * Only object writes (create, update, delete) take revisions. The other ops of a
+//!   transaction — a revision check ([`WriteOp::Check`]), journal appends and node records of
+//!   an Execution — commit atomically with them but take no revision and log no change.
+//!
+//! # Beyond objects
+//!
+//! * **Indexes.** Lists with a label selector find their candidates through a label index;
+//!   [`Store::list_owned_by`] finds an owner's dependents through an owner index. Both are
+//!   kept with the objects in the same transaction.
+//! * **Execution journals** ([`WriteOp::AppendJournal`], [`Store::read_journal`]): an
+//!   append-only log per Execution uid, written atomically with the Execution's status.
+//! * **Node records** ([`WriteOp::PutNodeRecords`], [`Store::list_node_records`]): the current
+//!   record of each node of a big Execution, paged by node id.
+//! * **Leases** ([`Store::acquire_lease`]): named, expiring, with increasing fencing tokens;
+//!   the caller passes the time.
 
 #![warn(missing_docs)]
 
@@ -30,8 +45,12 @@ use std::fmt;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod execution;
+mod lease;
 pub mod sqlite;
 
+pub use execution::{JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, EXECUTION_KIND};
+pub use lease::Lease;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// The result of a store operation.
@@ -123,12 +142,16 @@ pub struct Change {
     pub object: StoredObject,
 }
 
-/// One write inside a transaction.
+/// One operation inside a transaction.
 ///
 /// `object` must be a JSON object. The store sets `metadata.resourceVersion` (creating
 /// `metadata` if absent) and keeps every other field exactly as given: it does not check that
 /// `kind`, `metadata.name` or `metadata.namespace` agree with the key, nor set `metadata.uid`
 /// or timestamps. That is the API server's job.
+///
+/// `Create`, `Update` and `Delete` write objects: each takes a revision and yields a
+/// [`Change`]. `Check`, `AppendJournal` and `PutNodeRecords` take no revision and yield no
+/// change; they commit or fail with the rest of the transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// Fails with [`StoreError::AlreadyExists`] if the key exists.
@@ -150,23 +173,70 @@ pub enum WriteOp {
         /// The new document.
         object: Value,
     },
-    /// Removes the object. Same precondition rule as `Update`.
+    /// Removes the object. Same precondition rule as `Update`. Deleting an Execution
+    /// ([`EXECUTION_KIND`]) also deletes its journal and node records.
     Delete {
         /// Which object.
         key: ObjectKey,
         /// `Some(rv)`: only if the object's current revision is `rv`; `None`: unconditionally.
         expected_revision: Option<i64>,
     },
+    /// Writes nothing; fails the transaction with [`StoreError::Conflict`] unless the object
+    /// at `key` is at `revision` (`None`: unless it does not exist). In the error, a revision
+    /// of `0` stands for "absent". It sees the ops before it in the same transaction.
+    ///
+    /// With it a transaction depends on an object it does not write: "create this Plan only
+    /// if its namespace is still at the revision I checked".
+    Check {
+        /// Which object.
+        key: ObjectKey,
+        /// `Some(rv)`: the object must exist at revision `rv`; `None`: it must not exist.
+        revision: Option<i64>,
+    },
+    /// Appends `entries` to the journal of the Execution with uid `execution_uid`, at
+    /// sequence numbers `expected_next_seq`, `expected_next_seq + 1`, …
+    ///
+    /// Fails with [`StoreError::JournalConflict`] unless the journal holds exactly
+    /// `expected_next_seq` entries (so two writers never interleave), and with
+    /// [`StoreError::ExecutionNotFound`] unless an object of kind [`EXECUTION_KIND`] with that
+    /// uid exists (a create earlier in the same transaction counts). Entries are opaque JSON.
+    AppendJournal {
+        /// The Execution's uid ([`StoredObject::uid`]).
+        execution_uid: String,
+        /// The journal's length this append expects (its first entry's sequence number).
+        expected_next_seq: u64,
+        /// The entries, in order. Empty: only the checks.
+        entries: Vec<Value>,
+    },
+    /// Inserts or replaces the records of the given nodes of an Execution (by node id; a node
+    /// given twice keeps the last). Fails with [`StoreError::ExecutionNotFound`] like
+    /// `AppendJournal`.
+    PutNodeRecords {
+        /// The Execution's uid ([`StoredObject::uid`]).
+        execution_uid: String,
+        /// The records to write.
+        records: Vec<NodeRecord>,
+    },
 }
 
 impl WriteOp {
-    /// The key this operation writes.
-    pub fn key(&self) -> &ObjectKey {
+    /// The object this operation writes or checks; `None` for journal and node-record ops.
+    pub fn key(&self) -> Option<&ObjectKey> {
         match self {
             WriteOp::Create { key, .. }
             | WriteOp::Update { key, .. }
-            | WriteOp::Delete { key, .. } => key,
+            | WriteOp::Delete { key, .. }
+            | WriteOp::Check { key, .. } => Some(key),
+            WriteOp::AppendJournal { .. } | WriteOp::PutNodeRecords { .. } => None,
         }
+    }
+
+    /// Whether this operation writes an object, taking a revision and yielding a [`Change`].
+    pub fn writes_object(&self) -> bool {
+        matches!(
+            self,
+            WriteOp::Create { .. } | WriteOp::Update { .. } | WriteOp::Delete { .. }
+        )
     }
 }
 
@@ -279,16 +349,34 @@ pub enum StoreError {
     /// An update or delete found no object.
     #[error("{0} not found")]
     NotFound(ObjectKey),
-    /// An update or delete found another revision than the expected one.
+    /// An update, delete or [`WriteOp::Check`] found another revision than the expected one.
+    /// `0` stands for "absent" (a check that the object does not exist, or of one that does
+    /// not).
     #[error("{key} was modified: expected revision {expected}, found {actual}")]
     Conflict {
         /// The object.
         key: ObjectKey,
-        /// The revision the write expected.
+        /// The revision the op expected (`0`: absent).
         expected: i64,
-        /// The object's current revision.
+        /// The object's current revision (`0`: absent).
         actual: i64,
     },
+    /// A [`WriteOp::AppendJournal`] found the journal at another length than expected:
+    /// someone else appended first.
+    #[error(
+        "the journal of execution {execution_uid} has {actual} entries, the append expected {expected}"
+    )]
+    JournalConflict {
+        /// The Execution's uid.
+        execution_uid: String,
+        /// The `expected_next_seq` of the append.
+        expected: u64,
+        /// The journal's length.
+        actual: u64,
+    },
+    /// A journal or node-record op named a uid that no Execution has.
+    #[error("no Execution has uid {0}")]
+    ExecutionNotFound(String),
     /// The change log no longer reaches back to `requested`: changes up to and including
     /// `oldest` were compacted, and `oldest` is the oldest revision to read changes after.
     #[error("revision {requested} has been compacted; the oldest available is {oldest}")]
@@ -323,14 +411,17 @@ pub trait Store: Send + Sync {
     /// selected items follow.
     async fn list(&self, query: &ListQuery) -> Result<ListPage>;
 
-    /// Applies `ops` atomically, in order, and returns one [`Change`] per op.
+    /// Applies `ops` atomically, in order, and returns one [`Change`] per object write
+    /// ([`WriteOp::writes_object`]), in the order of the ops.
     ///
     /// All or nothing: if any op fails ([`StoreError::AlreadyExists`],
-    /// [`StoreError::NotFound`], [`StoreError::Conflict`]) the whole transaction is undone
-    /// and that op's error returned; nothing of it becomes visible and no revision is used.
-    /// On success op *i* gets revision `r + i + 1` where `r` is the revision before the
-    /// transaction; each op sees the effects of the ops before it (a create then an update
-    /// of the same key in one transaction works). The store writes
+    /// [`StoreError::NotFound`], [`StoreError::Conflict`], [`StoreError::JournalConflict`],
+    /// [`StoreError::ExecutionNotFound`]) the whole transaction is undone and that op's error
+    /// returned; nothing of it becomes visible and no revision is used. On success the
+    /// *i*-th object write gets revision `r + i + 1` where `r` is the revision before the
+    /// transaction (checks, journal appends and node records take none); each op sees the
+    /// effects of the ops before it (a create then an update of the same key in one
+    /// transaction works). The store writes
     /// `metadata.resourceVersion` = the op's revision (as a decimal string) into each written
     /// object and keeps every other field as given; a delete's change carries the object's
     /// last state with the deletion's revision. An update keeps the object's `uid` and
@@ -373,6 +464,63 @@ pub trait Store: Send + Sync {
 
     /// The compacted revision: `changes_since` accepts this revision and newer ones.
     async fn compacted_revision(&self) -> Result<i64>;
+
+    /// Every object whose `metadata.ownerReferences` names `owner_uid` (an entry of that
+    /// array with that string `uid`), in every namespace and kind, in key order (kind,
+    /// namespace, name), from one snapshot. Served by an index: the cost follows the number
+    /// of dependents, not of objects.
+    async fn list_owned_by(&self, owner_uid: &str) -> Result<Vec<StoredObject>>;
+
+    /// Entries of the journal of the Execution with uid `execution_uid`, from sequence
+    /// number `from_seq` on, ascending, at most `limit` (`0`: no limit). A journal that
+    /// does not exist (or an Execution that is gone) reads as empty.
+    async fn read_journal(
+        &self,
+        execution_uid: &str,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>>;
+
+    /// The number of entries in the journal of `execution_uid`: the `expected_next_seq` of
+    /// the next append. `0` for an absent journal.
+    async fn journal_len(&self, execution_uid: &str) -> Result<u64>;
+
+    /// One page of an Execution's node records, in node-id order (byte order of the UTF-8
+    /// ids), optionally only those in one phase; one snapshot per page.
+    async fn list_node_records(&self, query: &NodeRecordQuery) -> Result<NodeRecordPage>;
+
+    /// Takes the lease `name` for `holder` until `now_ms + ttl_ms`, durably.
+    ///
+    /// Succeeds when the lease is free, expired (`expires_at_ms <= now_ms`), or held by
+    /// `holder` (then it is renewed and keeps its token). A new tenure gets a new fencing
+    /// token, greater than every token handed out before by this store (for any lease).
+    /// `Ok(None)`: another holder has it. Time is the caller's (milliseconds of its clock).
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: u64,
+        now_ms: i64,
+    ) -> Result<Option<Lease>>;
+
+    /// Extends the lease to `now_ms + ttl_ms` if `holder` still holds it with `token` and it
+    /// has not expired; `Ok(None)` otherwise (the tenure is over: acquire again).
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        token: u64,
+        ttl_ms: u64,
+        now_ms: i64,
+    ) -> Result<Option<Lease>>;
+
+    /// Frees the lease if `holder` holds it with `token` (expired or not); returns whether
+    /// it did.
+    async fn release_lease(&self, name: &str, holder: &str, token: u64) -> Result<bool>;
+
+    /// The leases whose name starts with `prefix` (`""`: all), by name, expired ones
+    /// included (compare `expires_at_ms` with your clock).
+    async fn list_leases(&self, prefix: &str) -> Result<Vec<Lease>>;
 
     /// Creates one object; see [`Store::transact`].
     async fn create(&self, key: ObjectKey, uid: String, object: Value) -> Result<StoredObject> {

@@ -1,7 +1,8 @@
 //! The conformance suite and the SQLite-specific behaviour of `SqliteStore`, on real files.
 
 use planspec_store::{
-    ListQuery, ObjectKey, SqliteOptions, SqliteStore, Store, StoreError, WriteOp,
+    ListQuery, NodeRecord, NodeRecordQuery, ObjectKey, Selector, SqliteOptions, SqliteStore, Store,
+    StoreError, WriteOp,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, SqliteConnection};
@@ -231,7 +232,13 @@ async fn creates_directories_wal_and_sound_file() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [(1, "init".to_owned())]);
+    assert_eq!(
+        versions,
+        [
+            (1, "init".to_owned()),
+            (2, "indexes_journals_leases".to_owned())
+        ]
+    );
     conn.close().await.unwrap();
     store.close().await;
 }
@@ -425,5 +432,281 @@ async fn database_error_fails_the_batch_only() {
         .unwrap();
     assert_eq!(y.revision, 2, "the store goes on");
     assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    store.close().await;
+}
+
+/// The migration text's checksum, as the store records it (FNV-1a, `\r` dropped). Kept here
+/// on purpose: if the store's function changed, every existing database would be refused,
+/// and `upgrades_a_0001_database` would say so.
+fn checksum(sql: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in sql.bytes().filter(|&b| b != b'\r') {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// A database written by a build that knew only migration 0001 (made here by hand from the
+/// 0001 SQL, with objects written as that build wrote them) opens, is upgraded in place, and
+/// its existing objects are in the new indexes; journals work for its existing Executions.
+#[tokio::test]
+async fn upgrades_a_0001_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let init = include_str!("../migrations/0001_init.sql");
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(init).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+         checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))) STRICT",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, 'init', ?1)")
+        .bind(checksum(init))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // (name, kind, labels, owner uids) — rows as the 0001 writer stored them.
+    let rows: &[(&str, &str, Value, &[&str])] = &[
+        ("web", "Plan", json!({ "app": "web", "tier": "front" }), &[]),
+        (
+            "api",
+            "Plan",
+            json!({ "app": "api", "tier": "back" }),
+            &["goal-uid"],
+        ),
+        (
+            "db",
+            "Plan",
+            json!({ "app": "db", "n": 5 }),
+            &["goal-uid", "other-uid"],
+        ),
+        ("run", "Execution", json!({ "app": "web" }), &["goal-uid"]),
+    ];
+    for (i, (name, kind, labels, owners)) in rows.iter().enumerate() {
+        let revision = i as i64 + 1;
+        let refs: Vec<Value> = owners
+            .iter()
+            .map(|uid| json!({ "apiVersion": "planspec.io/v1alpha1", "kind": "Goal", "name": "g", "uid": uid }))
+            .collect();
+        let mut object = json!({
+            "kind": kind,
+            "metadata": { "name": name, "namespace": "default", "labels": labels,
+                          "resourceVersion": revision.to_string() },
+        });
+        if !refs.is_empty() {
+            object["metadata"]["ownerReferences"] = Value::Array(refs);
+        }
+        sqlx::query(
+            "INSERT INTO resources (kind, namespace, name, uid, revision, created_revision, labels, object) \
+             VALUES (?1, 'default', ?2, ?3, ?4, ?4, ?5, ?6)",
+        )
+        .bind(*kind)
+        .bind(*name)
+        .bind(format!("uid-{name}"))
+        .bind(revision)
+        .bind(labels.to_string())
+        .bind(object.to_string())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let mut conn = raw(&path).await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2], "upgraded in place");
+    let labels: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT name, key, value FROM label_index ORDER BY name, key")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let labels: Vec<(&str, &str, &str)> = labels
+        .iter()
+        .map(|(n, k, v)| (n.as_str(), k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("api", "app", "api"),
+            ("api", "tier", "back"),
+            ("db", "app", "db"),
+            ("run", "app", "web"),
+            ("web", "app", "web"),
+            ("web", "tier", "front"),
+        ],
+        "string labels of existing rows are indexed"
+    );
+    let owners: Vec<(String, String)> =
+        sqlx::query_as("SELECT owner_uid, name FROM owner_index ORDER BY owner_uid, name")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        owners,
+        [
+            ("goal-uid".to_owned(), "api".to_owned()),
+            ("goal-uid".to_owned(), "db".to_owned()),
+            ("goal-uid".to_owned(), "run".to_owned()),
+            ("other-uid".to_owned(), "db".to_owned()),
+        ]
+    );
+    let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM changes")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(changes, 4, "the backfill logged no change");
+    conn.close().await.unwrap();
+
+    // Through the store: the indexes serve lists, owners, and writes keep them.
+    let q = ListQuery {
+        label_selector: Selector::parse("app=web").unwrap(),
+        ..ListQuery::all("Plan")
+    };
+    let names = |page: Vec<planspec_store::StoredObject>| -> Vec<String> {
+        page.into_iter().map(|o| o.key.name).collect()
+    };
+    assert_eq!(names(store.list(&q).await.unwrap().items), ["web"]);
+    assert_eq!(
+        names(store.list_owned_by("goal-uid").await.unwrap()),
+        ["run", "api", "db"]
+    );
+    store
+        .update(
+            key("api"),
+            None,
+            json!({ "kind": "Plan", "metadata": { "name": "api", "labels": { "app": "web" } } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(store.list(&q).await.unwrap().items), ["api", "web"]);
+    assert_eq!(
+        names(store.list_owned_by("goal-uid").await.unwrap()),
+        ["run", "db"]
+    );
+    store
+        .transact(vec![
+            WriteOp::AppendJournal {
+                execution_uid: "uid-run".into(),
+                expected_next_seq: 0,
+                entries: vec![json!({ "type": "Started" })],
+            },
+            WriteOp::PutNodeRecords {
+                execution_uid: "uid-run".into(),
+                records: vec![NodeRecord {
+                    node_id: "build".into(),
+                    phase: "Running".into(),
+                    record: json!({}),
+                }],
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.journal_len("uid-run").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .list_node_records(&NodeRecordQuery::all("uid-run"))
+            .await
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
+    let lease = store
+        .acquire_lease("l", "me", 10, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.token, 1, "the token counter starts at the upgrade");
+    assert_eq!(store.current_revision().await.unwrap(), 5);
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    store.close().await;
+}
+
+/// Journals, node records and leases survive a restart, and tokens go on increasing.
+#[tokio::test]
+async fn execution_data_and_leases_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let k = ObjectKey::new("Execution", "default", "run");
+    store
+        .create(
+            k.clone(),
+            "exec-1".into(),
+            json!({ "metadata": { "name": "run" } }),
+        )
+        .await
+        .unwrap();
+    store
+        .transact(vec![
+            WriteOp::AppendJournal {
+                execution_uid: "exec-1".into(),
+                expected_next_seq: 0,
+                entries: vec![json!(1), json!(2)],
+            },
+            WriteOp::PutNodeRecords {
+                execution_uid: "exec-1".into(),
+                records: vec![NodeRecord {
+                    node_id: "a".into(),
+                    phase: "Succeeded".into(),
+                    record: json!({ "exit": 0 }),
+                }],
+            },
+        ])
+        .await
+        .unwrap();
+    let lease = store
+        .acquire_lease("exec/run", "s1", 5_000, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    store.close().await;
+
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let journal = store.read_journal("exec-1", 0, 0).await.unwrap();
+    assert_eq!(
+        journal.iter().map(|e| e.entry.clone()).collect::<Vec<_>>(),
+        [json!(1), json!(2)]
+    );
+    let records = store
+        .list_node_records(&NodeRecordQuery::all("exec-1"))
+        .await
+        .unwrap()
+        .records;
+    assert_eq!(records[0].record, json!({ "exit": 0 }));
+    assert_eq!(
+        store.list_leases("exec/").await.unwrap(),
+        std::slice::from_ref(&lease)
+    );
+    assert_eq!(
+        store
+            .acquire_lease("exec/run", "s2", 5_000, 100)
+            .await
+            .unwrap(),
+        None
+    );
+    let next = store
+        .acquire_lease("exec/run", "s2", 5_000, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.token > lease.token);
     store.close().await;
 }

@@ -1,9 +1,11 @@
-//! `planspec describe KIND NAME`: one object for people — metadata, spec, status, conditions.
+//! `planspec describe KIND NAME`: one object for people — metadata, spec, status, conditions,
+//! and its recent changes ("Events"), read from the server's change log with a watch
+//! ([`crate::client::Client::history`]).
 
 use serde_json::Value;
 
 use crate::cli::DescribeArgs;
-use crate::client::Target;
+use crate::client::{History, Target};
 use crate::error::{emit, Exit, Outcome};
 use crate::term::escape_line;
 
@@ -32,6 +34,20 @@ pub fn run(args: &DescribeArgs) -> Outcome {
             }
         }
     }
+    let revision = object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse::<i64>().ok());
+    let collection = match target {
+        Target::Namespace => target.collection(None),
+        Target::Kind(_) => target.collection(Some(args.client.ns())),
+    };
+    let history = match revision {
+        Some(revision) => client
+            .history(&collection, &args.name, revision)
+            .map_err(|e| e.render()),
+        None => Err("the object has no resourceVersion".to_owned()),
+    };
+    text.push_str(&events(history));
     emit(&text)?;
     Ok(Exit::Success)
 }
@@ -136,6 +152,146 @@ pub fn describe(object: &Value) -> Result<String, crate::error::Failure> {
     Ok(out)
 }
 
+/// Most changes listed under `Events:` (the most recent ones).
+pub const MAX_EVENTS: usize = 10;
+
+/// The `Events:` section: the object's recent changes, oldest first — revision, type
+/// (`ADDED`, `MODIFIED`, `DELETED`), when (the newest `managedFields` time of the change,
+/// else `creationTimestamp`), and what changed (generation, phase, labels …).
+pub fn events(history: Result<History, String>) -> String {
+    let history = match history {
+        Ok(h) => h,
+        Err(e) => {
+            return format!(
+                "Events:             <cannot read the change log: {}>\n",
+                escape_line(&e)
+            )
+        }
+    };
+    if history.events.is_empty() {
+        return "Events:             <none>\n".to_owned();
+    }
+    let mut rows = vec![vec![
+        "Revision".to_owned(),
+        "Type".to_owned(),
+        "Time".to_owned(),
+        "Change".to_owned(),
+    ]];
+    let mut previous: Option<&Value> = None;
+    let mut all = Vec::new();
+    for event in &history.events {
+        let object = &event["object"];
+        let kind = event["type"].as_str().unwrap_or("");
+        all.push(vec![
+            text(&object["metadata"]["resourceVersion"]),
+            escape_line(kind).into_owned(),
+            change_time(object),
+            escape_line(&describe_change(kind, previous, object)).into_owned(),
+        ]);
+        previous = Some(object);
+    }
+    let skipped = all.len().saturating_sub(MAX_EVENTS);
+    rows.extend(all.into_iter().skip(skipped));
+    let mut out = String::from("Events:\n");
+    if skipped > 0 || !history.complete {
+        out.push_str("  (earlier changes not shown)\n");
+    }
+    out.push_str(&indent(&align(&rows)));
+    out
+}
+
+/// When a change was made: the newest `time` of the object's `managedFields` (the entry of
+/// whoever made the change is stamped with it), else its `deletionTimestamp` or
+/// `creationTimestamp`.
+fn change_time(object: &Value) -> String {
+    let meta = &object["metadata"];
+    let newest = meta["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["time"].as_str())
+        .max();
+    match newest {
+        Some(t) => escape_line(t).into_owned(),
+        None if meta["deletionTimestamp"].is_string() => text(&meta["deletionTimestamp"]),
+        None => text(&meta["creationTimestamp"]),
+    }
+}
+
+/// What a change did, from the object before (`None`: unknown) and after it.
+pub fn describe_change(kind: &str, before: Option<&Value>, after: &Value) -> String {
+    let generation = |o: &Value| o["metadata"]["generation"].as_i64();
+    let phase = |o: &Value| o["status"]["phase"].as_str().map(str::to_owned);
+    match kind {
+        "ADDED" => {
+            let mut parts = Vec::new();
+            if let Some(g) = generation(after) {
+                parts.push(format!("generation {g}"));
+            }
+            if let Some(p) = phase(after) {
+                parts.push(format!("phase {p}"));
+            }
+            if parts.is_empty() {
+                "created".to_owned()
+            } else {
+                format!("created ({})", parts.join(", "))
+            }
+        }
+        "DELETED" => "deleted".to_owned(),
+        _ => {
+            let Some(before) = before else {
+                let mut parts = Vec::new();
+                if let Some(g) = generation(after) {
+                    parts.push(format!("generation {g}"));
+                }
+                if let Some(p) = phase(after) {
+                    parts.push(format!("phase {p}"));
+                }
+                return format!("changed ({})", parts.join(", "));
+            };
+            let mut parts = Vec::new();
+            if generation(before) != generation(after) {
+                parts.push(format!(
+                    "spec changed (generation {} → {})",
+                    generation(before).map_or("?".into(), |g| g.to_string()),
+                    generation(after).map_or("?".into(), |g| g.to_string())
+                ));
+            }
+            if phase(before) != phase(after) {
+                parts.push(format!(
+                    "phase {} → {}",
+                    phase(before).unwrap_or_else(|| "<none>".into()),
+                    phase(after).unwrap_or_else(|| "<none>".into())
+                ));
+            } else if before["status"] != after["status"] && generation(before) == generation(after)
+            {
+                // (A spec change brings its own status update: observedGeneration.)
+                parts.push("status changed".to_owned());
+            }
+            for (field, what) in [
+                ("labels", "labels"),
+                ("annotations", "annotations"),
+                ("finalizers", "finalizers"),
+                ("ownerReferences", "owners"),
+            ] {
+                if before["metadata"][field] != after["metadata"][field] {
+                    parts.push(format!("{what} changed"));
+                }
+            }
+            if before["metadata"]["deletionTimestamp"].is_null()
+                && !after["metadata"]["deletionTimestamp"].is_null()
+            {
+                parts.push("deletion requested".to_owned());
+            }
+            if parts.is_empty() {
+                "metadata changed".to_owned()
+            } else {
+                parts.join(", ")
+            }
+        }
+    }
+}
+
 fn text(value: &Value) -> String {
     let s = match value {
         Value::Null => "<none>".to_owned(),
@@ -187,5 +343,44 @@ mod tests {
         assert!(text.contains("Spec:\n  description: x\n"), "{text}");
         assert!(text.contains("Status:\n  phase: Ready\n"), "{text}");
         assert!(text.contains("  Valid   True     Checked"), "{text}");
+    }
+
+    #[test]
+    fn events_list_what_changed() {
+        let plan = |rv: &str, generation: i64, phase: &str, time: &str| {
+            json!({"metadata": {"resourceVersion": rv, "generation": generation,
+                                "managedFields": [{"time": "2025-01-01T00:00:00Z"}, {"time": time}]},
+                   "status": {"phase": phase}})
+        };
+        let history = History {
+            events: vec![
+                json!({"type": "ADDED", "object": plan("3", 1, "Ready", "2025-01-01T00:00:00Z")}),
+                json!({"type": "MODIFIED", "object": plan("5", 2, "Ready", "2025-01-01T00:02:00Z")}),
+                json!({"type": "MODIFIED", "object": plan("9", 2, "Invalid", "2025-01-01T00:03:00Z")}),
+            ],
+            complete: true,
+        };
+        let text = events(Ok(history));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Events:");
+        assert!(
+            lines[1].starts_with("  Revision   Type       Time"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("ADDED") && lines[2].ends_with("created (generation 1, phase Ready)"),
+            "{text}"
+        );
+        assert!(
+            lines[3].contains("2025-01-01T00:02:00Z")
+                && lines[3].ends_with("spec changed (generation 1 → 2)"),
+            "{text}"
+        );
+        assert!(lines[4].ends_with("phase Ready → Invalid"), "{text}");
+        assert_eq!(
+            events(Ok(History::default())),
+            "Events:             <none>\n"
+        );
+        assert!(events(Err("boom".into())).contains("boom"));
     }
 }

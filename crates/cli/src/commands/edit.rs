@@ -24,7 +24,7 @@ pub fn run(args: &EditArgs) -> Outcome {
     let original = format!(
         "# Edit the object below; saving an unchanged file (or an empty one) cancels.\n\
          # A change made by someone else meanwhile is detected through metadata.resourceVersion.\n{}",
-        to_yaml(&object)?
+        to_yaml(&crate::client::without_managed_fields(&object))?
     );
     let file = temp_path(&args.name);
     std::fs::write(&file, &original)

@@ -1,5 +1,6 @@
 //! `planspec get`: list or show resources, as the server's Table or as JSON, YAML or names;
-//! `-w` keeps printing changes.
+//! `-w` keeps printing changes. Several kinds at once (`plans,goals`, or `all` for the six
+//! PlanSpec kinds) print one table per kind, as kubectl does.
 
 use serde_json::Value;
 
@@ -13,7 +14,11 @@ use super::resources::{
 
 /// Lists or shows, then watches with `-w`.
 pub fn run(args: &GetArgs) -> Outcome {
-    let target = target(&args.kind, "get")?;
+    let targets = targets(&args.kind)?;
+    let target = match targets.as_slice() {
+        [one] => *one,
+        _ => return run_many(args, &targets),
+    };
     let client = connect(&args.client);
     let namespace = (!args.all_namespaces).then_some(args.client.ns());
     let collection = target.collection(namespace);
@@ -151,6 +156,113 @@ pub fn watch(
     match failure {
         Some(f) => Err(f),
         None => Ok(Exit::Success),
+    }
+}
+
+/// The kinds of `KIND[,KIND…]` (`all`: the six PlanSpec kinds), each once, in order.
+pub fn targets(kinds: &str) -> Result<Vec<Target>, Failure> {
+    let mut out: Vec<Target> = Vec::new();
+    for name in kinds.split(',').map(str::trim) {
+        let named: Vec<Target> = if name.eq_ignore_ascii_case("all") {
+            planspec_model::Kind::ALL
+                .into_iter()
+                .map(Target::Kind)
+                .collect()
+        } else {
+            vec![target(name, "get")?]
+        };
+        for t in named {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(target("", "get").err().unwrap_or_else(|| {
+            crate::error::usage("get", "name a kind, e.g. `plans` or `plans,goals`")
+        }));
+    }
+    Ok(out)
+}
+
+/// Several kinds: one table per kind (names as `kind.planspec.io/name`, a blank line
+/// between), or one `List` of every object, or every name. Kinds with nothing to show are
+/// left out; a kind that fails is reported at the end, the others still print.
+fn run_many(args: &GetArgs, targets: &[Target]) -> Outcome {
+    if args.watch {
+        return Err(crate::error::usage(
+            "get",
+            "you may only specify a single resource type with --watch",
+        ));
+    }
+    let client = connect(&args.client);
+    let table = matches!(args.output, ObjectFormat::Table | ObjectFormat::Wide);
+    let wide = args.output == ObjectFormat::Wide;
+    let accept = if table { TABLE } else { "application/json" };
+    let mut query: Vec<String> = Vec::new();
+    if let Some(selector) = &args.selector {
+        query.push(format!("labelSelector={}", encode(selector)));
+    }
+    let mut sections: Vec<String> = Vec::new();
+    let mut items: Vec<Value> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    for &target in targets {
+        let namespace = (!args.all_namespaces).then_some(args.client.ns());
+        let show_namespace = args.all_namespaces && target != Target::Namespace;
+        let path = match (&args.name, target) {
+            (Some(name), Target::Namespace) => {
+                format!("{}/{}", target.collection(None), encode(name))
+            }
+            (Some(name), Target::Kind(_)) => target.item(args.client.ns(), name),
+            (None, _) => with_query(&target.collection(namespace), &query),
+        };
+        let value = match client.request("GET", &path, accept, None) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Failure::Message(m) = server_error(e) {
+                    errors.push(m);
+                }
+                continue;
+            }
+        };
+        if table {
+            if value["rows"].as_array().is_none_or(Vec::is_empty) {
+                continue;
+            }
+            let mut rows = table_rows(&value, wide, show_namespace, true);
+            let name_column = usize::from(show_namespace);
+            for row in rows.iter_mut().skip(1) {
+                if let Some(cell) = row.get_mut(name_column) {
+                    *cell = object_ref(target, cell);
+                }
+            }
+            sections.push(align_with(&rows, &mut Vec::new()));
+        } else {
+            items.extend(self::items(&value).into_iter().cloned());
+        }
+    }
+    if table {
+        if sections.is_empty() && errors.is_empty() {
+            emit_err(&match args.all_namespaces {
+                false => format!("No resources found in {} namespace.\n", args.client.ns()),
+                true => "No resources found\n".to_owned(),
+            });
+        }
+        emit(&sections.join("\n"))?;
+    } else {
+        let list = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "List",
+            "metadata": {"resourceVersion": ""},
+            "items": items,
+        });
+        let fallback = targets.first().copied().unwrap_or(Target::Namespace);
+        print_objects(&list, args.output, fallback)?;
+    }
+    if errors.is_empty() {
+        Ok(Exit::Success)
+    } else {
+        Err(Failure::Message(errors.join("\n")))
     }
 }
 

@@ -124,6 +124,7 @@ pub fn target_of(object: &Value) -> Option<Target> {
 
 /// Prints objects (a single object or a list's `items`) as JSON, YAML or names.
 pub fn print_objects(value: &Value, format: ObjectFormat, fallback: Target) -> Result<(), Failure> {
+    let value = &crate::client::without_managed_fields(value);
     match format {
         ObjectFormat::Json => emit(&format!(
             "{}\n",

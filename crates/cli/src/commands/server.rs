@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use planspec_server::api::clock::SystemClock;
 use planspec_server::api::{Api, ApiOptions};
+use planspec_server::controllers::{self, Controllers};
 use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
 #[cfg(not(unix))]
 use planspec_server::http::shutdown_signal;
-use planspec_server::http::{Server, ServerConfig};
+use planspec_server::http::{access_log, Server, ServerConfig};
+use planspec_runtime::{ProviderRegistry, Runtime, RuntimeOptions};
 use planspec_store::{SqliteOptions, SqliteStore};
 
 use crate::cli::ServerArgs;
@@ -17,6 +19,16 @@ use crate::error::{emit, usage, Exit, Failure, Outcome};
 pub fn run(args: &ServerArgs) -> Outcome {
     let listen =
         listen_address(&args.listen, args.insecure_bind).map_err(|e| usage("server", e))?;
+    let access_log = access_log::Config {
+        level: args
+            .access_log_level
+            .parse()
+            .map_err(|e: String| usage("server", e))?,
+        target: match args.access_log.as_str() {
+            "-" => access_log::Target::Stderr,
+            path => access_log::Target::File(path.into()),
+        },
+    };
     let path = match &args.store {
         Some(url) => match parse_store(url).map_err(|e| usage("server", e))? {
             StoreLocation::Sqlite(path) => path,
@@ -48,8 +60,19 @@ pub fn run(args: &ServerArgs) -> Outcome {
                 .map_err(|e| fail(format!("cannot open the store {}: {e}", path.display())))?,
         );
         let api = Api::new(store.clone(), Arc::new(SystemClock), ApiOptions::default());
+        let controllers = Controllers::start(api.clone(), controllers::standard());
+        let data_dir = runtime_data_dir(&path);
+        let registry = ProviderRegistry::with_builtins()
+            .map_err(|e| fail(format!("cannot start the providers: {e}")))?;
+        let runtime = Runtime::start(
+            store.clone(),
+            registry,
+            RuntimeOptions::new(data_dir.clone()),
+        );
+        api.attach_runtime(runtime.handle(), data_dir);
         let config = ServerConfig {
             listen,
+            access_log,
             ..ServerConfig::default()
         };
         let server = Server::bind(&config, api)
@@ -64,6 +87,8 @@ pub fn run(args: &ServerArgs) -> Outcome {
             path.display()
         ))?;
         let result = server.run(shutdown).await;
+        drop(controllers);
+        runtime.shutdown().await;
         store.close().await;
         result.map_err(|e| fail(format!("the server failed: {e}")))?;
         Ok(Exit::Success)
@@ -93,4 +118,17 @@ fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
 
 fn fail(message: String) -> Failure {
     Failure::Error(miette::miette!("{message}"))
+}
+
+/// Where the runtime keeps work directories and logs: beside the store file, in
+/// `<store stem>.data/` (`planspec.db` → `planspec.data/`).
+pub fn runtime_data_dir(store: &std::path::Path) -> std::path::PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "planspec".into());
+    store
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("."))
+        .join(format!("{stem}.data"))
 }

@@ -150,6 +150,11 @@ pub struct TaskNode {
     #[serde(default = "crate::defaults::zero_u32")]
     #[schemars(range(min = 0, max = 10))]
     pub retries: u32,
+    /// How failed attempts are retried: the wait between attempts and which failures are
+    /// retried (PlanSpec extension). Without it: 1s doubling up to 5m, and the failures the
+    /// engine's reason-code catalogue marks retryable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
     /// Condition under which the Task runs (a CEL-like expression, at most 1024 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
@@ -161,6 +166,46 @@ pub struct TaskNode {
     /// Rough size of the work: `small`, `medium`, `large` or `xlarge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_effort: Option<Effort>,
+}
+
+/// How a Task's failed attempts are retried (PlanSpec extension). `retries` still says how
+/// many times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// The wait before each retry: `initial`, multiplied by `factor` per retry, capped at
+    /// `max`, with jitter (between half and all of that wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+    /// Reason codes of the failures that are retried, e.g. `provider_failed`, `node_timeout`
+    /// (unique, at most 32; see the reason-code catalogue). Empty or absent: the codes the
+    /// catalogue marks retryable. A failure the provider reports as not retryable is never
+    /// retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        extend("uniqueItems" = true),
+        inner(length(min = 1, max = 64), regex(pattern = "^[a-z][a-z0-9_]*$"))
+    )]
+    pub retry_on: Vec<String>,
+}
+
+/// Exponential backoff between retries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct Backoff {
+    /// Wait before the first retry, as a Go duration (default `1s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<Duration>,
+    /// Longest wait, as a Go duration (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Duration>,
+    /// Multiplier per retry, 1–10 (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1.0, max = 10.0))]
+    pub factor: Option<f64>,
 }
 
 /// Rough size of a Task: `small`, `medium`, `large` or `xlarge`.

@@ -35,13 +35,24 @@ pub fn admit(
     object: Value,
     field_validation: FieldValidation,
 ) -> Result<Admitted, Status> {
+    let text = serde_json::to_string(&object).map_err(Status::internal_error)?;
+    admit_text(resource, name, object, text, field_validation)
+}
+
+/// [`admit`] for an object already serialised as `text` (the JSON of `object`).
+pub fn admit_text(
+    resource: ResourceType,
+    name: &str,
+    object: Value,
+    text: String,
+    field_validation: FieldValidation,
+) -> Result<Admitted, Status> {
     let ResourceType::Kind(kind) = resource else {
         return Ok(Admitted {
             object,
             warnings: Vec::new(),
         });
     };
-    let text = serde_json::to_string(&object).map_err(Status::internal_error)?;
     let mut sources = SourceMap::new();
     sources.add(SourceFile::new(format!("{}/{name}", kind.as_str()), text));
     let report = validate(sources, &Options::default());

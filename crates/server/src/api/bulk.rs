@@ -6,10 +6,12 @@
 use super::admission::Admitted;
 use super::clock::timestamp;
 use super::gc::resource_of;
+use super::managed::WriteKind;
 use super::object::{self, NewObject, Part};
-use super::params::FieldValidation;
+use super::params::{FieldValidation, WriteOptions};
 use super::{key, store_error, Api};
 use crate::resource::ResourceType;
+use crate::ssa::Operation;
 use crate::status::{cause, Reason, Status, StatusCause, StatusDetails};
 use planspec_model::{Edge, EdgeOrigin, Node, PlanGraph};
 use planspec_store::{StoreError, WriteOp};
@@ -123,17 +125,21 @@ impl Api {
     /// cause per problem (field paths prefixed with the item's position, `[2].spec.graph`).
     /// Then one transaction writes them all (retried as a whole if another write raced it).
     /// Replacing keeps `status` and server-owned metadata, as a PUT without
-    /// `resourceVersion` does.
+    /// `resourceVersion` does. Each write is recorded in `managedFields` for `field_manager`.
     pub async fn apply_batch(
         &self,
         namespace: &str,
         items: Vec<Value>,
         dry_run: bool,
+        field_manager: &str,
     ) -> Result<Value, Status> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.apply_once(namespace, &items, dry_run).await {
+            match self
+                .apply_once(namespace, &items, dry_run, field_manager)
+                .await
+            {
                 Err(ApplyError::Race) if attempt <= self.options().max_retries => {}
                 Err(ApplyError::Race) => {
                     return Err(Status::conflict(
@@ -153,7 +159,12 @@ impl Api {
         namespace: &str,
         items: &[Value],
         dry_run: bool,
+        field_manager: &str,
     ) -> Result<Value, ApplyError> {
+        let options = WriteOptions {
+            field_manager: Some(field_manager.to_owned()),
+            ..WriteOptions::default()
+        };
         let mut causes = Vec::new();
         let mut warnings = Vec::new();
         let mut ops = Vec::new();
@@ -226,8 +237,14 @@ impl Api {
                     },
                 ),
             };
+            let write = WriteKind {
+                part: Part::Main,
+                operation: Operation::Update,
+                current: current.as_ref().map(|c| &c.object),
+                now: &now,
+            };
             let admitted = match prepared {
-                Ok(p) => Api::admit(resource, &name, p, FieldValidation::Warn).await,
+                Ok(p) => self.admit_write(resource, &name, p, &options, write).await,
                 Err(s) => Err(s),
             };
             let Admitted {

@@ -13,16 +13,16 @@
 //!   deleted as usual (the dependents stay). This is done at once, also for an owner held
 //!   by finalizers (Kubernetes defers it with an `orphan` finalizer).
 //!
-//! Dependents are found by scanning the owner's namespace, kind by kind, with
-//! [`Store::list`](planspec_store::Store::list). The planned optimisation is an index in the
-//! store from owner uid to dependents; the scan is correct but costs a list of the namespace.
+//! Dependents are found through the store's owner index
+//! ([`Store::list_owned_by`](planspec_store::Store::list_owned_by)): the cost follows the
+//! number of dependents, not the size of the namespace.
 
 use super::object;
 use super::{key, Api};
 use crate::resource::ResourceType;
 use crate::status::Status;
 use planspec_model::Kind;
-use planspec_store::{ListQuery, StoreError, StoredObject, WriteOp};
+use planspec_store::{StoreError, StoredObject, WriteOp};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -109,27 +109,22 @@ pub(crate) fn resource_of(kind: &str) -> Option<ResourceType> {
 }
 
 impl Api {
-    /// The objects in `namespace` that name `uid` among their owners.
+    /// The objects of PlanSpec kinds in `namespace` that name `uid` among their owners
+    /// (owner references are namespace-local, as in Kubernetes), in key order.
     pub async fn dependents(
         &self,
         namespace: &str,
         uid: &str,
     ) -> Result<Vec<StoredObject>, StoreError> {
-        // A scan of the namespace; a store index owner uid → dependents is the planned
-        // optimisation.
-        let mut found = Vec::new();
-        for kind in Kind::ALL {
-            let page = self
-                .store()
-                .list(&ListQuery::in_namespace(kind.as_str(), namespace))
-                .await?;
-            found.extend(
-                page.items
-                    .into_iter()
-                    .filter(|o| is_owned_by(&o.object, uid)),
-            );
-        }
-        Ok(found)
+        let owned = self.store().list_owned_by(uid).await?;
+        Ok(owned
+            .into_iter()
+            .filter(|o| {
+                o.key.namespace == namespace
+                    && resource_of(&o.key.kind).is_some()
+                    && is_owned_by(&o.object, uid)
+            })
+            .collect())
     }
 
     /// Removes the reference to `owner_uid` from each dependent of it (`Orphan`).

@@ -330,6 +330,81 @@ pub fn with_initial_status(resource: ResourceType, mut object: Value, timestamp:
     object
 }
 
+/// The condition of a Plan that says it passed validation.
+pub const PLAN_VALID: &str = "Valid";
+
+/// `object` (an admitted, updated object of `resource`) with its status brought up to date
+/// with a spec change: when `generation` moved past `current`'s, a Plan's status is
+/// recomputed as on create — `phase: Ready`, `nodeCount` of the new graph, the `Valid`
+/// condition (`SchemaValid`, stamped `timestamp` only if it was not already `True`, as
+/// Kubernetes conditions keep `lastTransitionTime` while their status holds) and
+/// `observedGeneration` (status and condition) set to the new generation. Other conditions
+/// and status fields stay. An admitted object passed validation, so a stored Plan is always
+/// `Valid`; `Invalid` is left to controllers that re-validate against other resources.
+/// Other kinds, and updates that did not change the spec, are returned as they are.
+pub fn with_recomputed_status(
+    resource: ResourceType,
+    current: &Value,
+    mut object: Value,
+    timestamp: &str,
+) -> Value {
+    if resource != ResourceType::Kind(Kind::Plan) {
+        return object;
+    }
+    let generation = |o: &Value| metadata(o).get("generation").and_then(Value::as_i64);
+    let Some(new_generation) = generation(&object) else {
+        return object;
+    };
+    if generation(current) == Some(new_generation) {
+        return object;
+    }
+    let nodes = object
+        .pointer("/spec/graph/nodes")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let Value::Object(map) = &mut object else {
+        return object;
+    };
+    let status = map
+        .entry("status")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !status.is_object() {
+        *status = Value::Object(Map::new());
+    }
+    let Value::Object(status) = status else {
+        return object;
+    };
+    let mut conditions: Vec<Value> = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let previous = conditions
+        .iter()
+        .position(|c| c.get("type").and_then(Value::as_str) == Some(PLAN_VALID));
+    let since = previous
+        .map(|i| &conditions[i])
+        .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+        .and_then(|c| c.get("lastTransitionTime"))
+        .and_then(Value::as_str)
+        .unwrap_or(timestamp)
+        .to_owned();
+    let valid = json!({
+        "type": PLAN_VALID, "status": "True", "reason": "SchemaValid",
+        "message": "Plan passed schema validation",
+        "lastTransitionTime": since, "observedGeneration": new_generation,
+    });
+    match previous {
+        Some(i) => conditions[i] = valid,
+        None => conditions.insert(0, valid),
+    }
+    status.insert("phase".into(), json!("Ready"));
+    status.insert("nodeCount".into(), json!(nodes));
+    status.insert("conditions".into(), Value::Array(conditions));
+    status.insert("observedGeneration".into(), json!(new_generation));
+    object
+}
+
 /// Which part of an object a write changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
@@ -379,6 +454,7 @@ pub fn prepare_update(
         }
     }
     let current_map = current.as_object().cloned().unwrap_or_default();
+    let managed_fields = carried_managed_fields(&mut proposed);
     match part {
         Part::Status => {
             let mut object = current_map;
@@ -389,6 +465,9 @@ pub fn prepare_update(
                 _ => {
                     object.remove("status");
                 }
+            }
+            if let Some(m) = managed_fields {
+                metadata_mut(&mut object).insert("managedFields".into(), m);
             }
             Ok(Value::Object(object))
         }
@@ -406,6 +485,9 @@ pub fn prepare_update(
                             meta.remove(field);
                         }
                     }
+                }
+                if let Some(m) = managed_fields {
+                    meta.insert("managedFields".into(), m);
                 }
                 meta.remove("generateName");
                 if let Some(g) = current_meta.get("generateName") {
@@ -459,6 +541,18 @@ pub fn prepare_update(
             }
             finish_main(resource, object, spec_changed, current_meta)
         }
+    }
+}
+
+/// The `metadata.managedFields` a written object carries, taken out of it, when they are a
+/// non-empty list: they replace the stored ones (as in Kubernetes, where a client may rewrite
+/// managed fields, e.g. kubectl moving client-side-apply ownership to server-side apply).
+/// Otherwise the stored ones stay.
+fn carried_managed_fields(proposed: &mut Map<String, Value>) -> Option<Value> {
+    let meta = proposed.get_mut("metadata")?.as_object_mut()?;
+    match meta.get("managedFields") {
+        Some(Value::Array(items)) if !items.is_empty() => meta.remove("managedFields"),
+        _ => None,
     }
 }
 
@@ -710,6 +804,70 @@ mod tests {
         let o = prepare_update(PLAN, "default", "p", &deleting, proposed, Part::Main).unwrap();
         assert!(finalizers(&o).is_empty());
         assert!(deletion_requested(&o));
+    }
+
+    #[test]
+    fn written_managed_fields_replace_the_stored_ones_only_when_given() {
+        let mut current = stored();
+        current["metadata"]["managedFields"] = json!([{"manager": "a"}]);
+        let keep = prepare_update(PLAN, "default", "p", &current, plan("p"), Part::Main).unwrap();
+        assert_eq!(keep["metadata"]["managedFields"], json!([{"manager": "a"}]));
+        for empty in [json!([]), Value::Null] {
+            let mut proposed = plan("p");
+            proposed["metadata"]["managedFields"] = empty;
+            let o = prepare_update(PLAN, "default", "p", &current, proposed, Part::Main).unwrap();
+            assert_eq!(o["metadata"]["managedFields"], json!([{"manager": "a"}]));
+        }
+        let mut proposed = plan("p");
+        proposed["metadata"]["managedFields"] = json!([{"manager": "b"}]);
+        let o =
+            prepare_update(PLAN, "default", "p", &current, proposed.clone(), Part::Main).unwrap();
+        assert_eq!(o["metadata"]["managedFields"], json!([{"manager": "b"}]));
+        let o = prepare_update(PLAN, "default", "p", &current, proposed, Part::Status).unwrap();
+        assert_eq!(o["metadata"]["managedFields"], json!([{"manager": "b"}]));
+    }
+
+    #[test]
+    fn a_plans_status_is_recomputed_when_its_generation_moves() {
+        let current = with_initial_status(
+            PLAN,
+            prepare_create(PLAN, "default", plan("p"), &NEW).unwrap(),
+            "2025-01-01T00:00:00Z",
+        );
+        let mut updated = current.clone();
+        updated["metadata"]["generation"] = json!(2);
+        updated["spec"]["graph"]["nodes"] =
+            json!([{"id": "a", "kind": "Task"}, {"id": "b", "kind": "Task"}]);
+        updated["status"]["phase"] = json!("Invalid");
+        updated["status"]["conditions"] = json!([
+            {"type": "Other", "status": "True"},
+            {"type": "Valid", "status": "True", "lastTransitionTime": "2025-01-01T00:00:00Z"}
+        ]);
+        let o = with_recomputed_status(PLAN, &current, updated.clone(), "2025-06-01T00:00:00Z");
+        assert_eq!(o["status"]["phase"], "Ready");
+        assert_eq!(o["status"]["nodeCount"], 2);
+        assert_eq!(o["status"]["observedGeneration"], 2);
+        assert_eq!(o["status"]["conditions"][0]["type"], "Other");
+        let valid = &o["status"]["conditions"][1];
+        assert_eq!(valid["lastTransitionTime"], "2025-01-01T00:00:00Z");
+        assert_eq!(valid["observedGeneration"], 2);
+        assert_eq!(valid["reason"], "SchemaValid");
+        // A condition that was not True transitions now.
+        updated["status"]["conditions"][1]["status"] = json!("False");
+        let o = with_recomputed_status(PLAN, &current, updated.clone(), "2025-06-01T00:00:00Z");
+        assert_eq!(
+            o["status"]["conditions"][1]["lastTransitionTime"],
+            "2025-06-01T00:00:00Z"
+        );
+        // The same generation, or another kind: nothing to do.
+        assert_eq!(
+            with_recomputed_status(PLAN, &current, current.clone(), "t"),
+            current
+        );
+        assert_eq!(
+            with_recomputed_status(EXEC, &current, updated.clone(), "t"),
+            updated
+        );
     }
 
     #[test]

@@ -88,16 +88,22 @@ pub enum FieldValidation {
 }
 
 /// Options of a create, update or patch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOptions {
     /// `dryRun=All`: run every check, write nothing.
     pub dry_run: bool,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// `fieldManager`: who is writing, recorded in `metadata.managedFields` (the HTTP layer
+    /// fills it from the `User-Agent` when absent, except for server-side apply, which
+    /// requires it).
+    pub field_manager: Option<String>,
+    /// `force=true`: a server-side apply takes the fields other managers own.
+    pub force: bool,
 }
 
 impl WriteOptions {
-    /// Reads `dryRun` and `fieldValidation`.
+    /// Reads `dryRun`, `fieldValidation`, `fieldManager` and `force`.
     pub fn from_params(params: &Params) -> Result<Self, Status> {
         let field_validation = match params.get("fieldValidation") {
             None | Some("") | Some("Warn") => FieldValidation::Warn,
@@ -109,11 +115,33 @@ impl WriteOptions {
                 )))
             }
         };
+        let field_manager = match params.get("fieldManager") {
+            None | Some("") => None,
+            Some(m) => Some(field_manager(m)?),
+        };
         Ok(WriteOptions {
             dry_run: dry_run(params)?,
             field_validation,
+            field_manager,
+            force: params.bool("force")?.unwrap_or(false),
         })
     }
+}
+
+/// A valid `fieldManager`: at most 128 characters, all printable (as Kubernetes).
+pub fn field_manager(name: &str) -> Result<String, Status> {
+    if name.chars().count() > crate::ssa::MAX_MANAGER_LENGTH {
+        return Err(Status::bad_request(format!(
+            "fieldManager: Invalid value: \"{name}\": must be at most {} characters",
+            crate::ssa::MAX_MANAGER_LENGTH
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Status::bad_request(
+            "fieldManager: Invalid value: must contain only printable characters",
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// Where a watch starts.

@@ -13,11 +13,31 @@
 //!    a `410 Expired` `Status`, as Kubernetes does (clients then list again);
 //! 4. it ends at its timeout, or when the server shuts down.
 //!
-//! With label or field selectors, an object that stops matching is reported as `DELETED` and
-//! one that starts matching as `ADDED` (as Kubernetes does) — exactly when the watcher knows
-//! whether the object matched before: always after initial events; after a given
-//! `resourceVersion` only for objects it has seen since (others that start matching are
-//! `MODIFIED`).
+//! # Selectors
+//!
+//! With label or field selectors the events follow Kubernetes: a change is judged by the
+//! object's state before it and after it.
+//!
+//! | before | after | event |
+//! |---|---|---|
+//! | matched | matches | `MODIFIED` |
+//! | did not match (or did not exist) | matches | `ADDED` |
+//! | matched | does not match | `DELETED`, carrying the state that matched, with the change's `resourceVersion` |
+//! | matched | deleted | `DELETED` (the last state) |
+//!
+//! A deletion is reported when the deleted state matched. Selectors on `metadata.name` and
+//! `metadata.namespace` alone select an object for its whole life, so nothing more is
+//! needed for them. Otherwise, for a modification the watcher
+//! needs the state before it: the previous change of the same object in the store's change
+//! log. It keeps, for the objects it has seen, whether their last state matched and at which
+//! revision (after initial events it knows every object). When it resumes from a
+//! `resourceVersion` and meets an object it has not seen, it reads back the change log before
+//! that revision once — at most [`PREVIOUS_STATE_LOOKBACK`] revisions, which the store's
+//! in-memory ring normally holds — to learn each object's state there. An object whose last
+//! change before the resume point is older than that (or compacted away) is undecidable; the
+//! watcher then errs towards the client holding nothing stale: it sends `MODIFIED` if the
+//! object matches now (a client that did not have it adds it) and `DELETED` (with the new
+//! state) if it does not (a client that did not have it ignores it).
 
 use crate::api::params::{ListOptions, WatchStart};
 use crate::api::{object, store_error, Api};
@@ -25,13 +45,18 @@ use crate::resource::ResourceType;
 use crate::status::Status;
 use planspec_store::{ChangeType, ListQuery, ObjectKey, Store, StoreError};
 use serde_json::{json, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 
 /// The annotation of the bookmark that ends the initial events.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+/// How many revisions before its starting point a resumed watch with selectors reads back to
+/// learn whether the objects it meets matched before their first change (see the module
+/// documentation).
+pub const PREVIOUS_STATE_LOOKBACK: i64 = 10_000;
 
 /// The `type` of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +122,8 @@ pub struct Watcher {
     deadline: Instant,
     bookmarks: Option<Duration>,
     next_bookmark: Instant,
-    /// Keys of the objects known to match the selectors (only with selectors).
-    matched: Option<HashSet<ObjectKey>>,
-    /// Whether `matched` holds every matching object (after initial events).
-    complete: bool,
+    /// What is known of the objects' last states (only with selectors).
+    matching: Option<Matching>,
     batch: usize,
     done: bool,
     _open: crate::api::WatchGuard,
@@ -127,7 +150,14 @@ impl Watcher {
         let mut query = Api::list_query(resource, namespace, options);
         query.limit = None;
         query.continue_after = None;
-        let selective = !query.label_selector.is_empty() || !query.field_selector.is_empty();
+        // Selectors on the object's identity alone (name, namespace) select the same objects
+        // before and after any change: no need to know previous states for them.
+        let selective = !query.label_selector.is_empty()
+            || query
+                .field_selector
+                .requirements()
+                .iter()
+                .any(|r| !matches!(r.field.as_str(), "metadata.name" | "metadata.namespace"));
         let api_options = api.options();
         let now = Instant::now();
         let bookmark_interval = api_options.bookmark_interval;
@@ -142,20 +172,23 @@ impl Watcher {
             deadline: now + options.timeout.unwrap_or(api_options.default_watch_timeout),
             bookmarks: options.allow_bookmarks.then_some(bookmark_interval),
             next_bookmark: now + bookmark_interval,
-            matched: selective.then(HashSet::new),
-            complete: false,
+            matching: None,
             batch: api_options.watch_batch.max(1),
             done: false,
             _open: api.count_watch(),
         };
         match options.watch_start() {
-            WatchStart::After(rv) => watcher.from = rv,
+            WatchStart::After(rv) => {
+                watcher.from = rv;
+                watcher.matching = selective.then(|| Matching::after(rv));
+            }
             WatchStart::Now => {
                 watcher.from = watcher
                     .store
                     .current_revision()
                     .await
                     .map_err(|e| store_error(resource, "", e))?;
+                watcher.matching = selective.then(|| Matching::after(watcher.from));
             }
             WatchStart::InitialEvents { end_bookmark } => {
                 let page = watcher
@@ -164,10 +197,10 @@ impl Watcher {
                     .await
                     .map_err(|e| store_error(resource, "", e))?;
                 watcher.from = page.revision;
-                watcher.complete = true;
+                watcher.matching = selective.then(Matching::complete);
                 for item in page.items {
-                    if let Some(m) = &mut watcher.matched {
-                        m.insert(item.key.clone());
+                    if let Some(m) = &mut watcher.matching {
+                        m.known.insert(item.key.clone(), Some(item.revision));
                     }
                     watcher.pending.push_back(WatchEvent {
                         event_type: EventType::Added,
@@ -218,9 +251,11 @@ impl Watcher {
             match self.store.changes_since(self.from, self.batch).await {
                 Ok(page) => {
                     let full = page.changes.len() >= self.batch;
+                    // Each change is fully handled (state updated after every await) before
+                    // `from` moves past it, so a cancelled call loses and repeats nothing.
                     for change in page.changes {
                         let revision = change.revision;
-                        if let Some(event) = self.select(change) {
+                        if let Some(event) = self.select(change).await {
                             self.pending.push_back(event);
                         }
                         self.from = revision;
@@ -262,7 +297,7 @@ impl Watcher {
     }
 
     /// The event for a change, if the watch selects it.
-    fn select(&mut self, change: planspec_store::Change) -> Option<WatchEvent> {
+    async fn select(&mut self, change: planspec_store::Change) -> Option<WatchEvent> {
         let key = &change.object.key;
         if key.kind != self.query.kind
             || self
@@ -274,43 +309,207 @@ impl Watcher {
             return None;
         }
         let matches = self.query.matches(&change.object);
-        let object = object::with_resource_version(change.object.object, change.revision);
-        let event_type = match &mut self.matched {
-            None => matches.then_some(match change.change_type {
-                ChangeType::Added => EventType::Added,
-                ChangeType::Modified => EventType::Modified,
-                ChangeType::Deleted => EventType::Deleted,
-            }),
-            Some(matched) => {
-                let was = matched.contains(key);
-                match change.change_type {
-                    ChangeType::Added if matches => {
-                        matched.insert(key.clone());
-                        Some(EventType::Added)
-                    }
-                    ChangeType::Added => None,
-                    ChangeType::Modified if matches && was => Some(EventType::Modified),
-                    ChangeType::Modified if matches => {
-                        matched.insert(key.clone());
-                        Some(if self.complete {
-                            EventType::Added
-                        } else {
-                            EventType::Modified
-                        })
-                    }
-                    ChangeType::Modified if was => {
-                        matched.remove(key);
-                        Some(EventType::Deleted)
-                    }
-                    ChangeType::Modified => None,
-                    ChangeType::Deleted => {
-                        let removed = matched.remove(key);
-                        (removed || (matches && !self.complete)).then_some(EventType::Deleted)
-                    }
-                }
-            }
+        let revision = change.revision;
+        let event = |event_type: EventType, object: Value| WatchEvent {
+            event_type,
+            object: object::with_resource_version(object, revision),
         };
-        event_type.map(|event_type| WatchEvent { event_type, object })
+        if self.matching.is_none() {
+            return matches.then(|| {
+                let event_type = match change.change_type {
+                    ChangeType::Added => EventType::Added,
+                    ChangeType::Modified => EventType::Modified,
+                    ChangeType::Deleted => EventType::Deleted,
+                };
+                event(event_type, change.object.object)
+            });
+        }
+        let before = match change.change_type {
+            ChangeType::Modified => self.previous_state(key).await,
+            _ => Before::Known(None),
+        };
+        let key = change.object.key.clone();
+        let matching = self.matching.as_mut()?;
+        match change.change_type {
+            ChangeType::Deleted => matching.forget(key),
+            _ => matching.record(key, matches.then_some(revision)),
+        }
+        match (change.change_type, before, matches) {
+            (ChangeType::Added, _, true) => Some(event(EventType::Added, change.object.object)),
+            (ChangeType::Deleted, _, true) => Some(event(EventType::Deleted, change.object.object)),
+            (ChangeType::Modified, Before::Known(Some(_)) | Before::Unknown, true) => {
+                Some(event(EventType::Modified, change.object.object))
+            }
+            (ChangeType::Modified, Before::Known(None), true) => {
+                Some(event(EventType::Added, change.object.object))
+            }
+            (ChangeType::Modified, Before::Known(Some(at)), false) => {
+                let last = self.state_at(&change.object.key, at).await;
+                Some(event(
+                    EventType::Deleted,
+                    last.unwrap_or(change.object.object),
+                ))
+            }
+            (ChangeType::Modified, Before::Unknown, false) => {
+                Some(event(EventType::Deleted, change.object.object))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `key`'s state before its next change matched, reading back the change log
+    /// before the watch's starting point the first time an unknown object comes up.
+    async fn previous_state(&mut self, key: &ObjectKey) -> Before {
+        let Some(matching) = &self.matching else {
+            return Before::Unknown;
+        };
+        if let Some(known) = matching.get(key) {
+            return known;
+        }
+        if !matching.looked_back {
+            let start = matching.start;
+            let found = self.look_back(start).await;
+            let Some(matching) = &mut self.matching else {
+                return Before::Unknown;
+            };
+            matching.looked_back = true;
+            if let Some((states, from_the_beginning)) = found {
+                for (k, state) in states {
+                    matching.known.entry(k).or_insert(state);
+                }
+                matching.complete |= from_the_beginning;
+            }
+            if let Some(known) = matching.get(key) {
+                return known;
+            }
+        }
+        Before::Unknown
+    }
+
+    /// The last state at or before `start` of every object of this watch changed within
+    /// [`PREVIOUS_STATE_LOOKBACK`] revisions before it: matching (at which revision) or not;
+    /// and whether that reached back to the beginning of the log. `None` if the log cannot be
+    /// read there.
+    async fn look_back(&self, start: i64) -> Option<(HashMap<ObjectKey, Option<i64>>, bool)> {
+        let mut from = (start - PREVIOUS_STATE_LOOKBACK).max(0);
+        let mut states = HashMap::new();
+        let page = match self.store.changes_since(from, self.batch).await {
+            Err(StoreError::Compacted { oldest, .. }) if oldest <= start => {
+                from = oldest;
+                self.store.changes_since(from, self.batch).await.ok()?
+            }
+            other => other.ok()?,
+        };
+        let from_the_beginning = from == 0;
+        let mut page = Some(page);
+        while let Some(current) = page.take() {
+            let mut last = from;
+            for change in current.changes {
+                if change.revision > start {
+                    return Some((states, from_the_beginning));
+                }
+                last = change.revision;
+                let key = &change.object.key;
+                if key.kind != self.query.kind
+                    || self
+                        .query
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|ns| *ns != key.namespace)
+                {
+                    continue;
+                }
+                let state = match change.change_type {
+                    ChangeType::Deleted => None,
+                    _ => self
+                        .query
+                        .matches(&change.object)
+                        .then_some(change.revision),
+                };
+                states.insert(change.object.key, state);
+            }
+            if last >= start || last == from {
+                break;
+            }
+            from = last;
+            page = Some(self.store.changes_since(from, self.batch).await.ok()?);
+        }
+        Some((states, from_the_beginning))
+    }
+
+    /// The object `key` as the change at `revision` left it, if the log still has it.
+    async fn state_at(&self, key: &ObjectKey, revision: i64) -> Option<Value> {
+        let page = self.store.changes_since(revision - 1, 1).await.ok()?;
+        let change = page.changes.into_iter().next()?;
+        (change.revision == revision && change.object.key == *key).then_some(change.object.object)
+    }
+}
+
+/// What a watch with selectors knows about the objects' last states.
+#[derive(Debug)]
+struct Matching {
+    /// Object → the revision of its last state if that matched, `None` if it did not (or the
+    /// object is gone).
+    known: HashMap<ObjectKey, Option<i64>>,
+    /// Whether an object missing from `known` is known not to match (after initial events,
+    /// or when the log was read back to its beginning).
+    complete: bool,
+    /// The revision the watch started after.
+    start: i64,
+    /// Whether the log before `start` has been read back.
+    looked_back: bool,
+}
+
+/// The state of an object before a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Before {
+    /// Known: it matched at that revision (`Some`) or did not match or exist (`None`).
+    Known(Option<i64>),
+    /// Not known (see the module documentation).
+    Unknown,
+}
+
+impl Matching {
+    /// After initial events: every object is known.
+    fn complete() -> Matching {
+        Matching {
+            known: HashMap::new(),
+            complete: true,
+            start: 0,
+            looked_back: true,
+        }
+    }
+
+    /// Resuming after `start`: nothing is known yet.
+    fn after(start: i64) -> Matching {
+        Matching {
+            known: HashMap::new(),
+            complete: false,
+            start,
+            looked_back: false,
+        }
+    }
+
+    fn get(&self, key: &ObjectKey) -> Option<Before> {
+        match self.known.get(key) {
+            Some(state) => Some(Before::Known(*state)),
+            None if self.complete => Some(Before::Known(None)),
+            None => None,
+        }
+    }
+
+    /// Records `key`'s new state. When every object is known, only matching ones are kept.
+    fn record(&mut self, key: ObjectKey, state: Option<i64>) {
+        if state.is_none() && self.complete {
+            self.known.remove(&key);
+        } else {
+            self.known.insert(key, state);
+        }
+    }
+
+    /// `key` is gone: it does not match.
+    fn forget(&mut self, key: ObjectKey) {
+        self.record(key, None);
     }
 }
 

@@ -2,14 +2,19 @@
 //! watches, and a graceful shutdown that lets in-flight requests finish.
 //!
 //! * [`routes`] — the router and the handlers (parse, call the API, encode);
+//! * [`access_log`] — one line per request (by default: writes and failures) and the
+//!   `X-Request-Id` of every response;
 //! * [`negotiate`] — `Accept` → JSON or `Table`;
 //! * [`body`] — request bodies within a limit, streamed response bodies, `Warning` headers;
-//! * [`protobuf`] — the one protobuf object kubectl sends this server (a `Namespace`).
+//! * [`protobuf`] — the one protobuf object kubectl sends this server (a `Namespace`);
+//! * [`yaml`] — YAML request bodies, read by the validator's loader (errors with line and column).
 
+pub mod access_log;
 pub mod body;
 pub mod negotiate;
 pub mod protobuf;
 pub mod routes;
+pub mod yaml;
 
 use crate::api::Api;
 use crate::status::Status;
@@ -36,6 +41,9 @@ pub struct ServerConfig {
     /// only way to notice a client that went away (JSON stream readers skip whitespace, and a
     /// line reader sees it as leading whitespace of the next event).
     pub watch_heartbeat: Duration,
+    /// The access log. Off by default for a server embedded in another program (and in
+    /// tests); `planspec server` turns it on (`access_log::Config::default()`).
+    pub access_log: access_log::Config,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +53,10 @@ impl Default for ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             shutdown_grace: Duration::from_secs(30),
             watch_heartbeat: Duration::from_secs(10),
+            access_log: access_log::Config {
+                level: access_log::Level::Off,
+                target: access_log::Target::Stderr,
+            },
         }
     }
 }
@@ -63,6 +75,9 @@ pub enum StartError {
     /// The store could not be prepared (the `default` namespace).
     #[error("cannot prepare the store: {0}")]
     Store(Status),
+    /// The access log could not be opened.
+    #[error("cannot open the access log: {0}")]
+    AccessLog(std::io::Error),
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -70,6 +85,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     grace: Duration,
+    access_log: Arc<access_log::AccessLog>,
 }
 
 impl std::fmt::Debug for Server {
@@ -86,6 +102,8 @@ impl Server {
         api.ensure_default_namespace()
             .await
             .map_err(StartError::Store)?;
+        let access_log =
+            access_log::AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|error| StartError::Bind {
@@ -100,6 +118,7 @@ impl Server {
                 watch_heartbeat: config.watch_heartbeat,
             }),
             grace: config.shutdown_grace,
+            access_log,
         })
     }
 
@@ -126,7 +145,12 @@ impl Server {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serve = axum::serve(listener, routes::router(self.app))
+        let access_log = self.access_log.clone();
+        let router = routes::router(self.app).layer(axum::middleware::from_fn_with_state(
+            self.access_log,
+            access_log::middleware,
+        ));
+        let serve = axum::serve(listener, router)
             .with_graceful_shutdown(signal)
             .into_future();
         let grace = self.grace;
@@ -136,10 +160,13 @@ impl Server {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result,
             () = deadline => Ok(()),
-        }
+        };
+        // Every line of a finished request is written before the server reports it stopped.
+        access_log.close();
+        result
     }
 }
 

@@ -1,6 +1,7 @@
 //! The router and its handlers: thin glue that parses a request into an [`Api`] call and
 //! encodes the result (JSON, a `Table`, a watch stream, or a `Status`).
 
+use crate::api::managed::UNKNOWN_MANAGER;
 use crate::api::object::Part;
 use crate::api::params::{DeleteOptions, ListOptions, Params, WriteOptions};
 use crate::api::watch::{EventType, WatchEvent};
@@ -9,8 +10,9 @@ use crate::discovery;
 use crate::http::body::{self, warning_header, ChannelBody};
 use crate::http::negotiate::{representation, Representation};
 use crate::http::protobuf;
+use crate::http::yaml::{self, YamlBody};
 use crate::openapi;
-use crate::patch::{strategic_as_merge_patch, PatchType, STRATEGIC_MERGE_PATCH};
+use crate::patch::{strategic_as_merge_patch, PatchType, APPLY_PATCH, STRATEGIC_MERGE_PATCH};
 use crate::resource::{ListMeta, ResourceType, GROUP};
 use crate::status::{Reason, Status};
 use crate::table::{self, IncludeObject, TableOptions};
@@ -35,43 +37,103 @@ pub struct App {
     pub watch_heartbeat: std::time::Duration,
 }
 
+/// The paths the router serves (axum syntax; `{plural}` is any PlanSpec plural).
+pub mod paths {
+    /// `/api`.
+    pub const API: &str = "/api";
+    /// `/api/v1`.
+    pub const CORE_V1: &str = "/api/v1";
+    /// `/apis`.
+    pub const APIS: &str = "/apis";
+    /// `/apis/planspec.io`.
+    pub const GROUP: &str = "/apis/planspec.io";
+    /// `/apis/planspec.io/v1alpha1`.
+    pub const GROUP_VERSION: &str = "/apis/planspec.io/v1alpha1";
+    /// Namespaces.
+    pub const NAMESPACES: &str = "/api/v1/namespaces";
+    /// One namespace.
+    pub const NAMESPACE: &str = "/api/v1/namespaces/{name}";
+    /// A namespace's status.
+    pub const NAMESPACE_STATUS: &str = "/api/v1/namespaces/{name}/status";
+    /// The upstream `validate` operation.
+    pub const VALIDATE: &str = "/apis/planspec.io/v1alpha1/validate";
+    /// A kind across all namespaces.
+    pub const ALL_NAMESPACES: &str = "/apis/planspec.io/v1alpha1/{plural}";
+    /// The upstream bulk `apply` operation.
+    pub const APPLY: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/apply";
+    /// A Plan's normalised graph.
+    pub const GRAPH: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/plans/{name}/graph";
+    /// A kind in a namespace.
+    pub const COLLECTION: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/{plural}";
+    /// One object.
+    pub const OBJECT: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/{plural}/{name}";
+    /// One object's status.
+    pub const OBJECT_STATUS: &str =
+        "/apis/planspec.io/v1alpha1/namespaces/{ns}/{plural}/{name}/status";
+    /// Health.
+    pub const HEALTHZ: &str = "/healthz";
+    /// Liveness.
+    pub const LIVEZ: &str = "/livez";
+    /// Readiness (the store answers).
+    pub const READYZ: &str = "/readyz";
+    /// The server's version.
+    pub const VERSION: &str = "/version";
+    /// The OpenAPI v3 index.
+    pub const OPENAPI: &str = "/openapi/v3";
+    /// One OpenAPI v3 document.
+    pub const OPENAPI_DOCUMENT: &str = "/openapi/v3/{*path}";
+}
+
+/// Every route and the methods it answers (lowercase, as OpenAPI names operations); the
+/// OpenAPI documents list each (a test checks it).
+pub const ROUTES: [(&str, &[&str]); 21] = [
+    (paths::API, &["get"]),
+    (paths::CORE_V1, &["get"]),
+    (paths::APIS, &["get"]),
+    (paths::GROUP, &["get"]),
+    (paths::GROUP_VERSION, &["get"]),
+    (paths::NAMESPACES, &["get", "post"]),
+    (paths::NAMESPACE, &["get", "put", "patch", "delete"]),
+    (paths::NAMESPACE_STATUS, &["get", "put", "patch"]),
+    (paths::VALIDATE, &["post"]),
+    (paths::ALL_NAMESPACES, &["get"]),
+    (paths::APPLY, &["post"]),
+    (paths::GRAPH, &["get"]),
+    (paths::COLLECTION, &["get", "post", "delete"]),
+    (paths::OBJECT, &["get", "put", "patch", "delete"]),
+    (paths::OBJECT_STATUS, &["get", "put", "patch"]),
+    (paths::HEALTHZ, &["get"]),
+    (paths::LIVEZ, &["get"]),
+    (paths::READYZ, &["get"]),
+    (paths::VERSION, &["get"]),
+    (paths::OPENAPI, &["get"]),
+    (paths::OPENAPI_DOCUMENT, &["get"]),
+];
+
 /// The router of the whole API.
 pub fn router(app: Arc<App>) -> Router {
-    const V: &str = "/apis/planspec.io/v1alpha1";
     Router::new()
-        .route("/api", get(api_versions))
-        .route("/api/v1", get(core_resources))
-        .route("/apis", get(api_groups))
-        .route("/apis/planspec.io", get(api_group))
-        .route(V, get(api_resources))
-        .route("/api/v1/namespaces", any(namespaces))
-        .route("/api/v1/namespaces/{name}", any(namespace))
-        .route("/api/v1/namespaces/{name}/status", any(namespace_status))
-        .route(&format!("{V}/validate"), post(validate))
-        .route(&format!("{V}/{{plural}}"), any(all_namespaces))
-        .route(&format!("{V}/namespaces/{{ns}}/apply"), post(apply))
-        .route(
-            &format!("{V}/namespaces/{{ns}}/plans/{{name}}/graph"),
-            get(graph),
-        )
-        .route(
-            &format!("{V}/namespaces/{{ns}}/{{plural}}"),
-            any(collection),
-        )
-        .route(
-            &format!("{V}/namespaces/{{ns}}/{{plural}}/{{name}}"),
-            any(object),
-        )
-        .route(
-            &format!("{V}/namespaces/{{ns}}/{{plural}}/{{name}}/status"),
-            any(object_status),
-        )
-        .route("/healthz", get(ok))
-        .route("/livez", get(ok))
-        .route("/readyz", get(readyz))
-        .route("/version", get(version))
-        .route("/openapi/v3", get(openapi_index))
-        .route("/openapi/v3/{*path}", get(openapi_document))
+        .route(paths::API, get(api_versions))
+        .route(paths::CORE_V1, get(core_resources))
+        .route(paths::APIS, get(api_groups))
+        .route(paths::GROUP, get(api_group))
+        .route(paths::GROUP_VERSION, get(api_resources))
+        .route(paths::NAMESPACES, any(namespaces))
+        .route(paths::NAMESPACE, any(namespace))
+        .route(paths::NAMESPACE_STATUS, any(namespace_status))
+        .route(paths::VALIDATE, post(validate))
+        .route(paths::ALL_NAMESPACES, any(all_namespaces))
+        .route(paths::APPLY, post(apply))
+        .route(paths::GRAPH, get(graph))
+        .route(paths::COLLECTION, any(collection))
+        .route(paths::OBJECT, any(object))
+        .route(paths::OBJECT_STATUS, any(object_status))
+        .route(paths::HEALTHZ, get(ok))
+        .route(paths::LIVEZ, get(ok))
+        .route(paths::READYZ, get(readyz))
+        .route(paths::VERSION, get(version))
+        .route(paths::OPENAPI, get(openapi_index))
+        .route(paths::OPENAPI_DOCUMENT, get(openapi_document))
         .fallback(not_found)
         .with_state(app)
 }
@@ -324,8 +386,12 @@ async fn apply(
     let result = async {
         let params = Params::parse(query.as_deref());
         let dry_run = crate::api::params::dry_run(&params)?;
+        let manager = match params.get("fieldManager") {
+            Some(m) if !m.is_empty() => crate::api::params::field_manager(m)?,
+            _ => manager_from_user_agent(header_str(&headers, header::USER_AGENT)),
+        };
         let items = array_body(&app, &headers, body).await?;
-        app.api.apply_batch(&ns, items, dry_run).await
+        app.api.apply_batch(&ns, items, dry_run, &manager).await
     }
     .await;
     match result {
@@ -390,6 +456,12 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
+/// `Content-Type` of YAML request bodies.
+pub const YAML: &str = "application/yaml";
+
+/// The media types accepted for the body of a create or replace.
+const OBJECT_MEDIA_TYPES: [&str; 2] = ["application/json", YAML];
+
 /// Parses a request body: JSON (`Content-Type` JSON or absent), or a protobuf `Namespace`.
 fn json_body(resource: ResourceType, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Status> {
     let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
@@ -402,11 +474,89 @@ fn json_body(resource: ResourceType, headers: &HeaderMap, bytes: &[u8]) -> Resul
     if !(media.is_empty() || media == "application/json" || media == "*/*") {
         return Err(Status::unsupported_media_type(
             content_type,
-            &["application/json"],
+            &OBJECT_MEDIA_TYPES,
         ));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
+}
+
+/// The body of a create or replace: JSON (or a protobuf `Namespace`) as [`json_body`], or one
+/// YAML document (`application/yaml`), kept with its text to locate errors.
+fn object_body(
+    resource: ResourceType,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<(Value, Option<YamlBody>), Status> {
+    if media_type(headers) == YAML {
+        let mut body = yaml::parse(bytes)?;
+        let value = std::mem::take(&mut body.value);
+        return Ok((value, Some(body)));
+    }
+    Ok((json_body(resource, headers, bytes)?, None))
+}
+
+/// The body of a server-side apply: YAML or JSON (JSON is read fast, and by the YAML loader
+/// only when it does not parse, for an error with a line and column).
+fn apply_body(bytes: &[u8]) -> Result<(Value, Option<YamlBody>), Status> {
+    let json_like = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    if json_like {
+        if let Ok(value) = serde_json::from_slice(bytes) {
+            return Ok((value, None));
+        }
+    }
+    let mut body = yaml::parse(bytes)?;
+    let value = std::mem::take(&mut body.value);
+    Ok((value, Some(body)))
+}
+
+/// `status` with the positions of its fields in the YAML text, if the body was YAML.
+fn located(yaml: Option<&YamlBody>, resource: ResourceType, status: Status) -> Status {
+    match yaml {
+        Some(body) => body.locate(resource, status),
+        None => status,
+    }
+}
+
+/// The loader's warnings of a YAML body, then the write's.
+fn all_warnings(yaml: Option<&YamlBody>, mut warnings: Vec<String>) -> Vec<String> {
+    if let Some(body) = yaml {
+        let mut all = body.warnings.clone();
+        all.append(&mut warnings);
+        return all;
+    }
+    warnings
+}
+
+/// The write options of a request; without `fieldManager`, the manager is the `User-Agent`
+/// up to its first `/` (`kubectl/v1.32 …` → `kubectl`), as Kubernetes does.
+fn write_options(params: &Params, headers: &HeaderMap) -> Result<WriteOptions, Status> {
+    let mut options = WriteOptions::from_params(params)?;
+    if options.field_manager.is_none() {
+        options.field_manager = Some(manager_from_user_agent(header_str(
+            headers,
+            header::USER_AGENT,
+        )));
+    }
+    Ok(options)
+}
+
+/// The field manager a `User-Agent` names: the text before its first `/`.
+pub fn manager_from_user_agent(agent: Option<&str>) -> String {
+    agent
+        .and_then(|a| a.split('/').next())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            m.chars()
+                .filter(|c| !c.is_control())
+                .take(crate::ssa::MAX_MANAGER_LENGTH)
+                .collect()
+        })
+        .unwrap_or_else(|| UNKNOWN_MANAGER.to_owned())
 }
 
 async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Status> {
@@ -459,23 +609,48 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
             })
         }
         (Method::POST, None) if call.namespace.is_some() || !resource.namespaced() => {
-            let options = WriteOptions::from_params(&params)?;
+            let options = write_options(&params, &headers)?;
             let bytes = body::read(&headers, body, app.body_limit).await?;
-            let value = json_body(resource, &headers, &bytes)?;
-            let written = api.create(resource, ns, value, options).await?;
-            Ok(json_response(201, &written.object, &written.warnings))
+            let (value, yaml) = object_body(resource, &headers, &bytes)?;
+            let written = api
+                .create(resource, ns, value, options)
+                .await
+                .map_err(|s| located(yaml.as_ref(), resource, s))?;
+            let warnings = all_warnings(yaml.as_ref(), written.warnings);
+            Ok(json_response(201, &written.object, &warnings))
         }
         (Method::PUT, Some(name)) => {
-            let options = WriteOptions::from_params(&params)?;
+            let options = write_options(&params, &headers)?;
             let bytes = body::read(&headers, body, app.body_limit).await?;
-            let value = json_body(resource, &headers, &bytes)?;
+            let (value, yaml) = object_body(resource, &headers, &bytes)?;
             let written = api
                 .update(resource, ns, name, call.part, value, options)
-                .await?;
-            Ok(json_response(200, &written.object, &written.warnings))
+                .await
+                .map_err(|s| located(yaml.as_ref(), resource, s))?;
+            let warnings = all_warnings(yaml.as_ref(), written.warnings);
+            Ok(json_response(200, &written.object, &warnings))
+        }
+        (Method::PATCH, Some(name)) if media_type(&headers) == APPLY_PATCH => {
+            let options = WriteOptions::from_params(&params)?;
+            let bytes = body::read(&headers, body, app.body_limit).await?;
+            let (value, yaml) = apply_body(&bytes)?;
+            let written = api
+                .apply(resource, ns, name, call.part, value, options)
+                .await
+                .map_err(|s| located(yaml.as_ref(), resource, s))?;
+            let warnings = all_warnings(yaml.as_ref(), written.warnings);
+            let code = if written.created { 201 } else { 200 };
+            Ok(json_response(code, &written.object, &warnings))
         }
         (Method::PATCH, Some(name)) => {
-            let options = WriteOptions::from_params(&params)?;
+            let options = write_options(&params, &headers)?;
+            if options.force {
+                return Err(Status::failure(
+                    422,
+                    Reason::Invalid,
+                    "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+                ));
+            }
             let bytes = body::read(&headers, body, app.body_limit).await?;
             let (patch_type, bytes) = if resource == ResourceType::Namespace
                 && media_type(&headers) == STRATEGIC_MERGE_PATCH
@@ -652,5 +827,70 @@ fn table_event(
     WatchEvent {
         event_type: event.event_type,
         object: serde_json::to_value(table).unwrap_or(Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openapi;
+    use std::collections::HashMap;
+
+    /// Every path of every OpenAPI document, with its operations.
+    fn documented() -> HashMap<String, Vec<String>> {
+        let mut out = HashMap::new();
+        for document in openapi::documents() {
+            let doc: Value = serde_json::from_str(&document.text).unwrap();
+            for (path, item) in doc["paths"].as_object().unwrap() {
+                let methods = item.as_object().unwrap().keys().cloned().collect();
+                out.insert(path.clone(), methods);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_documents() {
+        let documented = documented();
+        for (route, methods) in ROUTES {
+            let template = route
+                .replace("{ns}", "{namespace}")
+                .replace("{*path}", "{path}");
+            let expanded: Vec<String> = if template.contains("{plural}") {
+                planspec_model::Kind::ALL
+                    .iter()
+                    .map(|k| template.replace("{plural}", k.plural()))
+                    .collect()
+            } else {
+                vec![template]
+            };
+            for path in expanded {
+                let Some(operations) = documented.get(&path) else {
+                    panic!("{route} ({path}) is in no OpenAPI document");
+                };
+                for method in methods.iter() {
+                    assert!(
+                        operations.iter().any(|o| o == method),
+                        "{method} {path} is not documented (only {operations:?})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn managers_come_from_the_user_agent() {
+        assert_eq!(
+            manager_from_user_agent(Some("kubectl/v1.32.4 (linux/amd64) kubernetes/abc")),
+            "kubectl"
+        );
+        assert_eq!(manager_from_user_agent(Some("planspec/0.1.0")), "planspec");
+        assert_eq!(manager_from_user_agent(Some("curl")), "curl");
+        assert_eq!(manager_from_user_agent(Some("/x")), UNKNOWN_MANAGER);
+        assert_eq!(manager_from_user_agent(None), UNKNOWN_MANAGER);
+        assert_eq!(
+            manager_from_user_agent(Some(&"a".repeat(300))).len(),
+            crate::ssa::MAX_MANAGER_LENGTH
+        );
     }
 }

@@ -1,0 +1,124 @@
+//! What the engine asks the runtime to do, and what one [`handle`](crate::Execution::handle)
+//! call returns.
+
+use crate::event::{Decision, Event, Input};
+use crate::ids::TimerId;
+use crate::reason::ReasonCode;
+use planspec_model::execution::ExecutionPhase;
+use planspec_model::plan::{AcceptanceCriterion, ExternalRef};
+use planspec_model::{NodeId, ObjectReference};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A request to the runtime. Commands are not journaled: they follow from the state, and
+/// [`recover`](crate::Execution::recover) derives again the ones in-flight state needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum Command {
+    /// Run an attempt of a Task with its provider. Answer with `NodeResult`.
+    Dispatch {
+        /// The node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The key the provider must use to never repeat a side effect.
+        idempotency_key: String,
+        /// The resolved inputs.
+        inputs: Value,
+        /// The node's `timeout`, in milliseconds. The engine enforces it with a timer and a
+        /// `Kill`; the provider may also use it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Check a Task's acceptance criteria against its outputs. Answer with `CriteriaResult`.
+    EvaluateCriteria {
+        /// The node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The attempt's idempotency key.
+        idempotency_key: String,
+        /// The criteria.
+        criteria: Vec<AcceptanceCriterion>,
+        /// The outputs of the attempt.
+        outputs: Map<String, Value>,
+    },
+    /// Mark the Gate resource as waited for and watch it. Answer with `GateResolved`.
+    OpenGate {
+        /// The Gate node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The Gate resource.
+        gate_ref: ObjectReference,
+    },
+    /// Wait for an External node's dependency. Answer with `ExternalCompleted`.
+    WatchExternal {
+        /// The External node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The wait's idempotency key.
+        idempotency_key: String,
+        /// What to wait for.
+        external_ref: ExternalRef,
+        /// How often to check, in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        poll_interval_ms: Option<u64>,
+    },
+    /// Arm a timer (replacing one with the same id). Answer with `TimerFired` at `due_at`.
+    StartTimer {
+        /// The timer.
+        timer: TimerId,
+        /// When it fires, in ms since the epoch.
+        due_at: u64,
+    },
+    /// Disarm a timer. A timer that fires anyway is ignored.
+    CancelTimer {
+        /// The timer.
+        timer: TimerId,
+    },
+    /// Stop whatever runs for this attempt: kill the provider's work or the criteria checks,
+    /// stop watching a Gate or an External. Idempotent.
+    Kill {
+        /// The node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The attempt's idempotency key.
+        idempotency_key: String,
+    },
+    /// The execution finished: record its final phase.
+    Finish {
+        /// `Succeeded`, `Failed` or `Cancelled`.
+        phase: ExecutionPhase,
+        /// Why, unless it succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<ReasonCode>,
+        /// Detail.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+    },
+}
+
+/// The result of handling one input.
+///
+/// The runtime journals the input and `decisions` durably **in one write**, then carries out
+/// `commands`. If it crashes in between, folding the journal and calling
+/// [`recover`](crate::Execution::recover) gives the commands again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    /// What the engine decided, already applied to the state.
+    pub decisions: Vec<Decision>,
+    /// What the runtime must do.
+    pub commands: Vec<Command>,
+}
+
+impl Step {
+    /// The journal entries of this step: the input, then the decisions.
+    pub fn journal_entries(&self, input: &Input) -> Vec<Event> {
+        std::iter::once(Event::Input(input.clone()))
+            .chain(self.decisions.iter().cloned().map(Event::Decision))
+            .collect()
+    }
+}

@@ -1,0 +1,462 @@
+//! `compile`: a Plan (and its Goal) → an [`ExecGraph`].
+//!
+//! * The executable nodes are the Plan's Tasks, Gates and Externals, in declaration order.
+//! * `dependsOn: [a]` on `n` is the hard edge `a → n`; explicit `edges` keep their type.
+//! * Groups are presentational: a dependency *on* a Group is a dependency on every Task,
+//!   Gate and External inside it (at any depth); a Group's own `dependsOn`, the edges *into*
+//!   it and its `when` apply to every node inside it. A Group with no such nodes adds
+//!   nothing.
+//! * Between two nodes, a hard edge wins over a soft one.
+//! * The result must be acyclic; a cycle is reported as a path.
+//! * Expressions are parsed here: a `${{ }}` that does not parse, or reads a node that is
+//!   not upstream, refuses the plan; a `when` that is not CEL over PlanSpec's variables is kept
+//!   as an opaque label (as `planspec validate` warns) and never evaluated.
+//!
+//! The validator has normally rejected bad plans already; the compiler checks again and
+//! reports every problem as a typed [`CompileError`], never a panic.
+
+mod exprs;
+mod groups;
+
+use crate::graph::{
+    ExecGraph, ExecKind, ExecNode, ExternalConfig, GateConfig, Limits, RetryConfig, TaskConfig,
+};
+use crate::reason::ReasonCode;
+use planspec_model::plan::{Node, TaskNode, MAX_EDGES, MAX_NODES};
+use planspec_model::{Duration, Goal, NodeId, Plan, PlanGraph};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// Most dependencies the graph may have once Groups are expanded.
+pub const MAX_EXPANDED_EDGES: usize = 1_000_000;
+/// Deepest nesting of a Task's `inputs`.
+pub const MAX_INPUT_DEPTH: usize = 64;
+
+/// Why a plan cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    /// More nodes than a plan may have.
+    #[error("the plan has {count} nodes; at most {max} are allowed")]
+    TooManyNodes {
+        /// Nodes in the plan.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More edges than allowed, as written or after expanding Groups.
+    #[error("the plan has {count} edges{}; at most {max} are allowed", if *.expanded { " once Groups are expanded" } else { "" })]
+    TooManyEdges {
+        /// Edges counted so far.
+        count: usize,
+        /// The limit.
+        max: usize,
+        /// `true` if counted after expanding Groups.
+        expanded: bool,
+    },
+    /// A node id is not a DNS label.
+    #[error("node id `{id}` is not a DNS label (lowercase letters, digits and `-`, at most 63)")]
+    InvalidNodeId {
+        /// The id.
+        id: String,
+    },
+    /// Two nodes share an id.
+    #[error("node id `{id}` is used more than once")]
+    DuplicateNodeId {
+        /// The id.
+        id: String,
+    },
+    /// `dependsOn` names a node that does not exist.
+    #[error("node `{node}` depends on `{dependency}`, which is not a node of the plan")]
+    UnknownDependency {
+        /// The node.
+        node: String,
+        /// The missing dependency.
+        dependency: String,
+    },
+    /// An edge names a node that does not exist.
+    #[error("the edge `{from}` → `{to}` names `{missing}`, which is not a node of the plan")]
+    UnknownEdgeNode {
+        /// The edge's `from`.
+        from: String,
+        /// The edge's `to`.
+        to: String,
+        /// The id that does not exist.
+        missing: String,
+    },
+    /// A Group lists a child that does not exist.
+    #[error("group `{group}` lists `{child}`, which is not a node of the plan")]
+    UnknownGroupChild {
+        /// The Group.
+        group: String,
+        /// The missing child.
+        child: String,
+    },
+    /// A node is in more than one Group.
+    #[error("node `{node}` is in group `{first}` and in group `{second}`; a node belongs to at most one Group")]
+    SeveralGroups {
+        /// The node.
+        node: String,
+        /// One Group.
+        first: String,
+        /// Another.
+        second: String,
+    },
+    /// Groups contain each other.
+    #[error("groups contain each other: {}", .path.join(" ⊂ "))]
+    GroupCycle {
+        /// The containment cycle, first id repeated at the end.
+        path: Vec<String>,
+    },
+    /// The dependencies form a cycle.
+    #[error("the dependencies form a cycle: {}", .path.join(" → "))]
+    Cycle {
+        /// The cycle, first id repeated at the end.
+        path: Vec<String>,
+    },
+    /// A duration does not parse.
+    #[error("node `{node}`: `{field}` is `{value}`, which is not a Go duration such as `90s` or `1h30m`")]
+    InvalidDuration {
+        /// The node.
+        node: String,
+        /// The field.
+        field: String,
+        /// The value.
+        value: String,
+    },
+    /// `retries` or `retryPolicy` is out of range.
+    #[error("node `{node}`: {message}")]
+    InvalidRetryPolicy {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An `inputs` value is not a valid template.
+    #[error("node `{node}`: inputs at `{path}`: {message}")]
+    InvalidInputs {
+        /// The node.
+        node: String,
+        /// A JSON-pointer-like path into `inputs`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An expression reads a node that does not exist or is a Group.
+    #[error("node `{node}`: {field} reads `nodes.{read}`, which is not a Task, Gate or External node of the plan")]
+    ReadsUnknownNode {
+        /// The node.
+        node: String,
+        /// `when`, or `inputs` and a path.
+        field: String,
+        /// The id read.
+        read: String,
+    },
+    /// The CEL evaluator thread could not be started, so expressions cannot be checked.
+    #[error("the expression evaluator is unavailable (its thread could not be started)")]
+    EvaluatorUnavailable,
+    /// An expression reads a node that is not upstream.
+    #[error("node `{node}`: {field} reads `nodes.{read}`, which is not upstream of `{node}` (add a dependency)")]
+    ReadsNonUpstream {
+        /// The node.
+        node: String,
+        /// `when`, or `inputs` and a path.
+        field: String,
+        /// The id read.
+        read: String,
+    },
+}
+
+/// Compiles a Plan with the default [`Limits`]. `goal` is the Goal the execution serves: its
+/// `timeout` becomes the execution deadline, and expressions read it as `goal`.
+pub fn compile(plan: &Plan, goal: Option<&Goal>) -> Result<ExecGraph, CompileError> {
+    compile_with(plan, goal, Limits::default())
+}
+
+/// Compiles a Plan with the given limits.
+pub fn compile_with(
+    plan: &Plan,
+    goal: Option<&Goal>,
+    limits: Limits,
+) -> Result<ExecGraph, CompileError> {
+    let nodes = &plan.spec.graph.nodes;
+    if nodes.len() > MAX_NODES {
+        return Err(CompileError::TooManyNodes {
+            count: nodes.len(),
+            max: MAX_NODES,
+        });
+    }
+    let edges = &plan.spec.graph.edges;
+    if edges.len() > MAX_EDGES {
+        return Err(CompileError::TooManyEdges {
+            count: edges.len(),
+            max: MAX_EDGES,
+            expanded: false,
+        });
+    }
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        let id = node.id();
+        if !id.is_valid() {
+            return Err(CompileError::InvalidNodeId { id: id.to_string() });
+        }
+        if index.insert(id.as_str(), i).is_some() {
+            return Err(CompileError::DuplicateNodeId { id: id.to_string() });
+        }
+    }
+
+    let structure = groups::Structure::build(nodes, edges, &index)?;
+    let deps = structure.dependencies()?;
+
+    // Executable nodes keep declaration order.
+    let executable: Vec<usize> = (0..nodes.len())
+        .filter(|&i| !matches!(nodes[i], Node::Group(_)))
+        .collect();
+    let mut to_exec = vec![usize::MAX; nodes.len()];
+    for (k, &i) in executable.iter().enumerate() {
+        to_exec[i] = k;
+    }
+
+    let mut exec_nodes = Vec::with_capacity(executable.len());
+    let mut exec_index = HashMap::with_capacity(executable.len());
+    for (k, &i) in executable.iter().enumerate() {
+        let (hard, soft) = &deps[k];
+        let map = |set: &BTreeSet<usize>| -> Vec<usize> {
+            let mut v: Vec<usize> = set.iter().map(|&p| to_exec[p]).collect();
+            v.sort_unstable();
+            v
+        };
+        let node = &nodes[i];
+        let Some(kind) = kind_of(node)? else {
+            continue;
+        };
+        exec_nodes.push(ExecNode {
+            id: node.id().clone(),
+            kind,
+            hard_deps: map(hard),
+            soft_deps: map(soft),
+            when: Vec::new(),
+            timeout_ms: timeout_of(node)?,
+            group: structure.parent(i).map(|g| nodes[g].id().clone()),
+        });
+        exec_index.insert(node.id().to_string(), k);
+    }
+
+    let order = topological_order(&exec_nodes)?;
+    let mut rank = vec![0; exec_nodes.len()];
+    for (position, &i) in order.iter().enumerate() {
+        rank[i] = position;
+    }
+    let mut dependents = vec![Vec::new(); exec_nodes.len()];
+    for (i, node) in exec_nodes.iter().enumerate() {
+        for &d in node.hard_deps.iter().chain(&node.soft_deps) {
+            dependents[d].push(i);
+        }
+    }
+    for list in &mut dependents {
+        list.sort_unstable_by_key(|&i| rank[i]);
+    }
+
+    let (goal_value, goal_timeout_ms) = goal_context(goal)?;
+    let mut graph = ExecGraph {
+        nodes: exec_nodes,
+        index: exec_index,
+        order,
+        rank,
+        dependents,
+        goal_timeout_ms,
+        goal: goal_value,
+        plan: plan_context(plan),
+        limits,
+        digest: String::new(),
+        warnings: Vec::new(),
+    };
+    exprs::compile_expressions(&mut graph, nodes, &executable, &structure)?;
+    graph.digest = graph.compute_digest();
+    Ok(graph)
+}
+
+/// What an executable node does; `None` for a Group.
+fn kind_of(node: &Node) -> Result<Option<ExecKind>, CompileError> {
+    Ok(Some(match node {
+        Node::Task(task) => ExecKind::Task(task_config(task)?),
+        Node::Gate(gate) => ExecKind::Gate(GateConfig {
+            gate_ref: gate.gate_ref.clone(),
+        }),
+        Node::External(external) => ExecKind::External(ExternalConfig {
+            external_ref: external.external_ref.clone(),
+            poll_interval_ms: external
+                .poll_interval
+                .as_ref()
+                .map(|d| millis(&external.id, "pollInterval", d))
+                .transpose()?,
+        }),
+        Node::Group(_) => return Ok(None),
+    }))
+}
+
+fn timeout_of(node: &Node) -> Result<Option<u64>, CompileError> {
+    match node {
+        Node::Task(t) => t
+            .timeout
+            .as_ref()
+            .map(|d| millis(&t.id, "timeout", d))
+            .transpose(),
+        Node::External(e) => e
+            .timeout
+            .as_ref()
+            .map(|d| millis(&e.id, "timeout", d))
+            .transpose(),
+        Node::Gate(_) | Node::Group(_) => Ok(None),
+    }
+}
+
+/// A duration in milliseconds, rounded up (so `500us` is 1 ms, not 0).
+fn millis(node: &NodeId, field: &str, d: &Duration) -> Result<u64, CompileError> {
+    let invalid = || CompileError::InvalidDuration {
+        node: node.to_string(),
+        field: field.to_string(),
+        value: d.to_string(),
+    };
+    let std = d.to_std().ok_or_else(invalid)?;
+    let ms = std.as_millis() + u128::from(std.subsec_nanos() % 1_000_000 != 0);
+    u64::try_from(ms).map_err(|_| invalid())
+}
+
+fn task_config(task: &TaskNode) -> Result<TaskConfig, CompileError> {
+    let bad = |message: String| CompileError::InvalidRetryPolicy {
+        node: task.id.to_string(),
+        message,
+    };
+    if task.retries > 10 {
+        return Err(bad(format!(
+            "`retries` is {}; at most 10 are allowed",
+            task.retries
+        )));
+    }
+    let mut retry = RetryConfig {
+        retries: task.retries,
+        ..RetryConfig::default()
+    };
+    if let Some(policy) = &task.retry_policy {
+        if let Some(backoff) = &policy.backoff {
+            if let Some(d) = &backoff.initial {
+                retry.initial_ms = millis(&task.id, "retryPolicy.backoff.initial", d)?;
+            }
+            if let Some(d) = &backoff.max {
+                retry.max_ms = millis(&task.id, "retryPolicy.backoff.max", d)?;
+            }
+            if let Some(factor) = backoff.factor {
+                if !(1.0..=10.0).contains(&factor) {
+                    return Err(bad(format!(
+                        "`retryPolicy.backoff.factor` is {factor}; it must be between 1 and 10"
+                    )));
+                }
+                // In range, so the product fits a u32.
+                retry.factor_permille = (factor * 1000.0).round() as u32;
+            }
+            if retry.initial_ms > retry.max_ms {
+                return Err(bad(
+                    "`retryPolicy.backoff.initial` is longer than `max`".to_string()
+                ));
+            }
+        }
+        if !policy.retry_on.is_empty() {
+            let mut codes = BTreeSet::new();
+            for name in &policy.retry_on {
+                let code: ReasonCode = name.parse().map_err(|_| {
+                    bad(format!(
+                        "`retryPolicy.retryOn` names `{name}`, which is not a reason code"
+                    ))
+                })?;
+                if !code.is_failure() {
+                    return Err(bad(format!(
+                        "`retryPolicy.retryOn` names `{name}`, which is not a failure reason"
+                    )));
+                }
+                codes.insert(code);
+            }
+            retry.retry_on = Some(codes);
+        }
+    }
+    Ok(TaskConfig {
+        retry,
+        // Filled in by `exprs`.
+        inputs: crate::graph::Template {
+            value: task.inputs.clone().unwrap_or_default(),
+            has_expressions: false,
+            reads: crate::graph::Reads::none(),
+        },
+        outputs: task.outputs.clone(),
+        criteria: task.acceptance_criteria.clone(),
+        capability_refs: task.capability_refs.clone(),
+    })
+}
+
+/// Kahn's order over hard and soft dependencies (ties by declaration), or the cycle. The
+/// graph view and its cycle report are the model's [`PlanGraph`], over synthetic Tasks.
+fn topological_order(nodes: &[ExecNode]) -> Result<Vec<usize>, CompileError> {
+    let synthetic: Vec<Node> = nodes
+        .iter()
+        .map(|n| {
+            Node::Task(TaskNode {
+                id: n.id.clone(),
+                depends_on: n
+                    .hard_deps
+                    .iter()
+                    .chain(&n.soft_deps)
+                    .map(|&d| nodes[d].id.clone())
+                    .collect(),
+                ..TaskNode::default()
+            })
+        })
+        .collect();
+    PlanGraph::from_nodes(&synthetic, &[])
+        .topo_order()
+        .map_err(|cycle| CompileError::Cycle {
+            path: cycle.iter().map(|&i| nodes[i].id.to_string()).collect(),
+        })
+}
+
+fn goal_context(goal: Option<&Goal>) -> Result<(Value, Option<u64>), CompileError> {
+    let Some(goal) = goal else {
+        return Ok((json!({}), None));
+    };
+    let timeout = goal
+        .spec
+        .timeout
+        .as_ref()
+        .map(|d| {
+            d.to_std()
+                .and_then(|s| u64::try_from(s.as_millis()).ok())
+                .ok_or_else(|| CompileError::InvalidDuration {
+                    node: format!("goal/{}", goal.metadata.name),
+                    field: "timeout".to_string(),
+                    value: d.to_string(),
+                })
+        })
+        .transpose()?;
+    let value = json!({
+        "name": goal.metadata.name,
+        "namespace": goal.metadata.namespace.as_ref().map_or("default", |n| n.as_str()),
+        "labels": goal.metadata.labels,
+        "description": goal.spec.description,
+        "constraints": goal.spec.constraints.clone().unwrap_or_default(),
+        "priority": goal.spec.priority,
+        "timeout": goal.spec.timeout,
+    });
+    Ok((value, timeout))
+}
+
+fn plan_context(plan: &Plan) -> Value {
+    json!({
+        "name": plan.metadata.name,
+        "namespace": plan.metadata.namespace.as_ref().map_or("default", |n| n.as_str()),
+        "labels": plan.metadata.labels,
+        "description": plan.spec.description,
+        "series": plan.spec.series,
+        "version": plan.spec.version,
+    })
+}
+
+#[cfg(test)]
+mod tests;

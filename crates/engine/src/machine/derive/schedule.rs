@@ -1,0 +1,334 @@
+//! Resolving nodes whose dependencies are done, and starting attempts.
+
+use super::Deriver;
+use crate::cel;
+use crate::command::Command;
+use crate::event::Decision;
+use crate::graph::{ExecKind, Reads, TaskConfig, Test};
+use crate::ids::{idempotency_key, TimerId};
+use crate::machine::state::NodePhase;
+use crate::reason::ReasonCode;
+use crate::template::{self, TemplateError};
+use crate::EngineError;
+use planspec_model::execution::ExecutionPhase;
+use serde_json::{json, Map, Value};
+
+/// An expression failure while resolving inputs.
+struct InputError(String);
+
+impl From<TemplateError> for InputError {
+    fn from(e: TemplateError) -> Self {
+        InputError(e.to_string())
+    }
+}
+
+impl Deriver<'_> {
+    /// Resolves every node whose dependencies are done, starts what is ready, and finishes
+    /// the run when every node is terminal.
+    pub(super) fn settle(&mut self) -> Result<(), EngineError> {
+        if !matches!(
+            self.exec.state.phase,
+            ExecutionPhase::Running | ExecutionPhase::Blocked
+        ) {
+            return Ok(());
+        }
+        loop {
+            if let Some((_, i)) = self.exec.state.frontier.pop_first() {
+                self.resolve(i)?;
+                continue;
+            }
+            let admitted = self
+                .exec
+                .state
+                .ready
+                .iter()
+                .map(|&(_, i)| i)
+                .find(|&i| self.admit(i));
+            match admitted {
+                Some(i) => {
+                    let attempt = self.exec.state.nodes[i].attempt + 1;
+                    self.start(i, attempt)?;
+                }
+                None => break,
+            }
+        }
+        if self.exec.state.counters.terminal() as usize == self.graph.len() {
+            self.complete()?;
+        }
+        Ok(())
+    }
+
+    /// The dispatch gate between Ready and Running. Nothing holds a node back yet; policy
+    /// verdicts (an `assist` verdict opens an approval) and concurrency limits go here.
+    pub(super) fn admit(&self, _i: usize) -> bool {
+        true
+    }
+
+    /// Decides what becomes of a Pending node whose dependencies are all done.
+    pub(super) fn resolve(&mut self, i: usize) -> Result<(), EngineError> {
+        let node = &self.graph.nodes[i];
+        let id = node.id.clone();
+        let attempt = self.exec.state.nodes[i].attempt;
+        if self.exec.state.cancel.is_some() {
+            return self.emit(Decision::NodeCancelled {
+                at: self.at,
+                node: id,
+                attempt,
+                reason: ReasonCode::Cancelled,
+                killed: false,
+            });
+        }
+        // Hard dependencies that did not succeed: failed beats cancelled beats skipped. A
+        // dependency skipped because of a failure counts as failed, so the failure carries.
+        let mut blocker: Option<(u8, usize)> = None;
+        for &d in &node.hard_deps {
+            let dep = &self.exec.state.nodes[d];
+            let severity = match (dep.phase, dep.reason) {
+                (NodePhase::Failed, _) => 3,
+                (NodePhase::Skipped, Some(ReasonCode::UpstreamFailed)) => 3,
+                (NodePhase::Cancelled, _) => 2,
+                (NodePhase::Skipped, _) => 1,
+                _ => continue,
+            };
+            if blocker.is_none_or(|(s, _)| severity > s) {
+                blocker = Some((severity, d));
+            }
+        }
+        if let Some((severity, d)) = blocker {
+            let upstream = self.id(d);
+            return match severity {
+                3 => {
+                    let dep = &self.exec.state.nodes[d];
+                    let message = if dep.phase == NodePhase::Failed {
+                        format!("`{upstream}` failed")
+                    } else {
+                        dep.message.clone().unwrap_or_default()
+                    };
+                    self.emit(Decision::NodeSkipped {
+                        at: self.at,
+                        node: id,
+                        reason: ReasonCode::UpstreamFailed,
+                        message,
+                    })
+                }
+                2 => self.emit(Decision::NodeCancelled {
+                    at: self.at,
+                    node: id,
+                    attempt,
+                    reason: ReasonCode::UpstreamCancelled,
+                    killed: false,
+                }),
+                _ => self.emit(Decision::NodeSkipped {
+                    at: self.at,
+                    node: id,
+                    reason: ReasonCode::UpstreamSkipped,
+                    message: format!("`{upstream}` was skipped"),
+                }),
+            };
+        }
+        for condition in &node.when {
+            let Test::Cel(expr) = &condition.test else {
+                continue;
+            };
+            let whose = if condition.from == id {
+                "`when`".to_string()
+            } else {
+                format!("the `when` of group `{}`", condition.from)
+            };
+            let failure = match cel::evaluate_with(&expr.source, self.variables(i, &expr.reads)) {
+                Ok(Value::Bool(true)) => continue,
+                Ok(Value::Bool(false)) => {
+                    return self.emit(Decision::NodeSkipped {
+                        at: self.at,
+                        node: id,
+                        reason: ReasonCode::WhenFalse,
+                        message: self.clip(&format!("{whose} is false: {}", expr.source)),
+                    })
+                }
+                Ok(other) => format!("{whose} yields {}, not a boolean", json_type(&other)),
+                Err(e) => format!("{whose} failed: {e}"),
+            };
+            let message = self.clip(&failure);
+            return self.emit(Decision::NodeFailed {
+                at: self.at,
+                node: id,
+                attempt,
+                reason: ReasonCode::WhenFailed,
+                message,
+                killed: false,
+            });
+        }
+        self.emit(Decision::NodeReady {
+            at: self.at,
+            node: id,
+        })
+    }
+
+    /// Starts attempt `attempt` of node `i` (Ready, or waiting for its backoff).
+    pub(super) fn start(&mut self, i: usize, attempt: u32) -> Result<(), EngineError> {
+        let graph = self.graph.clone();
+        let node = &graph.nodes[i];
+        let uid = self.exec.state.uid.clone().unwrap_or_default();
+        let key = idempotency_key(&uid, &node.id, attempt);
+        let timeout_at = node.timeout_ms.map(|t| self.at.saturating_add(t));
+        match &node.kind {
+            ExecKind::Task(task) => {
+                let inputs = match self.exec.state.nodes[i].inputs.clone() {
+                    Some(inputs) => inputs,
+                    None => match self.resolve_inputs(i, task) {
+                        Ok(inputs) => inputs,
+                        Err((reason, message)) => {
+                            let last = self.exec.state.nodes[i].attempt;
+                            return self.emit(Decision::NodeFailed {
+                                at: self.at,
+                                node: node.id.clone(),
+                                attempt: last,
+                                reason,
+                                message,
+                                killed: false,
+                            });
+                        }
+                    },
+                };
+                self.emit(Decision::NodeStarted {
+                    at: self.at,
+                    node: node.id.clone(),
+                    attempt,
+                    idempotency_key: key.clone(),
+                    inputs: inputs.clone(),
+                    timeout_at,
+                })?;
+                self.command(Command::Dispatch {
+                    node: node.id.clone(),
+                    attempt,
+                    idempotency_key: key,
+                    inputs,
+                    timeout_ms: node.timeout_ms,
+                });
+            }
+            ExecKind::External(external) => {
+                self.emit(Decision::NodeStarted {
+                    at: self.at,
+                    node: node.id.clone(),
+                    attempt,
+                    idempotency_key: key.clone(),
+                    inputs: Value::Null,
+                    timeout_at,
+                })?;
+                self.command(Command::WatchExternal {
+                    node: node.id.clone(),
+                    attempt,
+                    idempotency_key: key,
+                    external_ref: external.external_ref.clone(),
+                    poll_interval_ms: external.poll_interval_ms,
+                });
+            }
+            ExecKind::Gate(gate) => {
+                self.emit(Decision::GateOpened {
+                    at: self.at,
+                    node: node.id.clone(),
+                    attempt,
+                    gate_ref: gate.gate_ref.clone(),
+                })?;
+                self.command(Command::OpenGate {
+                    node: node.id.clone(),
+                    attempt,
+                    gate_ref: gate.gate_ref.clone(),
+                });
+            }
+        }
+        if let Some(due_at) = timeout_at {
+            if !matches!(node.kind, ExecKind::Gate(_)) {
+                self.command(Command::StartTimer {
+                    timer: TimerId::Timeout {
+                        node: node.id.to_string(),
+                        attempt,
+                    },
+                    due_at,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The Task's inputs with every `${{ }}` evaluated, or why they cannot be.
+    pub(super) fn resolve_inputs(
+        &self,
+        i: usize,
+        task: &TaskConfig,
+    ) -> Result<Value, (ReasonCode, String)> {
+        let value = Value::Object(task.inputs.value.clone());
+        let value = if task.inputs.has_expressions {
+            let variables = self.variables(i, &task.inputs.reads);
+            let mut eval = |expr: &str| -> Result<Value, InputError> {
+                cel::evaluate_with(expr, variables.clone())
+                    .map_err(|e| InputError(format!("`${{{{ {expr} }}}}`: {e}")))
+            };
+            template::render(&value, &mut eval).map_err(|(path, InputError(message))| {
+                (
+                    ReasonCode::InterpolationFailed,
+                    self.clip(&format!("inputs at `{path}`: {message}")),
+                )
+            })?
+        } else {
+            value
+        };
+        let size = serde_json::to_vec(&value)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        let max = self.graph.limits.max_input_bytes;
+        if size > max {
+            return Err((
+                ReasonCode::InputsTooLarge,
+                format!("the inputs are {size} bytes as JSON; at most {max} are allowed"),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// The variables an expression of node `i` reads.
+    pub(super) fn variables(&self, i: usize, reads: &Reads) -> Vec<(&'static str, Value)> {
+        let state = &self.exec.state;
+        let ids = match reads {
+            Reads::Nodes(ids) => ids.clone(),
+            Reads::Upstream => self.graph.upstream(i),
+        };
+        let mut nodes = Map::new();
+        for j in ids {
+            let n = &state.nodes[j];
+            nodes.insert(
+                self.graph.nodes[j].id.to_string(),
+                json!({
+                    "phase": n.phase.as_str(),
+                    "outputs": n.outputs.clone().unwrap_or_default(),
+                }),
+            );
+        }
+        vec![
+            ("parameters", Value::Object(state.parameters.clone())),
+            ("nodes", Value::Object(nodes)),
+            ("goal", self.graph.goal.clone()),
+            ("plan", self.graph.plan.clone()),
+            (
+                "execution",
+                json!({
+                    "uid": state.uid,
+                    "name": state.name,
+                    "namespace": state.namespace,
+                    "round": state.round,
+                }),
+            ),
+        ]
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}

@@ -1,0 +1,115 @@
+//! The commands in-flight state needs after a restart.
+
+use super::state::{Activity, NodePhase};
+use super::Execution;
+use crate::command::Command;
+use crate::graph::ExecKind;
+use crate::ids::{idempotency_key, TimerId};
+use planspec_model::execution::ExecutionPhase;
+
+impl Execution {
+    /// The commands a runtime must carry out after restoring this execution (from a
+    /// snapshot and the journal after it), because the ones issued before the restart may
+    /// have been lost:
+    ///
+    /// * the execution deadline timer, re-armed at its original time;
+    /// * every running attempt dispatched again **with the same idempotency key and
+    ///   inputs**, and its timeout timer re-armed at its original time;
+    /// * criteria checks in flight asked for again; backoff timers re-armed; Gates and
+    ///   Externals watched again;
+    /// * `Kill` again for the last attempt the engine killed of each node (idempotent for the
+    ///   runtime, which may not have received it);
+    /// * `Finish` again if the execution has finished.
+    ///
+    /// Nodes are visited in the engine's order, so the list is deterministic.
+    pub fn recover(&self) -> Vec<Command> {
+        let state = &self.state;
+        let graph = &self.graph;
+        let mut commands = Vec::new();
+        let running = matches!(
+            state.phase,
+            ExecutionPhase::Running | ExecutionPhase::Blocked
+        );
+        if running {
+            if let Some(due_at) = state.deadline {
+                commands.push(Command::StartTimer {
+                    timer: TimerId::Deadline { round: state.round },
+                    due_at,
+                });
+            }
+        }
+        let uid = state.uid.clone().unwrap_or_default();
+        for &i in graph.order() {
+            let node = &graph.nodes[i];
+            let n = &state.nodes[i];
+            if let Some(attempt) = n.killed {
+                commands.push(Command::Kill {
+                    node: node.id.clone(),
+                    attempt,
+                    idempotency_key: idempotency_key(&uid, &node.id, attempt),
+                });
+            }
+            if !running || n.phase != NodePhase::Running {
+                continue;
+            }
+            let key = n
+                .key
+                .clone()
+                .unwrap_or_else(|| idempotency_key(&uid, &node.id, n.attempt));
+            match (n.activity, &node.kind) {
+                (Some(Activity::Provider), ExecKind::Task(_)) => {
+                    commands.push(Command::Dispatch {
+                        node: node.id.clone(),
+                        attempt: n.attempt,
+                        idempotency_key: key,
+                        inputs: n.inputs.clone().unwrap_or_default(),
+                        timeout_ms: node.timeout_ms,
+                    });
+                }
+                (Some(Activity::Criteria), ExecKind::Task(task)) => {
+                    commands.push(Command::EvaluateCriteria {
+                        node: node.id.clone(),
+                        attempt: n.attempt,
+                        idempotency_key: key,
+                        criteria: task.criteria.clone(),
+                        outputs: n.outputs.clone().unwrap_or_default(),
+                    });
+                }
+                (Some(Activity::Gate), ExecKind::Gate(gate)) => {
+                    commands.push(Command::OpenGate {
+                        node: node.id.clone(),
+                        attempt: n.attempt,
+                        gate_ref: gate.gate_ref.clone(),
+                    });
+                }
+                (Some(Activity::External), ExecKind::External(external)) => {
+                    commands.push(Command::WatchExternal {
+                        node: node.id.clone(),
+                        attempt: n.attempt,
+                        idempotency_key: key,
+                        external_ref: external.external_ref.clone(),
+                        poll_interval_ms: external.poll_interval_ms,
+                    });
+                }
+                _ => {}
+            }
+            if let Some(timer) = &n.timer {
+                commands.push(Command::StartTimer {
+                    timer: timer.id.clone(),
+                    due_at: timer.due_at,
+                });
+            }
+        }
+        if matches!(
+            state.phase,
+            ExecutionPhase::Succeeded | ExecutionPhase::Failed | ExecutionPhase::Cancelled
+        ) {
+            commands.push(Command::Finish {
+                phase: state.phase,
+                reason: state.reason,
+                message: state.message.clone(),
+            });
+        }
+        commands
+    }
+}

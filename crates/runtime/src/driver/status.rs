@@ -1,0 +1,330 @@
+//! The Execution's `status` and per-node records, derived from the engine's state.
+//!
+//! The object stays small whatever the graph's size: phase, reason, times, conditions, and
+//! in `extensions`: `progress` (node counts per phase), `graphDigest`, `round`, `providers`
+//! (node → pinned provider URI, for graphs within the limit) and `awaitingHuman` (nodes a person
+//! must finish). `nodeStatuses` is filled only for graphs of at most
+//! [`NODE_STATUS_LIMIT`] nodes; every node always has a record in the store's node table,
+//! served paginated by the API.
+
+use super::start::Pinned;
+use planspec_engine::{timestamp, Execution, NodePhase, NodeState};
+use planspec_store::NodeRecord;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Graphs up to this many nodes list every node in `status.nodeStatuses`.
+pub const NODE_STATUS_LIMIT: usize = 200;
+
+/// Outputs up to this size (JSON bytes) are copied into `nodeStatuses`; bigger ones are
+/// only in the node records.
+const STATUS_OUTPUTS_LIMIT: usize = 4 * 1024;
+
+/// What the driver knows beyond the engine state.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// Nodes waiting for a person, with what they are asked.
+    pub(crate) awaiting: BTreeMap<String, String>,
+    /// Nodes waiting for something else, with what (a missing Gate …).
+    pub(crate) waiting_on: BTreeMap<String, String>,
+}
+
+fn model_phase(phase: NodePhase) -> &'static str {
+    match phase {
+        NodePhase::Pending | NodePhase::Ready => "Pending",
+        NodePhase::Running => "Running",
+        NodePhase::Succeeded => "Succeeded",
+        NodePhase::Failed => "Failed",
+        NodePhase::Skipped => "Skipped",
+        NodePhase::Cancelled => "Cancelled",
+    }
+}
+
+/// The record of one node, as stored in the node table and listed by the API.
+pub(crate) fn node_record(id: &str, node: &NodeState, extras: &Extras, pinned: &Pinned) -> NodeRecord {
+    let mut record = Map::new();
+    record.insert("node".into(), json!(id));
+    record.insert("phase".into(), json!(node.phase.as_str()));
+    if let Some(activity) = node.activity {
+        record.insert("activity".into(), json!(activity));
+    }
+    if node.attempt > 0 {
+        record.insert("attempt".into(), json!(node.attempt));
+    }
+    if let Some(key) = &node.key {
+        record.insert("idempotencyKey".into(), json!(key));
+    }
+    if let Some(at) = node.started_at {
+        record.insert("startTime".into(), json!(&*timestamp(at)));
+    }
+    if let Some(at) = node.finished_at {
+        record.insert("completionTime".into(), json!(&*timestamp(at)));
+    }
+    if let Some(reason) = node.reason {
+        record.insert("reason".into(), json!(reason.as_str()));
+    }
+    if let Some(message) = &node.message {
+        record.insert("message".into(), json!(message));
+    }
+    if let Some(outputs) = &node.outputs {
+        record.insert("outputs".into(), Value::Object(outputs.clone()));
+    }
+    if let Some(p) = pinned.providers.get(id) {
+        record.insert("provider".into(), json!(p.uri));
+    }
+    if let Some(prompt) = extras.awaiting.get(id) {
+        record.insert("awaitingHuman".into(), json!(prompt));
+    }
+    if let Some(what) = extras.waiting_on.get(id) {
+        record.insert("waitingOn".into(), json!(what));
+    }
+    NodeRecord {
+        node_id: id.to_owned(),
+        phase: node.phase.as_str().to_owned(),
+        record: Value::Object(record),
+    }
+}
+
+/// The `status` for `execution`, keeping what the engine does not own (conditions other than
+/// ours, `observedGeneration`) from `previous`.
+pub(crate) fn execution_status(
+    previous: &Value,
+    execution: &Execution,
+    extras: &Extras,
+    pinned: &Pinned,
+    limit: usize,
+    now_ms: u64,
+) -> Value {
+    let state = execution.state();
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    let phase = if !execution.is_finished()
+        && state.counters.running > 0
+        && state.counters.running as usize == extras.awaiting.len() + blocked_on_gates(execution)
+    {
+        "Blocked"
+    } else {
+        phase_name(execution)
+    };
+    let old_phase = status.get("phase").and_then(Value::as_str).map(str::to_owned);
+    status.insert("phase".into(), json!(phase));
+    if old_phase.as_deref() != Some(phase) {
+        status.insert(
+            "lastPhaseTransitionTime".into(),
+            json!(&*timestamp(now_ms)),
+        );
+    }
+    match state.reason {
+        Some(reason) => status.insert("reason".into(), json!(reason.as_str())),
+        None => status.remove("reason"),
+    };
+    if state.message.is_empty() {
+        status.remove("message");
+    } else {
+        status.insert("message".into(), json!(state.message));
+    }
+    if let Some(uid) = &state.uid {
+        status.insert("runId".into(), json!(uid));
+    }
+    if let Some(at) = state.started_at {
+        status.insert("startTime".into(), json!(&*timestamp(at)));
+    }
+    match state.finished_at {
+        Some(at) if execution.is_finished() => {
+            status.insert("completionTime".into(), json!(&*timestamp(at)))
+        }
+        _ => status.remove("completionTime"),
+    };
+
+    let graph = execution.graph();
+    if graph.len() <= limit {
+        let mut nodes = Map::new();
+        for (i, node) in state.nodes.iter().enumerate() {
+            let id = graph.nodes()[i].id.to_string();
+            let mut s = Map::new();
+            s.insert("phase".into(), json!(model_phase(node.phase)));
+            if let Some(at) = node.started_at {
+                s.insert("startTime".into(), json!(&*timestamp(at)));
+            }
+            if let Some(at) = node.finished_at {
+                s.insert("completionTime".into(), json!(&*timestamp(at)));
+            }
+            if node.attempt > 0 {
+                s.insert("attempt".into(), json!(node.attempt));
+            }
+            if let Some(outputs) = &node.outputs {
+                let small = serde_json::to_string(outputs)
+                    .map(|t| t.len() <= STATUS_OUTPUTS_LIMIT)
+                    .unwrap_or(false);
+                if small {
+                    s.insert("outputs".into(), Value::Object(outputs.clone()));
+                }
+            }
+            let mut message = node.message.clone();
+            if let Some(prompt) = extras.awaiting.get(&id) {
+                message = Some(format!("awaiting a person: {prompt}"));
+            } else if let Some(what) = extras.waiting_on.get(&id) {
+                message = Some(what.clone());
+            }
+            if let Some(m) = message {
+                s.insert("message".into(), json!(m));
+            }
+            let mut ext = Map::new();
+            if let Some(reason) = node.reason {
+                ext.insert("reason".into(), json!(reason.as_str()));
+            }
+            if node.phase == NodePhase::Ready {
+                ext.insert("ready".into(), json!(true));
+            }
+            if let Some(activity) = node.activity {
+                ext.insert("activity".into(), json!(activity));
+            }
+            if !ext.is_empty() {
+                s.insert("extensions".into(), Value::Object(ext));
+            }
+            nodes.insert(id, Value::Object(s));
+        }
+        status.insert("nodeStatuses".into(), Value::Object(nodes));
+    } else {
+        status.remove("nodeStatuses");
+    }
+
+    let mut ext = status
+        .get("extensions")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let c = state.counters;
+    ext.insert(
+        "progress".into(),
+        json!({"total": c.total(), "pending": c.pending + c.ready, "running": c.running,
+               "succeeded": c.succeeded, "failed": c.failed, "skipped": c.skipped,
+               "cancelled": c.cancelled}),
+    );
+    ext.insert("graphDigest".into(), json!(graph.digest()));
+    ext.insert("round".into(), json!(state.round));
+    if graph.len() <= limit && !pinned.providers.is_empty() {
+        let providers: Map<String, Value> = pinned
+            .providers
+            .iter()
+            .map(|(node, p)| (node.clone(), json!(p.uri)))
+            .collect();
+        ext.insert("providers".into(), Value::Object(providers));
+    }
+    if extras.awaiting.is_empty() {
+        ext.remove("awaitingHuman");
+    } else {
+        let mut awaiting: Vec<&String> = extras.awaiting.keys().collect();
+        awaiting.truncate(100);
+        ext.insert("awaitingHuman".into(), json!(awaiting));
+    }
+    status.insert("extensions".into(), Value::Object(ext));
+
+    set_condition(&mut status, now_ms, condition_for(execution, extras));
+    Value::Object(status)
+}
+
+/// The status of an Execution that could not start.
+pub(crate) fn start_failed_status(previous: &Value, reason: &str, message: &str, now_ms: u64) -> Value {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    status.insert("phase".into(), json!("Failed"));
+    status.insert("reason".into(), json!(reason));
+    status.insert("message".into(), json!(message));
+    status.insert("completionTime".into(), json!(&*timestamp(now_ms)));
+    status.insert("lastPhaseTransitionTime".into(), json!(&*timestamp(now_ms)));
+    set_condition(
+        &mut status,
+        now_ms,
+        ("Succeeded", "False", reason.to_owned(), message.to_owned()),
+    );
+    Value::Object(status)
+}
+
+fn blocked_on_gates(execution: &Execution) -> usize {
+    execution
+        .state()
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.phase == NodePhase::Running
+                && matches!(n.activity, Some(planspec_engine::Activity::Gate))
+        })
+        .count()
+}
+
+fn phase_name(execution: &Execution) -> &'static str {
+    use planspec_model::execution::ExecutionPhase as P;
+    match execution.phase() {
+        P::Pending => "Pending",
+        P::Running => "Running",
+        P::Blocked => "Blocked",
+        P::Succeeded => "Succeeded",
+        P::Failed => "Failed",
+        P::Cancelled => "Cancelled",
+    }
+}
+
+/// (type, status, reason, message) of the one condition the runtime owns: `Succeeded`,
+/// `Unknown` while running.
+fn condition_for(execution: &Execution, extras: &Extras) -> (&'static str, &'static str, String, String) {
+    let state = execution.state();
+    let c = state.counters;
+    let progress = format!("{} of {} nodes done", c.terminal(), c.total());
+    match phase_name(execution) {
+        "Succeeded" => ("Succeeded", "True", "Succeeded".into(), progress),
+        "Failed" | "Cancelled" => (
+            "Succeeded",
+            "False",
+            state
+                .reason
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_else(|| phase_name(execution).to_owned()),
+            if state.message.is_empty() {
+                progress
+            } else {
+                state.message.clone()
+            },
+        ),
+        _ if !extras.awaiting.is_empty() => (
+            "Succeeded",
+            "Unknown",
+            "AwaitingHuman".into(),
+            format!(
+                "{progress}; waiting for a person on {}",
+                extras
+                    .awaiting
+                    .keys()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        _ => ("Succeeded", "Unknown", "Running".into(), progress),
+    }
+}
+
+fn set_condition(
+    status: &mut Map<String, Value>,
+    now_ms: u64,
+    (kind, value, reason, message): (&str, &str, String, String),
+) {
+    let mut conditions = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let now = timestamp(now_ms);
+    match conditions.iter_mut().find(|c| c["type"] == kind) {
+        Some(c) => {
+            if c["status"] != value {
+                c["lastTransitionTime"] = json!(&*now);
+            }
+            c["status"] = json!(value);
+            c["reason"] = json!(reason);
+            c["message"] = json!(message);
+        }
+        None => conditions.push(json!({"type": kind, "status": value, "reason": reason,
+                                       "message": message, "lastTransitionTime": &*now})),
+    }
+    status.insert("conditions".into(), Value::Array(conditions));
+}

@@ -1,0 +1,221 @@
+//! Execution journals and node records: the write side (ops applied by the writer inside its
+//! transaction) and the read side (on the read pool).
+//!
+//! Both tables are keyed by the Execution's uid; a trigger deletes an Execution's rows in the
+//! statement that deletes the Execution (migration 0002). Writes first check that an Execution
+//! with that uid exists, so no journal outlives its Execution.
+
+use super::db;
+use super::objects::OpError;
+use crate::{
+    JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, Result, StoreError, EXECUTION_KIND,
+};
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+
+/// Rows per multi-row `INSERT` (3 or 4 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 200;
+
+/// Refuses an op on `uid` unless an Execution with that uid exists.
+async fn require_execution(conn: &mut SqliteConnection, uid: &str) -> Result<(), OpError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM resources WHERE kind = ?1 AND uid = ?2 LIMIT 1")
+            .bind(EXECUTION_KIND)
+            .bind(uid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::ExecutionNotFound(uid.to_owned()).into()),
+    }
+}
+
+/// The number of entries in the journal of `uid` (its next sequence number).
+pub(super) async fn journal_len(
+    conn: &mut SqliteConnection,
+    uid: &str,
+) -> Result<u64, sqlx::Error> {
+    let next: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(seq) + 1, 0) FROM journal WHERE execution_uid = ?1",
+    )
+    .bind(uid)
+    .fetch_one(&mut *conn)
+    .await?;
+    // `seq >= 0` is a CHECK of the table.
+    Ok(u64::try_from(next).unwrap_or(0))
+}
+
+/// `WriteOp::AppendJournal`.
+pub(super) async fn append_journal(
+    conn: &mut SqliteConnection,
+    uid: &str,
+    expected_next_seq: u64,
+    entries: &[Value],
+) -> Result<(), OpError> {
+    require_execution(conn, uid).await?;
+    let actual = journal_len(conn, uid).await?;
+    if actual != expected_next_seq {
+        return Err(StoreError::JournalConflict {
+            execution_uid: uid.to_owned(),
+            expected: expected_next_seq,
+            actual,
+        }
+        .into());
+    }
+    let first = i64::try_from(actual)
+        .ok()
+        .filter(|first| first.checked_add(entries.len() as i64).is_some())
+        .ok_or_else(|| StoreError::Backend(format!("the journal of execution {uid} is full")))?;
+    for (chunk_index, chunk) in entries.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut sql = String::from("INSERT INTO journal (execution_uid, seq, entry) VALUES ");
+        push_rows(&mut sql, chunk.len(), 3);
+        let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_INSERT);
+        let base = first + (chunk_index * ROWS_PER_INSERT) as i64;
+        for (i, entry) in chunk.iter().enumerate() {
+            query = query
+                .bind(uid)
+                .bind(base + i as i64)
+                .bind(entry.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `WriteOp::PutNodeRecords`: upserts by node id.
+pub(super) async fn put_node_records(
+    conn: &mut SqliteConnection,
+    uid: &str,
+    records: &[NodeRecord],
+) -> Result<(), OpError> {
+    require_execution(conn, uid).await?;
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO node_records (execution_uid, node_id, phase, record) VALUES ",
+        );
+        push_rows(&mut sql, chunk.len(), 4);
+        sql.push_str(
+            " ON CONFLICT (execution_uid, node_id) DO UPDATE \
+             SET phase = excluded.phase, record = excluded.record",
+        );
+        let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_INSERT);
+        for r in chunk {
+            query = query
+                .bind(uid)
+                .bind(r.node_id.as_str())
+                .bind(r.phase.as_str())
+                .bind(r.record.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends `rows` groups of `columns` placeholders: `(?, ?, ?), (?, ?, ?)`.
+fn push_rows(sql: &mut String, rows: usize, columns: usize) {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
+    }
+}
+
+/// `Store::read_journal`.
+pub(super) async fn read_journal(
+    read: &SqlitePool,
+    uid: &str,
+    from_seq: u64,
+    limit: usize,
+) -> Result<Vec<JournalEntry>> {
+    let Ok(from) = i64::try_from(from_seq) else {
+        return Ok(Vec::new());
+    };
+    let limit = if limit == 0 {
+        -1
+    } else {
+        i64::try_from(limit).unwrap_or(-1)
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, entry FROM journal WHERE execution_uid = ?1 AND seq >= ?2 \
+         ORDER BY seq LIMIT ?3",
+    )
+    .bind(uid)
+    .bind(from)
+    .bind(limit)
+    .fetch_all(read)
+    .await
+    .map_err(db)?;
+    rows.into_iter()
+        .map(|(seq, entry)| {
+            Ok(JournalEntry {
+                seq: u64::try_from(seq).map_err(|_| {
+                    StoreError::Backend(format!("journal of {uid}: negative seq {seq}"))
+                })?,
+                entry: parse_json(&entry, || format!("journal entry {seq} of {uid}"))?,
+            })
+        })
+        .collect()
+}
+
+/// `Store::list_node_records`.
+pub(super) async fn list_node_records(
+    read: &SqlitePool,
+    query: &NodeRecordQuery,
+) -> Result<NodeRecordPage> {
+    // One more than the page, to know whether more follow.
+    let limit = query.limit.filter(|&l| l > 0);
+    let fetch = limit
+        .and_then(|l| i64::try_from(l.saturating_add(1)).ok())
+        .unwrap_or(-1);
+    // Plain conditions (no `? IS NULL OR …`), so the index range applies: by
+    // (uid, node_id) or by (uid, phase, node_id).
+    let mut sql =
+        String::from("SELECT node_id, phase, record FROM node_records WHERE execution_uid = ?");
+    if query.phase.is_some() {
+        sql.push_str(" AND phase = ?");
+    }
+    if query.continue_after.is_some() {
+        sql.push_str(" AND node_id > ?");
+    }
+    sql.push_str(" ORDER BY node_id LIMIT ?");
+    let mut q =
+        sqlx::query_as::<_, (String, String, String)>(&sql).bind(query.execution_uid.as_str());
+    if let Some(phase) = &query.phase {
+        q = q.bind(phase.as_str());
+    }
+    if let Some(after) = &query.continue_after {
+        q = q.bind(after.as_str());
+    }
+    let rows = q.bind(fetch).fetch_all(read).await.map_err(db)?;
+    let mut records = rows
+        .into_iter()
+        .map(|(node_id, phase, record)| {
+            let record = parse_json(&record, || {
+                format!("node record {node_id} of execution {}", query.execution_uid)
+            })?;
+            Ok(NodeRecord {
+                node_id,
+                phase,
+                record,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut continue_after = None;
+    if let Some(limit) = limit {
+        if records.len() > limit {
+            records.truncate(limit);
+            continue_after = records.last().map(|r| r.node_id.clone());
+        }
+    }
+    Ok(NodeRecordPage {
+        records,
+        continue_after,
+    })
+}
+
+fn parse_json(text: &str, what: impl FnOnce() -> String) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("{} is not valid JSON: {e}", what())))
+}

@@ -1,0 +1,224 @@
+//! Leases: the write side (applied by the writer, group-committed with other writes) and the
+//! read side. Fencing tokens come from the `lease_token` counter in `meta`, so they increase
+//! across all leases and survive releases.
+
+use super::db;
+use crate::{Lease, Result};
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+
+/// A lease operation for the writer; see the `Store` methods of the same names.
+#[derive(Debug)]
+pub(super) enum LeaseOp {
+    Acquire {
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+        now_ms: i64,
+    },
+    Renew {
+        name: String,
+        holder: String,
+        token: u64,
+        ttl_ms: u64,
+        now_ms: i64,
+    },
+    Release {
+        name: String,
+        holder: String,
+        token: u64,
+    },
+}
+
+type LeaseRow = (String, String, i64, i64);
+
+fn lease((name, holder, token, expires_at_ms): LeaseRow) -> Result<Lease, sqlx::Error> {
+    let token = u64::try_from(token)
+        .map_err(|_| sqlx::Error::Protocol(format!("lease {name} has a negative token")))?;
+    Ok(Lease {
+        name,
+        holder,
+        token,
+        expires_at_ms,
+    })
+}
+
+fn expiry(now_ms: i64, ttl_ms: u64) -> i64 {
+    now_ms.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX))
+}
+
+/// Applies `op` in the writer's open transaction. `None`: refused, nothing written.
+pub(super) async fn apply(
+    conn: &mut SqliteConnection,
+    op: LeaseOp,
+) -> Result<Option<Lease>, sqlx::Error> {
+    match op {
+        LeaseOp::Acquire {
+            name,
+            holder,
+            ttl_ms,
+            now_ms,
+        } => acquire(conn, name, holder, expiry(now_ms, ttl_ms), now_ms).await,
+        LeaseOp::Renew {
+            name,
+            holder,
+            token,
+            ttl_ms,
+            now_ms,
+        } => {
+            let Ok(token) = i64::try_from(token) else {
+                return Ok(None);
+            };
+            sqlx::query_as::<_, LeaseRow>(
+                "UPDATE leases SET expires_at_ms = ?1 \
+                 WHERE name = ?2 AND holder = ?3 AND token = ?4 AND expires_at_ms > ?5 \
+                 RETURNING name, holder, token, expires_at_ms",
+            )
+            .bind(expiry(now_ms, ttl_ms))
+            .bind(name)
+            .bind(holder)
+            .bind(token)
+            .bind(now_ms)
+            .fetch_all(&mut *conn)
+            .await?
+            .pop()
+            .map(lease)
+            .transpose()
+        }
+        LeaseOp::Release {
+            name,
+            holder,
+            token,
+        } => {
+            let Ok(token) = i64::try_from(token) else {
+                return Ok(None);
+            };
+            sqlx::query_as::<_, LeaseRow>(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2 AND token = ?3 \
+                 RETURNING name, holder, token, expires_at_ms",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(token)
+            .fetch_all(&mut *conn)
+            .await?
+            .pop()
+            .map(lease)
+            .transpose()
+        }
+    }
+}
+
+async fn acquire(
+    conn: &mut SqliteConnection,
+    name: String,
+    holder: String,
+    expires_at_ms: i64,
+    now_ms: i64,
+) -> Result<Option<Lease>, sqlx::Error> {
+    let held: Option<LeaseRow> = sqlx::query_as(
+        "SELECT name, holder, token, expires_at_ms FROM leases WHERE name = ?1 AND expires_at_ms > ?2",
+    )
+    .bind(name.as_str())
+    .bind(now_ms)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match held {
+        Some((_, current, _, _)) if current != holder => Ok(None),
+        Some((_, _, token, _)) => {
+            // Held by the caller: renewed, same tenure, same token.
+            sqlx::query("UPDATE leases SET expires_at_ms = ?1 WHERE name = ?2")
+                .bind(expires_at_ms)
+                .bind(name.as_str())
+                .execute(&mut *conn)
+                .await?;
+            lease((name, holder, token, expires_at_ms)).map(Some)
+        }
+        None => {
+            // Free or expired: a new tenure with a new token.
+            let token: i64 = sqlx::query_scalar(
+                "UPDATE meta SET value = value + 1 WHERE key = 'lease_token' RETURNING value",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .pop()
+            .ok_or_else(|| sqlx::Error::Protocol("the meta table has no lease_token row".into()))?;
+            sqlx::query(
+                "INSERT INTO leases (name, holder, token, expires_at_ms) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 token = excluded.token, expires_at_ms = excluded.expires_at_ms",
+            )
+            .bind(name.as_str())
+            .bind(holder.as_str())
+            .bind(token)
+            .bind(expires_at_ms)
+            .execute(&mut *conn)
+            .await?;
+            lease((name, holder, token, expires_at_ms)).map(Some)
+        }
+    }
+}
+
+/// `Store::list_leases`: a range scan of the names that start with `prefix`.
+pub(super) async fn list(read: &SqlitePool, prefix: &str) -> Result<Vec<Lease>> {
+    let rows: Vec<LeaseRow> = match prefix_end(prefix) {
+        Some(end) => {
+            sqlx::query_as(
+                "SELECT name, holder, token, expires_at_ms FROM leases \
+             WHERE name >= ?1 AND name < ?2 ORDER BY name",
+            )
+            .bind(prefix)
+            .bind(end)
+            .fetch_all(read)
+            .await
+        }
+        None => sqlx::query_as(
+            "SELECT name, holder, token, expires_at_ms FROM leases WHERE name >= ?1 ORDER BY name",
+        )
+        .bind(prefix)
+        .fetch_all(read)
+        .await,
+    }
+    .map_err(db)?;
+    rows.into_iter()
+        .filter(|(name, ..)| name.starts_with(prefix))
+        .map(|row| lease(row).map_err(db))
+        .collect()
+}
+
+/// The least string greater than every string that starts with `prefix`, in SQLite's
+/// binary (UTF-8 byte, i.e. code point) order; `None` when there is none (`""`, or only
+/// `char::MAX`s).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            code => char::from_u32(code),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("exec/"), Some("exec0".into()));
+        assert_eq!(prefix_end("a\u{D7FF}"), Some("a\u{E000}".into()));
+        assert_eq!(prefix_end("ab\u{10FFFF}"), Some("ac".into()));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for (prefix, inside, outside) in [("exec/", "exec/zzz", "exec0"), ("é", "é\u{10FFFF}", "ê")]
+        {
+            let end = prefix_end(prefix).unwrap();
+            assert!(inside.starts_with(prefix) && inside < end.as_str());
+            assert!(outside >= end.as_str());
+        }
+    }
+}
