@@ -85,6 +85,24 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Create a namespace.
     Create(CreateArgs),
+    /// Run a Plan from files: apply them, start an Execution, show it live, exit 0 on success.
+    Run(crate::commands::run::RunArgs),
+    /// Approve a Gate (`gate/NAME`).
+    Approve(crate::commands::ops::ReviewArgs),
+    /// Reject a Gate (`gate/NAME --comment WHY`).
+    Reject(crate::commands::ops::ReviewArgs),
+    /// Cancel an Execution: running nodes finish, nothing new starts (`--force` kills them).
+    Cancel(crate::commands::ops::CancelArgs),
+    /// Re-run an Execution's failed nodes (or `--from NODE`) and what depends on them.
+    Retry(crate::commands::ops::RetryArgs),
+    /// Finish a node that waits for a person, with outputs.
+    Complete(crate::commands::ops::CompleteArgs),
+    /// Fail a node that waits for a person.
+    Fail(crate::commands::ops::FailArgs),
+    /// Print the logs of an Execution's nodes (`-f` follows).
+    Logs(crate::commands::logs::LogsArgs),
+    /// Show an Execution's journal as a timeline.
+    Trace(crate::commands::trace::TraceArgs),
 }
 
 /// Where the API server is and which namespace to use (client commands).

@@ -35,7 +35,8 @@
 //! And the HTTP glue, which only parses requests, calls [`api::Api`] and encodes answers:
 //!
 //! * [`http`] — the axum router, content negotiation (JSON or `Table`), request size limits,
-//!   streamed watches, the protobuf `Namespace` kubectl sends, graceful shutdown.
+//!   streamed watches, the protobuf `Namespace` kubectl sends, YAML request bodies, the
+//!   access log and request ids, graceful shutdown.
 //!
 //! Coming next, in this crate: `controllers/` — reconcilers (garbage collection by owner
 //! references, status of Goals, Plans, Bindings), driven by the store's watch.
@@ -47,6 +48,7 @@
 
 pub mod api;
 pub mod config;
+pub mod control_plane;
 pub mod controllers;
 pub mod discovery;
 pub mod http;

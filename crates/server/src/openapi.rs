@@ -374,7 +374,8 @@ fn list_schema(item: &str, resource: ResourceType) -> Value {
 
 /// The upstream compatibility operations and `plans/{name}/graph`.
 fn operation_paths(paths: &mut Map<String, Value>) {
-    let array_body = json!({"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}});
+    let array = json!({"schema": {"type": "array", "items": {"type": "object"}}});
+    let array_body = json!({"required": true, "content": {"application/json": array, "application/yaml": array}});
     let answer = |description: &str| json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}});
     paths.insert(
         format!("/apis/{GROUP}/{VERSION}/validate"),

@@ -438,6 +438,19 @@ async fn yaml_bodies_for_create_and_replace() {
             .contains("unknown field \"spec.colour\" (line 6, column 3)"),
         "{s}"
     );
+    // The upstream batch routes take a YAML list too.
+    let batch = "- apiVersion: planspec.io/v1alpha1\n  kind: Plan\n  metadata: {name: v}\n  spec: {description: d, graph: {nodes: [{id: a, kind: Task}]}}\n";
+    let verdict = c
+        .request(
+            "POST",
+            "/apis/planspec.io/v1alpha1/validate",
+            &[("content-type", "application/yaml")],
+            yaml(batch),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(verdict["valid"], true, "{verdict}");
     // PUT with YAML.
     let replaced = c
         .request(

@@ -587,6 +587,13 @@ async fn server_side_apply() {
         let out = k.run(&["apply", "--server-side", "-f", &file]);
         assert!(String::from_utf8_lossy(&out.stderr).contains("conflict with \"other\""));
 
+        // Namespaces too.
+        let ns = k.file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ssa-ns\n  labels:\n    tier: test\n");
+        let out = k.ok(&["apply", "--server-side", "-f", &ns]);
+        assert_eq!(out.trim(), "namespace/ssa-ns serverside-applied");
+        let out = k.ok(&["get", "namespaces", "-l", "tier=test", "-o", "name"]);
+        assert_eq!(out.trim(), "namespace/ssa-ns");
+
         // Server-side dry run stores nothing.
         let dry = k.file("dry.yaml", &plan_yaml("dry", "x", "a"));
         let out = k.ok(&["apply", "--server-side", "--dry-run=server", "-f", &dry]);

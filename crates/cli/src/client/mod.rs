@@ -151,6 +151,26 @@ impl std::error::Error for ClientError {}
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    /// Extra headers sent with every request (the actor, …).
+    headers: Vec<(String, String)>,
+}
+
+/// An answer read as bytes, with its headers.
+pub struct RawResponse {
+    /// `(name, value)` pairs, names in lowercase.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Client {
@@ -162,7 +182,33 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_owned(),
             agent,
+            headers: Vec::new(),
         }
+    }
+
+    /// This client, sending `name: value` with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Client {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `GET` read as bytes with the headers (logs and other non-JSON answers).
+    pub fn get_raw(&self, path: &str) -> Result<RawResponse, ClientError> {
+        let response = self.call("GET", path, "*/*", None)?;
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| {
+                let v = response.header(&n)?.to_owned();
+                Some((n.to_ascii_lowercase(), v))
+            })
+            .collect();
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .read_to_end(&mut body)
+            .map_err(|e| ClientError::Transport(format!("cannot read the answer: {e}")))?;
+        Ok(RawResponse { headers, body })
     }
 
     fn call(
@@ -173,10 +219,13 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<ureq::Response, ClientError> {
         let url = format!("{}{path}", self.base);
-        let request = self.agent.request(method, &url).set("Accept", accept).set(
+        let mut request = self.agent.request(method, &url).set("Accept", accept).set(
             "User-Agent",
             concat!("planspec/", env!("CARGO_PKG_VERSION")),
         );
+        for (name, value) in &self.headers {
+            request = request.set(name, value);
+        }
         let result = match body {
             Some(body) => request
                 .set("Content-Type", "application/json")

@@ -23,7 +23,8 @@ pub enum Applied {
 }
 
 impl Applied {
-    fn word(self) -> &'static str {
+    /// The word printed for it.
+    pub fn word(self) -> &'static str {
         match self {
             Applied::Created => "created",
             Applied::Configured => "configured",
@@ -74,8 +75,8 @@ pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Outcome {
     }
 }
 
-/// GET, then POST or PUT (with the current `resourceVersion`, retried on `409`).
-fn apply_one(
+/// Applies one manifest: GET, then POST or PUT (with the current `resourceVersion`, retried on `409`).
+pub fn apply_one(
     client: &Client,
     manifest: &Manifest,
     dry: &str,

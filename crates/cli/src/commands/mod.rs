@@ -7,11 +7,16 @@ pub mod delete;
 pub mod describe;
 pub mod diff;
 pub mod edit;
+pub mod embedded;
 pub mod get;
 pub mod graph;
+pub mod logs;
+pub mod ops;
 pub mod resources;
+pub mod run;
 pub mod schema;
 pub mod server;
+pub mod trace;
 pub mod validate;
 pub mod version;
 pub mod watch;
@@ -38,5 +43,14 @@ pub fn run(cli: &Cli, matches: Option<&ArgMatches>) -> Outcome {
         Command::Describe(args) => describe::run(args),
         Command::Delete(args) => delete::run(args, &cli.global),
         Command::Create(args) => create::run(args),
+        Command::Run(args) => run::run(args, &cli.global),
+        Command::Approve(args) => ops::review(args, true),
+        Command::Reject(args) => ops::review(args, false),
+        Command::Cancel(args) => ops::cancel(args),
+        Command::Retry(args) => ops::retry(args),
+        Command::Complete(args) => ops::complete(args),
+        Command::Fail(args) => ops::fail(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Trace(args) => trace::run(args),
     }
 }

@@ -1,16 +1,10 @@
 //! `planspec server`: opens the store and serves the API until SIGINT or SIGTERM.
 
-use std::sync::Arc;
-
-use planspec_server::api::clock::SystemClock;
-use planspec_server::api::{Api, ApiOptions};
-use planspec_server::controllers::{self, Controllers};
+use planspec_server::control_plane::ControlPlane;
 use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
 #[cfg(not(unix))]
 use planspec_server::http::shutdown_signal;
-use planspec_server::http::{access_log, Server, ServerConfig};
-use planspec_runtime::{ProviderRegistry, Runtime, RuntimeOptions};
-use planspec_store::{SqliteOptions, SqliteStore};
+use planspec_server::http::{access_log, ServerConfig};
 
 use crate::cli::ServerArgs;
 use crate::error::{emit, usage, Exit, Failure, Outcome};
@@ -54,28 +48,12 @@ pub fn run(args: &ServerArgs) -> Outcome {
         .build()
         .map_err(|e| fail(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let store = Arc::new(
-            SqliteStore::open(&path, SqliteOptions::default())
-                .await
-                .map_err(|e| fail(format!("cannot open the store {}: {e}", path.display())))?,
-        );
-        let api = Api::new(store.clone(), Arc::new(SystemClock), ApiOptions::default());
-        let controllers = Controllers::start(api.clone(), controllers::standard());
-        let data_dir = runtime_data_dir(&path);
-        let registry = ProviderRegistry::with_builtins()
-            .map_err(|e| fail(format!("cannot start the providers: {e}")))?;
-        let runtime = Runtime::start(
-            store.clone(),
-            registry,
-            RuntimeOptions::new(data_dir.clone()),
-        );
-        api.attach_runtime(runtime.handle(), data_dir);
         let config = ServerConfig {
             listen,
             access_log,
             ..ServerConfig::default()
         };
-        let server = Server::bind(&config, api)
+        let plane = ControlPlane::start(&path, &config)
             .await
             .map_err(|e| fail(e.to_string()))?;
         // The signal handlers are installed before the address is announced: a SIGTERM
@@ -83,14 +61,13 @@ pub fn run(args: &ServerArgs) -> Outcome {
         let shutdown = signals()?;
         emit(&format!(
             "planspec server listening on http://{} (store: sqlite:{})\n",
-            server.local_addr(),
+            plane.local_addr(),
             path.display()
         ))?;
-        let result = server.run(shutdown).await;
-        drop(controllers);
-        runtime.shutdown().await;
-        store.close().await;
-        result.map_err(|e| fail(format!("the server failed: {e}")))?;
+        plane
+            .serve(shutdown)
+            .await
+            .map_err(|e| fail(format!("the server failed: {e}")))?;
         Ok(Exit::Success)
     })
 }
@@ -118,17 +95,4 @@ fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
 
 fn fail(message: String) -> Failure {
     Failure::Error(miette::miette!("{message}"))
-}
-
-/// Where the runtime keeps work directories and logs: beside the store file, in
-/// `<store stem>.data/` (`planspec.db` → `planspec.data/`).
-pub fn runtime_data_dir(store: &std::path::Path) -> std::path::PathBuf {
-    let stem = store
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "planspec".into());
-    store
-        .parent()
-        .unwrap_or_else(|| std::path::Path::new("."))
-        .join(format!("{stem}.data"))
 }

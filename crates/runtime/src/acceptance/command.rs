@@ -106,7 +106,14 @@ async fn run(check: Check<'_>, ctx: &CriteriaContext) -> Result<String, String> 
     };
     let finished = process::run(spec, &LogSink::disabled(), capture, &ctx.cancel)
         .await
-        .map_err(|e| format!("cannot start `{}`: {e}", check.command))?;
+        .map_err(|e| {
+            let hint = if check.command.contains(char::is_whitespace) {
+                " (hint: `command` is the program alone; put its arguments in `args`, or write `command: sh` with `args: [-c, \"…\"]` for a shell line)"
+            } else {
+                ""
+            };
+            format!("cannot start `{}`: {e}{hint}", check.command)
+        })?;
     let code = match finished.termination {
         Termination::Exited(code) => code,
         Termination::Signalled(signal) => {

@@ -263,49 +263,139 @@ impl Driver {
         });
     }
 
+    /// Opens the Gate of a Gate node. The plan's Gate is a template: each Execution reaching
+    /// the node gets its own Gate, `<execution>-<node>` (`-<attempt>` after a retry), with the
+    /// template's spec, targeting this Execution and node, owned by the Execution (deleted
+    /// with it), labelled `planspec.io/execution`, `planspec.io/node`, `planspec.io/gate`. So
+    /// an approval is for one run only and never carries over to the next. A referenced Gate
+    /// that already targets this very Execution is used as it is.
     async fn open_gate(&mut self, node: String, attempt: u32, gate_ref: ObjectReference) {
         let ns = gate_ref
             .namespace
             .as_deref()
             .unwrap_or(&self.key.namespace)
             .to_owned();
-        let key = ObjectKey::new("Gate", ns, gate_ref.name.to_string());
+        let template_key = ObjectKey::new("Gate", ns.clone(), gate_ref.name.to_string());
+        let template = self
+            .shared
+            .store
+            .get(&template_key)
+            .await
+            .ok()
+            .flatten()
+            .map(|o| o.object);
+        let Some(template) = template else {
+            // Waited for: when the Gate is created, the node opens it.
+            self.shared.watch_object(template_key.clone(), &self.uid);
+            if let Some(run) = self.run.as_mut() {
+                run.gates.insert(node.clone(), (template_key.clone(), attempt));
+                run.extras.waiting_on.insert(
+                    node.clone(),
+                    format!("waiting for gate {} (it does not exist)", template_key.name),
+                );
+            }
+            let _ = self.write_status_only().await;
+            return;
+        };
+        let own = template.pointer("/spec/targetRef/kind") == Some(&json!("Execution"))
+            && template.pointer("/spec/targetRef/name") == Some(&json!(self.key.name));
+        let key = if own {
+            template_key
+        } else {
+            match self.gate_instance(&template, &ns, &node, attempt).await {
+                Some(k) => k,
+                None => return,
+            }
+        };
         self.shared.watch_object(key.clone(), &self.uid);
         if let Some(run) = self.run.as_mut() {
             run.gates.insert(node.clone(), (key.clone(), attempt));
+            run.extras.waiting_on.remove(&node);
+            run.extras.gates.insert(node.clone(), key.name.clone());
         }
+        let _ = self.write_status_only().await;
         self.activate_gate(&key, &node).await;
         self.check_gate(&node).await;
     }
 
-    /// Marks the Gate `Waiting` with the condition `Activated` naming this execution and node.
+    /// Creates (if absent) this Execution's Gate for `node` from `template`; its key.
+    async fn gate_instance(
+        &self,
+        template: &Value,
+        ns: &str,
+        node: &str,
+        attempt: u32,
+    ) -> Option<ObjectKey> {
+        let base = if attempt > 1 {
+            format!("{}-{node}-{attempt}", self.key.name)
+        } else {
+            format!("{}-{node}", self.key.name)
+        };
+        let name = dns_name(&base);
+        let key = ObjectKey::new("Gate", ns, name.clone());
+        let uid = derived_uid(&format!("{}/{node}/{attempt}", self.uid));
+        let template_name = template
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
+        spec["targetRef"] = json!({"kind": "Execution", "name": self.key.name, "uid": self.uid,
+                                   "nodeId": node});
+        let now = planspec_engine::timestamp(now_ms());
+        let object = json!({
+            "apiVersion": "planspec.io/v1alpha1",
+            "kind": "Gate",
+            "metadata": {
+                "name": name, "namespace": ns, "uid": uid, "generation": 1,
+                "creationTimestamp": &*now,
+                "labels": {"planspec.io/execution": self.key.name, "planspec.io/node": node,
+                           "planspec.io/gate": template_name},
+                "ownerReferences": [{"apiVersion": "planspec.io/v1alpha1", "kind": "Execution",
+                                     "name": self.key.name, "uid": self.uid,
+                                     "controller": true, "blockOwnerDeletion": true}]
+            },
+            "spec": spec,
+            "status": {"phase": "Waiting", "observedGeneration": 1}
+        });
+        match self.shared.store.create(key.clone(), uid, object).await {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => Some(key),
+            Err(e) => {
+                eprintln!("planspec: runtime: creating gate {key}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Marks the Gate `Waiting` with the condition `Activated` naming this execution and node
+    /// (unless it is decided already: then `check_gate` reads the decision).
     async fn activate_gate(&self, key: &ObjectKey, node: &str) {
+        let message = format!("execution {} reached node {node}", self.key.name);
         for _ in 0..10 {
             let stored = match self.shared.store.get(key).await {
                 Ok(Some(o)) => o,
                 _ => return,
             };
             let mut object = stored.object.clone();
-            let status = object
-                .as_object_mut()
-                .map(|o| o.entry("status").or_insert_with(|| json!({})));
-            let Some(status) = status else { return };
+            let Some(map) = object.as_object_mut() else {
+                return;
+            };
+            let status = map.entry("status").or_insert_with(|| json!({}));
             if status.get("resolution").is_some() {
-                return; // already decided; `check_gate` reads the decision
+                return;
             }
-            let message = format!("execution {} reached node {node}", self.key.name);
-            let already = status.get("phase") == Some(&json!("Waiting"))
-                && status["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Activated" && c["message"] == json!(message)));
-            if already {
+            let activated = status["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Activated" && c["message"] == json!(message))
+            });
+            if status.get("phase") == Some(&json!("Waiting")) && activated {
                 return;
             }
             status["phase"] = json!("Waiting");
             let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
             conditions.retain(|c| c["type"] != "Activated");
-            conditions.push(json!({"type": "Activated", "status": "True", "reason": "ExecutionReachedGate",
-                                   "message": message, "lastTransitionTime": &*planspec_engine::timestamp(now_ms())}));
+            conditions.push(json!({"type": "Activated", "status": "True",
+                                   "reason": "ExecutionReachedGate", "message": message,
+                                   "lastTransitionTime": &*planspec_engine::timestamp(now_ms())}));
             status["conditions"] = Value::Array(conditions);
             let op = WriteOp::Update {
                 key: key.clone(),
@@ -513,7 +603,28 @@ impl Driver {
             .map(|(n, _)| n.clone())
             .collect();
         for node in gates {
-            self.gate_changed(&node, &key, object.as_ref()).await;
+            let opened = self
+                .run
+                .as_ref()
+                .is_some_and(|r| r.extras.gates.contains_key(&node));
+            let attempt = self
+                .run
+                .as_ref()
+                .and_then(|r| r.gates.get(&node).map(|(_, a)| *a));
+            match (opened, &object, attempt) {
+                // The template appeared: open the node's Gate now.
+                (false, Some(_), Some(attempt)) => {
+                    let gate_ref = ObjectReference {
+                        name: key.name.as_str().into(),
+                        namespace: Some(key.namespace.as_str().into()),
+                        uid: None,
+                        api_version: None,
+                        kind: Some("Gate".into()),
+                    };
+                    self.open_gate(node, attempt, gate_ref).await;
+                }
+                _ => self.gate_changed(&node, &key, object.as_ref()).await,
+            }
         }
         for node in resources {
             self.resource_changed(&node, object.as_ref()).await;
@@ -550,6 +661,31 @@ impl Driver {
                 });
         }
     }
+}
+
+/// `text` as a DNS label of at most 63 characters: kept if it fits, else cut and suffixed
+/// with a hash of the whole, so distinct texts stay distinct.
+fn dns_name(text: &str) -> String {
+    if text.len() <= 63 {
+        return text.to_owned();
+    }
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    let suffix: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let head = text[..54].trim_end_matches('-');
+    format!("{head}-{suffix}")
+}
+
+/// A UUID-shaped id derived from `seed` (so re-creating the same object gives the same uid).
+fn derived_uid(seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h: Vec<String> = Sha256::digest(seed.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let h = h.concat();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// Polls `uri` until it answers 2xx; a JSON object answer becomes the outputs.

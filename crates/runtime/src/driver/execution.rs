@@ -163,10 +163,9 @@ impl Driver {
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Request { reply, .. } | Msg::Manual { reply, .. } => {
-                    let _ = reply.send(Err(RuntimeError::Conflict(format!(
-                        "execution {} is not running",
-                        self.key.name
-                    ))));
+                    let _ = reply.send(Err(RuntimeError::Unavailable(
+                        super::DRIVER_ENDED.to_owned(),
+                    )));
                 }
                 _ => {}
             }

@@ -293,16 +293,41 @@ impl RuntimeHandle {
                 reply,
             })
             .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        match answer.await.map_err(|_| gone())? {
+            Err(RuntimeError::Unavailable(why)) if why == DRIVER_ENDED => Err(
+                RuntimeError::Conflict(format!("node {node} is not waiting for a person")),
+            ),
+            other => other,
+        }
     }
 
+    /// Sends `input` to the driver of `uid` and waits until it is journaled. A driver that
+    /// was ending as the request arrived is replaced (for `restart` requests) or reported.
     async fn send(&self, uid: &str, input: Input, restart: bool) -> Result<(), RuntimeError> {
-        let inbox = self.inbox(uid, restart).await?;
-        let (reply, answer) = oneshot::channel();
-        inbox
-            .send(Msg::Request { input, reply })
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        for _ in 0..3 {
+            let inbox = self.inbox(uid, restart).await?;
+            let (reply, answer) = oneshot::channel();
+            inbox
+                .send(Msg::Request {
+                    input: input.clone(),
+                    reply,
+                })
+                .map_err(|_| gone())?;
+            match answer.await {
+                Ok(Err(RuntimeError::Unavailable(why))) if why == DRIVER_ENDED => {
+                    if !restart {
+                        return Err(RuntimeError::Conflict("the execution is not running".into()));
+                    }
+                    // Wait for the ended driver to unregister, then start a new one.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Ok(result) => return result,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        Err(gone())
     }
 
     /// The inbox of the driver of `uid`; with `restart`, a finished Execution gets a new driver.
@@ -325,6 +350,9 @@ impl RuntimeHandle {
             .ok_or_else(|| RuntimeError::Unavailable("the runtime is shutting down".into()))
     }
 }
+
+/// What a driver answers requests that arrive while it ends.
+pub(crate) const DRIVER_ENDED: &str = "the execution's driver ended";
 
 fn gone() -> RuntimeError {
     RuntimeError::Unavailable("the execution's driver stopped before answering".into())

@@ -27,6 +27,8 @@ pub(crate) struct Extras {
     pub(crate) awaiting: BTreeMap<String, String>,
     /// Nodes waiting for something else, with what (a missing Gate …).
     pub(crate) waiting_on: BTreeMap<String, String>,
+    /// Gate nodes → the Gate this run waits on.
+    pub(crate) gates: BTreeMap<String, String>,
 }
 
 fn model_phase(phase: NodePhase) -> &'static str {
@@ -77,6 +79,9 @@ pub(crate) fn node_record(id: &str, node: &NodeState, extras: &Extras, pinned: &
     }
     if let Some(what) = extras.waiting_on.get(id) {
         record.insert("waitingOn".into(), json!(what));
+    }
+    if let Some(gate) = extras.gates.get(id) {
+        record.insert("gate".into(), json!(gate));
     }
     NodeRecord {
         node_id: id.to_owned(),
@@ -174,6 +179,9 @@ pub(crate) fn execution_status(
             }
             if node.phase == NodePhase::Ready {
                 ext.insert("ready".into(), json!(true));
+            }
+            if let Some(gate) = extras.gates.get(&id) {
+                ext.insert("gate".into(), json!(gate));
             }
             if let Some(activity) = node.activity {
                 ext.insert("activity".into(), json!(activity));

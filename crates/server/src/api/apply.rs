@@ -75,6 +75,10 @@ impl Api {
             }
         }
         let force = options.force;
+        let who = Manager {
+            name: &manager,
+            scope,
+        };
         self.modify(
             resource,
             namespace,
@@ -83,52 +87,54 @@ impl Api {
             options,
             Operation::Apply,
             |current| {
-                let mut managed = ManagedFields::of(&current.object);
-                let who = Manager {
-                    name: &manager,
-                    scope,
-                };
-                let before = managed.clone();
-                let merged = match ssa::apply(
+                let applied = applied(
                     &current.object,
                     &config,
-                    &mut managed,
                     &who,
                     resource.api_version(),
                     force,
-                ) {
-                    Ok(merged) => merged,
-                    // `kubectl apply --server-side` after `kubectl apply`: fields still as
-                    // client-side apply set them are taken over (as Kubernetes does).
-                    Err(conflicts) if manager == last_applied::KUBECTL => {
-                        let allowed = last_applied::allowed_conflicts(&current.object, scope);
-                        if !allowed.is_some_and(|a| conflicts.0.iter().all(|c| a.contains(&c.path)))
-                        {
-                            return Err(conflicts.to_status());
-                        }
-                        managed = before;
-                        ssa::apply(
-                            &current.object,
-                            &config,
-                            &mut managed,
-                            &who,
-                            resource.api_version(),
-                            true,
-                        )
-                        .map_err(|c| c.to_status())?
-                    }
-                    Err(conflicts) => return Err(conflicts.to_status()),
-                };
-                let merged = if manager == last_applied::KUBECTL {
-                    last_applied::with_last_applied(&current.object, merged, &config)
-                } else {
-                    merged
-                };
-                // The applier's entry is kept even when empty, so the list is never empty
-                // and replaces the stored one.
-                Ok((ssa::attach(merged, &managed, true), precondition))
+                )?;
+                Ok((applied, precondition))
             },
         )
         .await
     }
+}
+
+/// The object `config` makes of `current` when `who` applies it, with its managed fields.
+///
+/// `kubectl apply --server-side` after `kubectl apply` (client-side) takes over the fields
+/// that still hold what client-side apply set, as Kubernetes allows
+/// ([`last_applied`]); other conflicts are `409`.
+fn applied(
+    current: &Value,
+    config: &Value,
+    who: &Manager<'_>,
+    api_version: &str,
+    force: bool,
+) -> Result<Value, Status> {
+    let mut managed = ManagedFields::of(current);
+    // A failed apply leaves `managed` as it was.
+    let merged = match ssa::apply(current, config, &mut managed, who, api_version, force) {
+        Ok(merged) => merged,
+        Err(conflicts) if who.name == last_applied::KUBECTL => {
+            let allowed = last_applied::allowed_conflicts(current, who.scope);
+            let taken_over =
+                allowed.is_some_and(|a| conflicts.0.iter().all(|c| a.contains(&c.path)));
+            if !taken_over {
+                return Err(conflicts.to_status());
+            }
+            ssa::apply(current, config, &mut managed, who, api_version, true)
+                .map_err(|c| c.to_status())?
+        }
+        Err(conflicts) => return Err(conflicts.to_status()),
+    };
+    let merged = if who.name == last_applied::KUBECTL {
+        last_applied::with_last_applied(current, merged, config)
+    } else {
+        merged
+    };
+    // The applier's entry is kept even when empty, so the list is never empty and replaces
+    // the stored one (see `object::prepare_update`).
+    Ok(ssa::attach(merged, &managed, true))
 }

@@ -507,9 +507,10 @@ impl Matching {
         }
     }
 
-    /// `key` is gone: it does not match.
+    /// `key` is gone. Its next change can only be a creation, which needs no previous
+    /// state, so nothing is kept.
     fn forget(&mut self, key: ObjectKey) {
-        self.record(key, None);
+        self.known.remove(&key);
     }
 }
 

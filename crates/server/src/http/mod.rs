@@ -12,6 +12,7 @@
 pub mod access_log;
 pub mod body;
 pub mod negotiate;
+pub mod operations;
 pub mod protobuf;
 pub mod routes;
 pub mod yaml;

@@ -134,6 +134,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::VERSION, get(version))
         .route(paths::OPENAPI, get(openapi_index))
         .route(paths::OPENAPI_DOCUMENT, get(openapi_document))
+        .merge(super::operations::router())
         .fallback(not_found)
         .with_state(app)
 }
@@ -354,17 +355,19 @@ async fn collection(
 // Upstream compatibility routes
 // ------------------------------------------------------------------------------------------
 
-/// A JSON array body (the upstream batch routes).
+/// A JSON (or YAML, `application/yaml`) array body (the upstream batch routes).
 async fn array_body(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<Value>, Status> {
     let bytes = body::read(headers, body, app.body_limit).await?;
-    match json_body(
+    match object_body(
         ResourceType::Kind(planspec_model::Kind::Plan),
         headers,
         &bytes,
-    )? {
+    )?
+    .0
+    {
         Value::Array(items) => Ok(items),
         _ => Err(Status::bad_request(
-            "the request body must be a JSON array of resources",
+            "the request body must be an array of resources",
         )),
     }
 }

@@ -382,7 +382,8 @@ pub fn record_update(
 /// for `who`: merges it, removes what `who` applied before and no longer applies unless
 /// another manager owns it, checks conflicts (unless `force`, which moves the ownership),
 /// and makes `who`'s `Apply` entry own exactly the applied fields. Returns the new object
-/// (with `live`'s `managedFields`; the caller attaches `managed`).
+/// (with `live`'s `managedFields`; the caller attaches `managed`). On conflict `managed` is
+/// left as it was.
 pub fn apply(
     live: &Value,
     config: &Value,

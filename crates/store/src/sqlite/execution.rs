@@ -1,15 +1,16 @@
-//! Execution journals and node records: the write side (ops applied by the writer inside its
-//! transaction) and the read side (on the read pool).
+//! Execution journals and node records: the write side (ops applied by the writer thread
+//! inside its transaction, synchronously) and the read side (on the read pool).
 //!
 //! Both tables are keyed by the Execution's uid; a trigger deletes an Execution's rows in the
 //! statement that deletes the Execution (migration 0002). Writes first check that an Execution
 //! with that uid exists, so no journal outlives its Execution.
 
-use super::db;
 use super::objects::OpError;
+use super::db;
 use crate::{
     JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, Result, StoreError, EXECUTION_KIND,
 };
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
@@ -17,43 +18,51 @@ use sqlx::sqlite::{SqliteConnection, SqlitePool};
 const ROWS_PER_INSERT: usize = 200;
 
 /// Refuses an op on `uid` unless an Execution with that uid exists.
-async fn require_execution(conn: &mut SqliteConnection, uid: &str) -> Result<(), OpError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM resources WHERE kind = ?1 AND uid = ?2 LIMIT 1")
-            .bind(EXECUTION_KIND)
-            .bind(uid)
-            .fetch_optional(&mut *conn)
-            .await?;
+fn require_execution(conn: &Connection, uid: &str) -> Result<(), OpError> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM resources WHERE kind = ?1 AND uid = ?2 LIMIT 1")?
+        .query_row(params![EXECUTION_KIND, uid], |row| row.get(0))
+        .optional()?;
     match found {
         Some(_) => Ok(()),
         None => Err(StoreError::ExecutionNotFound(uid.to_owned()).into()),
     }
 }
 
-/// The number of entries in the journal of `uid` (its next sequence number).
-pub(super) async fn journal_len(
-    conn: &mut SqliteConnection,
-    uid: &str,
-) -> Result<u64, sqlx::Error> {
-    let next: i64 = sqlx::query_scalar(
-        "SELECT coalesce(max(seq) + 1, 0) FROM journal WHERE execution_uid = ?1",
-    )
-    .bind(uid)
-    .fetch_one(&mut *conn)
-    .await?;
+/// The number of entries in the journal of `uid` (its next sequence number), on the
+/// writer's connection.
+fn next_seq(conn: &Connection, uid: &str) -> Result<u64, OpError> {
+    let next: i64 = conn
+        .prepare_cached(JOURNAL_LEN)?
+        .query_row([uid], |row| row.get(0))?;
     // `seq >= 0` is a CHECK of the table.
     Ok(u64::try_from(next).unwrap_or(0))
 }
 
-/// `WriteOp::AppendJournal`.
-pub(super) async fn append_journal(
+const JOURNAL_LEN: &str =
+    "SELECT coalesce(max(seq) + 1, 0) FROM journal WHERE execution_uid = ?1";
+
+/// The number of entries in the journal of `uid` (its next sequence number), on a reader.
+pub(super) async fn journal_len(
     conn: &mut SqliteConnection,
+    uid: &str,
+) -> Result<u64, sqlx::Error> {
+    let next: i64 = sqlx::query_scalar(JOURNAL_LEN)
+        .bind(uid)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(u64::try_from(next).unwrap_or(0))
+}
+
+/// `WriteOp::AppendJournal`.
+pub(super) fn append_journal(
+    conn: &Connection,
     uid: &str,
     expected_next_seq: u64,
     entries: &[Value],
 ) -> Result<(), OpError> {
-    require_execution(conn, uid).await?;
-    let actual = journal_len(conn, uid).await?;
+    require_execution(conn, uid)?;
+    let actual = next_seq(conn, uid)?;
     if actual != expected_next_seq {
         return Err(StoreError::JournalConflict {
             execution_uid: uid.to_owned(),
@@ -69,26 +78,28 @@ pub(super) async fn append_journal(
     for (chunk_index, chunk) in entries.chunks(ROWS_PER_INSERT).enumerate() {
         let mut sql = String::from("INSERT INTO journal (execution_uid, seq, entry) VALUES ");
         push_rows(&mut sql, chunk.len(), 3);
-        let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_INSERT);
         let base = first + (chunk_index * ROWS_PER_INSERT) as i64;
-        for (i, entry) in chunk.iter().enumerate() {
-            query = query
-                .bind(uid)
-                .bind(base + i as i64)
-                .bind(entry.to_string());
+        let rows: Vec<(i64, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (base + i as i64, entry.to_string()))
+            .collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 3);
+        for (seq, entry) in &rows {
+            values.extend([&uid as &dyn ToSql, seq, entry]);
         }
-        query.execute(&mut *conn).await?;
+        execute_rows(conn, &sql, chunk.len() == ROWS_PER_INSERT, &values)?;
     }
     Ok(())
 }
 
 /// `WriteOp::PutNodeRecords`: upserts by node id.
-pub(super) async fn put_node_records(
-    conn: &mut SqliteConnection,
+pub(super) fn put_node_records(
+    conn: &Connection,
     uid: &str,
     records: &[NodeRecord],
 ) -> Result<(), OpError> {
-    require_execution(conn, uid).await?;
+    require_execution(conn, uid)?;
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
             "INSERT INTO node_records (execution_uid, node_id, phase, record) VALUES ",
@@ -98,15 +109,28 @@ pub(super) async fn put_node_records(
             " ON CONFLICT (execution_uid, node_id) DO UPDATE \
              SET phase = excluded.phase, record = excluded.record",
         );
-        let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_INSERT);
-        for r in chunk {
-            query = query
-                .bind(uid)
-                .bind(r.node_id.as_str())
-                .bind(r.phase.as_str())
-                .bind(r.record.to_string());
+        let texts: Vec<String> = chunk.iter().map(|r| r.record.to_string()).collect();
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 4);
+        for (r, text) in chunk.iter().zip(&texts) {
+            values.extend([&uid as &dyn ToSql, &r.node_id, &r.phase, text]);
         }
-        query.execute(&mut *conn).await?;
+        execute_rows(conn, &sql, chunk.len() == ROWS_PER_INSERT, &values)?;
+    }
+    Ok(())
+}
+
+/// Runs a multi-row statement; a full chunk's statement (always the same text) is cached,
+/// a shorter last chunk's is prepared once and dropped.
+fn execute_rows(
+    conn: &Connection,
+    sql: &str,
+    cache: bool,
+    values: &[&dyn ToSql],
+) -> Result<(), OpError> {
+    if cache {
+        conn.prepare_cached(sql)?.execute(values)?;
+    } else {
+        conn.prepare(sql)?.execute(values)?;
     }
     Ok(())
 }

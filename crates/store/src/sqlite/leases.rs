@@ -1,10 +1,11 @@
-//! Leases: the write side (applied by the writer, group-committed with other writes) and the
-//! read side. Fencing tokens come from the `lease_token` counter in `meta`, so they increase
+//! Leases: the write side (applied by the writer thread, group-committed with other writes)
+//! and the read side. Fencing tokens come from the `lease_token` counter in `meta`, so they increase
 //! across all leases and survive releases.
 
 use super::db;
 use crate::{Lease, Result};
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sqlx::sqlite::SqlitePool;
 
 /// A lease operation for the writer; see the `Store` methods of the same names.
 #[derive(Debug)]
@@ -31,9 +32,15 @@ pub(super) enum LeaseOp {
 
 type LeaseRow = (String, String, i64, i64);
 
-fn lease((name, holder, token, expires_at_ms): LeaseRow) -> Result<Lease, sqlx::Error> {
-    let token = u64::try_from(token)
-        .map_err(|_| sqlx::Error::Protocol(format!("lease {name} has a negative token")))?;
+/// Why a lease row cannot be a [`Lease`].
+#[derive(Debug, thiserror::Error)]
+#[error("lease {0} has a negative token")]
+pub(super) struct NegativeToken(String);
+
+fn lease((name, holder, token, expires_at_ms): LeaseRow) -> Result<Lease, NegativeToken> {
+    let Ok(token) = u64::try_from(token) else {
+        return Err(NegativeToken(name));
+    };
     Ok(Lease {
         name,
         holder,
@@ -42,22 +49,50 @@ fn lease((name, holder, token, expires_at_ms): LeaseRow) -> Result<Lease, sqlx::
     })
 }
 
+fn lease_row(row: &Row<'_>) -> rusqlite::Result<LeaseRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
 fn expiry(now_ms: i64, ttl_ms: u64) -> i64 {
     now_ms.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX))
 }
 
+/// Why a lease operation failed (the batch fails with it).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LeaseError {
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Row(#[from] NegativeToken),
+    #[error("the meta table has no lease_token row")]
+    NoCounter,
+}
+
+/// Runs `sql` (an `UPDATE` or `DELETE … RETURNING` the lease columns) to its end and returns
+/// the row it changed, if any.
+fn returning(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Option<Lease>, LeaseError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut last = None;
+    while let Some(row) = rows.next()? {
+        last = Some(lease_row(row)?);
+    }
+    Ok(last.map(lease).transpose()?)
+}
+
 /// Applies `op` in the writer's open transaction. `None`: refused, nothing written.
-pub(super) async fn apply(
-    conn: &mut SqliteConnection,
-    op: LeaseOp,
-) -> Result<Option<Lease>, sqlx::Error> {
+pub(super) fn apply(conn: &Connection, op: LeaseOp) -> Result<Option<Lease>, LeaseError> {
     match op {
         LeaseOp::Acquire {
             name,
             holder,
             ttl_ms,
             now_ms,
-        } => acquire(conn, name, holder, expiry(now_ms, ttl_ms), now_ms).await,
+        } => acquire(conn, name, holder, expiry(now_ms, ttl_ms), now_ms),
         LeaseOp::Renew {
             name,
             holder,
@@ -68,21 +103,13 @@ pub(super) async fn apply(
             let Ok(token) = i64::try_from(token) else {
                 return Ok(None);
             };
-            sqlx::query_as::<_, LeaseRow>(
+            returning(
+                conn,
                 "UPDATE leases SET expires_at_ms = ?1 \
                  WHERE name = ?2 AND holder = ?3 AND token = ?4 AND expires_at_ms > ?5 \
                  RETURNING name, holder, token, expires_at_ms",
+                params![expiry(now_ms, ttl_ms), name, holder, token, now_ms],
             )
-            .bind(expiry(now_ms, ttl_ms))
-            .bind(name)
-            .bind(holder)
-            .bind(token)
-            .bind(now_ms)
-            .fetch_all(&mut *conn)
-            .await?
-            .pop()
-            .map(lease)
-            .transpose()
         }
         LeaseOp::Release {
             name,
@@ -92,68 +119,58 @@ pub(super) async fn apply(
             let Ok(token) = i64::try_from(token) else {
                 return Ok(None);
             };
-            sqlx::query_as::<_, LeaseRow>(
+            returning(
+                conn,
                 "DELETE FROM leases WHERE name = ?1 AND holder = ?2 AND token = ?3 \
                  RETURNING name, holder, token, expires_at_ms",
+                params![name, holder, token],
             )
-            .bind(name)
-            .bind(holder)
-            .bind(token)
-            .fetch_all(&mut *conn)
-            .await?
-            .pop()
-            .map(lease)
-            .transpose()
         }
     }
 }
 
-async fn acquire(
-    conn: &mut SqliteConnection,
+fn acquire(
+    conn: &Connection,
     name: String,
     holder: String,
     expires_at_ms: i64,
     now_ms: i64,
-) -> Result<Option<Lease>, sqlx::Error> {
-    let held: Option<LeaseRow> = sqlx::query_as(
-        "SELECT name, holder, token, expires_at_ms FROM leases WHERE name = ?1 AND expires_at_ms > ?2",
-    )
-    .bind(name.as_str())
-    .bind(now_ms)
-    .fetch_optional(&mut *conn)
-    .await?;
+) -> Result<Option<Lease>, LeaseError> {
+    let held: Option<LeaseRow> = conn
+        .prepare_cached(
+            "SELECT name, holder, token, expires_at_ms FROM leases \
+             WHERE name = ?1 AND expires_at_ms > ?2",
+        )?
+        .query_row(params![name, now_ms], lease_row)
+        .optional()?;
     match held {
         Some((_, current, _, _)) if current != holder => Ok(None),
         Some((_, _, token, _)) => {
             // Held by the caller: renewed, same tenure, same token.
-            sqlx::query("UPDATE leases SET expires_at_ms = ?1 WHERE name = ?2")
-                .bind(expires_at_ms)
-                .bind(name.as_str())
-                .execute(&mut *conn)
-                .await?;
-            lease((name, holder, token, expires_at_ms)).map(Some)
+            conn.prepare_cached("UPDATE leases SET expires_at_ms = ?1 WHERE name = ?2")?
+                .execute(params![expires_at_ms, name])?;
+            Ok(Some(lease((name, holder, token, expires_at_ms))?))
         }
         None => {
             // Free or expired: a new tenure with a new token.
-            let token: i64 = sqlx::query_scalar(
+            let mut statement = conn.prepare_cached(
                 "UPDATE meta SET value = value + 1 WHERE key = 'lease_token' RETURNING value",
-            )
-            .fetch_all(&mut *conn)
-            .await?
-            .pop()
-            .ok_or_else(|| sqlx::Error::Protocol("the meta table has no lease_token row".into()))?;
-            sqlx::query(
+            )?;
+            let mut rows = statement.query([])?;
+            let mut token = None;
+            while let Some(row) = rows.next()? {
+                token = Some(row.get::<_, i64>(0)?);
+            }
+            let token = token.ok_or(LeaseError::NoCounter)?;
+            drop(rows);
+            drop(statement);
+            conn.prepare_cached(
                 "INSERT INTO leases (name, holder, token, expires_at_ms) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
                  token = excluded.token, expires_at_ms = excluded.expires_at_ms",
-            )
-            .bind(name.as_str())
-            .bind(holder.as_str())
-            .bind(token)
-            .bind(expires_at_ms)
-            .execute(&mut *conn)
-            .await?;
-            lease((name, holder, token, expires_at_ms)).map(Some)
+            )?
+            .execute(params![name, holder, token, expires_at_ms])?;
+            Ok(Some(lease((name, holder, token, expires_at_ms))?))
         }
     }
 }
@@ -181,7 +198,7 @@ pub(super) async fn list(read: &SqlitePool, prefix: &str) -> Result<Vec<Lease>> 
     .map_err(db)?;
     rows.into_iter()
         .filter(|(name, ..)| name.starts_with(prefix))
-        .map(|row| lease(row).map_err(db))
+        .map(|row| lease(row).map_err(|e| crate::StoreError::Backend(e.to_string())))
         .collect()
 }
 

@@ -2,8 +2,8 @@
 //! applied once in its own transaction. A database whose applied migrations differ from the
 //! shipped ones, or that is newer than this build, is refused.
 
-use super::{db_exec as exec, Result, StoreError};
-use sqlx::sqlite::SqliteConnection;
+use super::{Result, StoreError};
+use rusqlite::{params, Connection};
 
 struct Migration {
     version: i64,
@@ -39,11 +39,12 @@ fn checksum(sql: &str) -> String {
     format!("{hash:016x}")
 }
 
-pub(super) async fn migrate(conn: &mut SqliteConnection, shown: &str) -> Result<()> {
-    let fail =
-        |e: sqlx::Error| StoreError::Backend(format!("{shown}: migrating the schema failed: {e}"));
-    exec(
-        conn,
+/// Brings the schema of the writer's connection up to [`SCHEMA_VERSION`].
+pub(super) fn migrate(conn: &mut Connection, shown: &str) -> Result<()> {
+    let fail = |e: rusqlite::Error| {
+        StoreError::Backend(format!("{shown}: migrating the schema failed: {e}"))
+    };
+    conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (\
              version INTEGER PRIMARY KEY, \
              name TEXT NOT NULL, \
@@ -51,13 +52,15 @@ pub(super) async fn migrate(conn: &mut SqliteConnection, shown: &str) -> Result<
              applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\
          ) STRICT",
     )
-    .await
     .map_err(fail)?;
-    let applied: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(fail)?;
+    let applied: Vec<(i64, String, String)> = conn
+        .prepare("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect()
+        })
+        .map_err(fail)?;
     if let Some((newest, name, _)) = applied.last().filter(|(v, _, _)| *v > SCHEMA_VERSION) {
         return Err(StoreError::Backend(format!(
             "{shown} has schema version {newest} ({name}), newer than this build of planspec supports \
@@ -80,27 +83,24 @@ pub(super) async fn migrate(conn: &mut SqliteConnection, shown: &str) -> Result<
         .iter()
         .filter(|m| !applied.iter().any(|(v, _, _)| *v == m.version))
     {
-        exec(conn, "BEGIN IMMEDIATE").await.map_err(fail)?;
-        let run: Result<(), sqlx::Error> = async {
-            sqlx::raw_sql(m.sql).execute(&mut *conn).await?;
-            sqlx::query(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, ?2, ?3)",
-            )
-            .bind(m.version)
-            .bind(m.name)
-            .bind(checksum(m.sql))
-            .execute(&mut *conn)
-            .await?;
-            exec(conn, "COMMIT").await
-        }
-        .await;
-        if let Err(e) = run {
-            let _ = exec(conn, "ROLLBACK").await;
-            return Err(StoreError::Backend(format!(
+        apply(conn, m).map_err(|e| {
+            StoreError::Backend(format!(
                 "{shown}: applying migration {} ({}) failed: {e}",
                 m.version, m.name
-            )));
-        }
+            ))
+        })?;
     }
     Ok(())
+}
+
+/// Applies one migration in its own transaction; a failed step drops the transaction, which
+/// rolls it back.
+fn apply(conn: &mut Connection, m: &Migration) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(m.sql)?;
+    tx.execute(
+        "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, ?2, ?3)",
+        params![m.version, m.name, checksum(m.sql)],
+    )?;
+    tx.commit()
 }

@@ -36,6 +36,7 @@ mod list;
 mod lock;
 mod migrate;
 mod objects;
+mod point;
 mod writer;
 
 pub use migrate::SCHEMA_VERSION;
@@ -47,10 +48,7 @@ use crate::{
 use async_trait::async_trait;
 use leases::LeaseOp;
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use sqlx::ConnectOptions;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -100,6 +98,7 @@ pub struct SqliteStore {
     path: PathBuf,
     queue: tokio::sync::mpsc::Sender<Msg>,
     read: SqlitePool,
+    point: point::PointReader,
     shared: Arc<Shared>,
 }
 
@@ -167,45 +166,40 @@ impl SqliteStore {
         }
         let lock = lock::LockFile::acquire(&path)?;
 
-        let base = SqliteConnectOptions::new()
-            .filename(&path)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            .disable_statement_logging();
-        let mut conn = base
-            .clone()
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .connect()
+        // The writer's connection is opened, checked and migrated on a blocking thread (it is
+        // synchronous), then handed to the writer thread below.
+        let opened = {
+            let (path, options, name) = (path.clone(), options.clone(), shown.clone());
+            tokio::task::spawn_blocking(move || writer::open(&path, &options, &name))
+                .await
+                .map_err(|e| StoreError::Backend(format!("opening {shown} failed: {e}")))??
+        };
+        let (current, compacted) = (opened.current, opened.compacted);
+
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .min_connections(0)
+            .test_before_acquire(false)
+            .connect_with(
+                // A list walks many pages: give each reader a 16 MiB page cache.
+                SqliteConnectOptions::new()
+                    .filename(&path)
+                    .busy_timeout(options.busy_timeout)
+                    .foreign_keys(true)
+                    .disable_statement_logging()
+                    .read_only(true)
+                    .pragma("cache_size", "-16384"),
+            )
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {shown}: {e}")))?;
-        // SQLite silently keeps another journal mode where WAL is unsupported (network file
-        // systems); the durability argument above needs both settings, so check them.
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(db)?;
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(db)?;
-        if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
-            return Err(StoreError::Backend(format!(
-                "{shown}: cannot use WAL mode with synchronous=FULL here (journal_mode={mode}, synchronous={sync}); \
-                 put the store on a local file system"
-            )));
-        }
-        migrate::migrate(&mut conn, &shown).await?;
-        let current = read_meta(&mut conn, "revision").await?;
-        let compacted = read_meta(&mut conn, "compacted_revision").await?;
+            .map_err(|e| StoreError::Backend(format!("cannot open {shown} for reading: {e}")))?;
 
         // Warm the ring with the newest changes, so watches resuming after a restart are
-        // served from memory.
+        // served from memory. Nothing writes until the writer starts, below.
         let ring_capacity = i64::try_from(options.ring_capacity).unwrap_or(i64::MAX);
         let ring_base = compacted.max(current.saturating_sub(ring_capacity));
         let mut ring = VecDeque::with_capacity(options.ring_capacity.min(1 << 16));
         if options.ring_capacity > 0 {
+            let mut conn = read.acquire().await.map_err(db)?;
             for change in read_changes(&mut conn, ring_base, None).await? {
                 ring.push_back(Arc::new(change));
             }
@@ -217,17 +211,6 @@ impl SqliteStore {
                 ring.len()
             )));
         }
-
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_with(
-                // A list walks many pages: give each reader a 16 MiB page cache.
-                base.read_only(true).pragma("cache_size", "-16384"),
-            )
-            .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {shown} for reading: {e}")))?;
 
         let (notify, _) = watch::channel(current);
         let shared = Arc::new(Shared {
@@ -241,11 +224,17 @@ impl SqliteStore {
             failure: Mutex::new(None),
             closed: watch::channel(false).0,
         });
-        let queue = writer::spawn(conn, shared.clone(), current, compacted, &options, lock);
+        let queue = writer::spawn(opened, shared.clone(), &options, lock)?;
+        let point = point::PointReader::new(
+            path.clone(),
+            options.busy_timeout,
+            options.read_connections.max(1) as usize,
+        );
         Ok(SqliteStore {
             path,
             queue,
             read,
+            point,
             shared,
         })
     }
@@ -261,6 +250,7 @@ impl SqliteStore {
         // Readers first (waiting for reads in flight), so the final checkpoint is not kept
         // waiting by them.
         self.read.close().await;
+        self.point.close();
         let mut closed = self.shared.closed.subscribe();
         let _ = self.queue.send(Msg::Close).await;
         // An error means the writer task is gone without saying so (its runtime stopped).
@@ -296,26 +286,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>> {
-        let row: Option<(String, i64, i64, String)> = sqlx::query_as(
-            "SELECT uid, revision, created_revision, object FROM resources \
-             WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-        )
-        .bind(key.kind.as_str())
-        .bind(key.namespace.as_str())
-        .bind(key.name.as_str())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db)?;
-        row.map(|(uid, revision, created_revision, object)| {
-            Ok(StoredObject {
-                object: parse(key, &object)?,
-                key: key.clone(),
-                uid,
-                revision,
-                created_revision,
-            })
-        })
-        .transpose()
+        // Inline on the caller's thread: see `point`.
+        self.point.get(key)
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage> {
@@ -487,9 +459,8 @@ fn db(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// Runs one statement that returns nothing.
-async fn db_exec(conn: &mut SqliteConnection, sql: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(sql).execute(conn).await.map(|_| ())
+fn sql_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
 }
 
 fn parse(key: &ObjectKey, text: &str) -> Result<Value> {

@@ -1,11 +1,12 @@
-//! The ops of a transaction, applied inside the writer's open transaction: object writes
-//! (create, update, delete), revision checks, and the dispatch to journal and node-record
-//! ops ([`super::execution`]).
+//! The ops of a transaction, applied by the writer thread inside its open transaction: object
+//! writes (create, update, delete), revision checks, and the dispatch to journal and
+//! node-record ops ([`super::execution`]). Synchronous: every statement is a call into SQLite
+//! on the writer's own thread, through its cache of prepared statements.
 
-use super::{db, execution, parse};
+use super::{execution, parse, sql_error};
 use crate::{Change, ChangeType, ObjectKey, Result, StoreError, StoredObject, WriteOp};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteConnection;
 
 /// Why an op did not apply.
 pub(super) enum OpError {
@@ -15,9 +16,9 @@ pub(super) enum OpError {
     Db(StoreError),
 }
 
-impl From<sqlx::Error> for OpError {
-    fn from(e: sqlx::Error) -> Self {
-        OpError::Db(db(e))
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        OpError::Db(sql_error(e))
     }
 }
 
@@ -30,14 +31,14 @@ impl From<StoreError> for OpError {
 /// Applies one op; an object write takes `revision` and returns its change, the other ops
 /// return `None`. Inserts and updates of `resources` log their change by trigger; a delete
 /// logs it here (the row is gone, and its change needs the new revision).
-pub(super) async fn apply_op(
-    conn: &mut SqliteConnection,
+pub(super) fn apply_op(
+    conn: &Connection,
     op: WriteOp,
     revision: i64,
 ) -> Result<Option<Change>, OpError> {
     match op {
         WriteOp::Check { key, revision } => {
-            check(conn, key, revision).await?;
+            check(conn, key, revision)?;
             Ok(None)
         }
         WriteOp::AppendJournal {
@@ -45,42 +46,32 @@ pub(super) async fn apply_op(
             expected_next_seq,
             entries,
         } => {
-            execution::append_journal(conn, &execution_uid, expected_next_seq, &entries).await?;
+            execution::append_journal(conn, &execution_uid, expected_next_seq, &entries)?;
             Ok(None)
         }
         WriteOp::PutNodeRecords {
             execution_uid,
             records,
         } => {
-            execution::put_node_records(conn, &execution_uid, &records).await?;
+            execution::put_node_records(conn, &execution_uid, &records)?;
             Ok(None)
         }
-        WriteOp::Create { key, uid, object } => {
-            create(conn, key, uid, object, revision).await.map(Some)
-        }
+        WriteOp::Create { key, uid, object } => create(conn, key, uid, object, revision).map(Some),
         WriteOp::Update {
             key,
             expected_revision,
             object,
-        } => update(conn, key, expected_revision, object, revision)
-            .await
-            .map(Some),
+        } => update(conn, key, expected_revision, object, revision).map(Some),
         WriteOp::Delete {
             key,
             expected_revision,
-        } => delete(conn, key, expected_revision, revision)
-            .await
-            .map(Some),
+        } => delete(conn, key, expected_revision, revision).map(Some),
     }
 }
 
 /// `WriteOp::Check`: the object at `key` must be at `expected` (`None`: absent).
-async fn check(
-    conn: &mut SqliteConnection,
-    key: ObjectKey,
-    expected: Option<i64>,
-) -> Result<(), OpError> {
-    let actual = current_revision(conn, &key).await?;
+fn check(conn: &Connection, key: ObjectKey, expected: Option<i64>) -> Result<(), OpError> {
+    let actual = current_revision(conn, &key)?;
     if actual == expected {
         return Ok(());
     }
@@ -92,23 +83,17 @@ async fn check(
     .into())
 }
 
-async fn current_revision(
-    conn: &mut SqliteConnection,
-    key: &ObjectKey,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
+fn current_revision(conn: &Connection, key: &ObjectKey) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
         "SELECT revision FROM resources WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-    )
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .fetch_optional(&mut *conn)
-    .await
+    )?
+    .query_row(params![key.kind, key.namespace, key.name], |row| row.get(0))
+    .optional()
 }
 
 /// `WriteOp::Create` at `revision`.
-async fn create(
-    conn: &mut SqliteConnection,
+fn create(
+    conn: &Connection,
     key: ObjectKey,
     uid: String,
     mut object: Value,
@@ -116,40 +101,42 @@ async fn create(
 ) -> Result<Change, OpError> {
     stamp(&key, &mut object, revision)?;
     let (labels, text) = serialize(&key, &object)?;
-    let inserted = sqlx::query(
-        "INSERT INTO resources \
-         (kind, namespace, name, uid, revision, created_revision, labels, object) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-    )
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .bind(uid.as_str())
-    .bind(revision)
-    .bind(labels.as_str())
-    .bind(text.as_str())
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    // `execute` steps the statement to its end, where an autocommit statement commits and
+    // reports a failed commit.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO resources \
+             (kind, namespace, name, uid, revision, created_revision, labels, object) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            key.kind,
+            key.namespace,
+            key.name,
+            uid,
+            revision,
+            labels,
+            text
+        ])?;
+    if inserted == 0 {
         return Err(StoreError::AlreadyExists(key).into());
     }
-    let object = StoredObject {
-        key,
-        uid,
-        revision,
-        created_revision: revision,
-        object,
-    };
     Ok(Change {
         revision,
         change_type: ChangeType::Added,
-        object,
+        object: StoredObject {
+            key,
+            uid,
+            revision,
+            created_revision: revision,
+            object,
+        },
     })
 }
 
 /// `WriteOp::Update` at `revision`.
-async fn update(
-    conn: &mut SqliteConnection,
+fn update(
+    conn: &Connection,
     key: ObjectKey,
     expected_revision: Option<i64>,
     mut object: Value,
@@ -157,107 +144,114 @@ async fn update(
 ) -> Result<Change, OpError> {
     stamp(&key, &mut object, revision)?;
     let (labels, text) = serialize(&key, &object)?;
-    // `fetch_all`, not `fetch_optional`: the statement must run to its end, where an
-    // autocommit statement commits and reports a failed commit (a statement that is
-    // merely reset after its first row commits there too, but its error is lost).
-    let row: Option<(String, i64)> = sqlx::query_as(
+    let mut statement = conn.prepare_cached(
         "UPDATE resources SET revision = ?1, labels = ?2, object = ?3 \
          WHERE kind = ?4 AND namespace = ?5 AND name = ?6 \
          AND (?7 IS NULL OR revision = ?7) \
          RETURNING uid, created_revision",
-    )
-    .bind(revision)
-    .bind(labels.as_str())
-    .bind(text.as_str())
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .bind(expected_revision)
-    .fetch_all(&mut *conn)
-    .await?
-    .pop();
-    let Some((uid, created_revision)) = row else {
-        return Err(precondition_failure(conn, key, expected_revision).await);
-    };
-    let object = StoredObject {
-        key,
-        uid,
+    )?;
+    let mut rows = statement.query(params![
         revision,
-        created_revision,
-        object,
+        labels,
+        text,
+        key.kind,
+        key.namespace,
+        key.name,
+        expected_revision
+    ])?;
+    // Read to the end, not just the first row: the statement must run to its end, where an
+    // autocommit statement commits and reports a failed commit (a statement that is merely
+    // reset after its first row commits there too, but its error is lost).
+    let mut row = None;
+    while let Some(r) = rows.next()? {
+        row = Some((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
+    }
+    drop(rows);
+    drop(statement);
+    let Some((uid, created_revision)) = row else {
+        return Err(precondition_failure(conn, key, expected_revision));
     };
     Ok(Change {
         revision,
         change_type: ChangeType::Modified,
-        object,
+        object: StoredObject {
+            key,
+            uid,
+            revision,
+            created_revision,
+            object,
+        },
     })
 }
 
 /// `WriteOp::Delete` at `revision`.
-async fn delete(
-    conn: &mut SqliteConnection,
+fn delete(
+    conn: &Connection,
     key: ObjectKey,
     expected_revision: Option<i64>,
     revision: i64,
 ) -> Result<Change, OpError> {
-    let row: Option<(String, i64, String)> = sqlx::query_as(
+    let mut statement = conn.prepare_cached(
         "DELETE FROM resources \
          WHERE kind = ?1 AND namespace = ?2 AND name = ?3 \
          AND (?4 IS NULL OR revision = ?4) \
          RETURNING uid, created_revision, object",
-    )
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .bind(expected_revision)
-    .fetch_all(&mut *conn)
-    .await?
-    .pop();
+    )?;
+    let mut rows = statement.query(params![
+        key.kind,
+        key.namespace,
+        key.name,
+        expected_revision
+    ])?;
+    let mut row = None;
+    while let Some(r) = rows.next()? {
+        row = Some((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ));
+    }
+    drop(rows);
+    drop(statement);
     let Some((uid, created_revision, stored)) = row else {
-        return Err(precondition_failure(conn, key, expected_revision).await);
+        return Err(precondition_failure(conn, key, expected_revision));
     };
     // The row is already deleted: from here on, any failure is the database's
     // (the savepoint or the batch undoes the delete).
     let mut object = parse(&key, &stored).map_err(OpError::Db)?;
     stamp(&key, &mut object, revision).map_err(OpError::Db)?;
     let text = object.to_string();
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO changes \
          (revision, change_type, kind, namespace, name, uid, created_revision, object) \
          VALUES (?1, 'DELETED', ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(revision)
-    .bind(key.kind.as_str())
-    .bind(key.namespace.as_str())
-    .bind(key.name.as_str())
-    .bind(uid.as_str())
-    .bind(created_revision)
-    .bind(text.as_str())
-    .execute(&mut *conn)
-    .await?;
-    let object = StoredObject {
-        key,
-        uid,
+    )?
+    .execute(params![
         revision,
+        key.kind,
+        key.namespace,
+        key.name,
+        uid,
         created_revision,
-        object,
-    };
+        text
+    ])?;
     Ok(Change {
         revision,
         change_type: ChangeType::Deleted,
-        object,
+        object: StoredObject {
+            key,
+            uid,
+            revision,
+            created_revision,
+            object,
+        },
     })
 }
 
 /// Why a conditional update or delete matched no row (it changed nothing).
-async fn precondition_failure(
-    conn: &mut SqliteConnection,
-    key: ObjectKey,
-    expected: Option<i64>,
-) -> OpError {
-    let actual = current_revision(conn, &key).await;
-    match (actual, expected) {
-        (Err(e), _) => OpError::Db(db(e)),
+fn precondition_failure(conn: &Connection, key: ObjectKey, expected: Option<i64>) -> OpError {
+    match (current_revision(conn, &key), expected) {
+        (Err(e), _) => e.into(),
         (Ok(None), _) | (Ok(Some(_)), None) => StoreError::NotFound(key).into(),
         (Ok(Some(actual)), Some(expected)) => StoreError::Conflict {
             key,

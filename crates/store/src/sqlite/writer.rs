@@ -1,13 +1,18 @@
-//! The writer task: the only write connection, group commit, publication of changes to
+//! The writer thread: the only write connection, group commit, publication of changes to
 //! readers and watchers, and compaction. See the module documentation of [`super`].
+//!
+//! The writer is a dedicated OS thread that owns a synchronous `rusqlite` connection: a batch
+//! runs as plain function calls into SQLite on this one thread, through the connection's cache
+//! of prepared statements. A request costs one wake-up of the writer (the queue) and one of its
+//! caller (the reply's oneshot), however many statements it runs.
 
 use super::leases::{self, LeaseOp};
 use super::lock::LockFile;
 use super::objects::{self, OpError};
-use super::{db, db_exec as exec, read_meta, Shared, SqliteOptions};
+use super::{migrate, sql_error, Shared, SqliteOptions};
 use crate::{Change, Lease, Result, StoreError, WriteOp};
-use sqlx::sqlite::SqliteConnection;
-use sqlx::Connection;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,36 +37,99 @@ pub(super) enum Msg {
     Close,
 }
 
-/// Starts the writer on `conn` and returns its queue.
-pub(super) fn spawn(
-    conn: SqliteConnection,
-    shared: Arc<Shared>,
-    current: i64,
-    compacted: i64,
-    options: &SqliteOptions,
-    lock: LockFile,
-) -> mpsc::Sender<Msg> {
-    let (queue, rx) = mpsc::channel(options.queue_capacity.max(1));
-    let writer = Writer {
+/// Statements of the writer's connection kept prepared: the object, journal, lease and
+/// transaction-control statements with room to spare.
+const STATEMENT_CACHE: usize = 64;
+
+/// The writer's connection, open and migrated, with the revisions it found.
+pub(super) struct Opened {
+    pub(super) conn: Connection,
+    /// Newest committed revision.
+    pub(super) current: i64,
+    pub(super) compacted: i64,
+}
+
+/// Opens (creating it if needed) the database at `path` for writing: WAL with
+/// `synchronous=FULL` (checked, since SQLite silently keeps another journal mode where WAL is
+/// unsupported), foreign keys on, schema migrated. Blocking: run it off the async runtime.
+pub(super) fn open(path: &Path, options: &SqliteOptions, shown: &str) -> Result<Opened> {
+    let cannot_open = |e: rusqlite::Error| StoreError::Backend(format!("cannot open {shown}: {e}"));
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(cannot_open)?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(cannot_open)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // `journal_mode` answers with the mode in force; `synchronous` is read back below.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(cannot_open)?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON")
+        .map_err(cannot_open)?;
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+        .map_err(cannot_open)?;
+    if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+        return Err(StoreError::Backend(format!(
+            "{shown}: cannot use WAL mode with synchronous=FULL here (journal_mode={mode}, synchronous={sync}); \
+             put the store on a local file system"
+        )));
+    }
+    migrate::migrate(&mut conn, shown)?;
+    let current = read_meta(&conn, "revision")?;
+    let compacted = read_meta(&conn, "compacted_revision")?;
+    Ok(Opened {
         conn,
-        shared,
         current,
         compacted,
+    })
+}
+
+/// A counter of the `meta` table.
+fn read_meta(conn: &Connection, key: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
+        .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+        .map_err(sql_error)?
+        .ok_or_else(|| StoreError::Backend(format!("the meta table has no {key:?} row")))
+}
+
+/// Starts the writer thread on `opened` and returns its queue.
+pub(super) fn spawn(
+    opened: Opened,
+    shared: Arc<Shared>,
+    options: &SqliteOptions,
+    lock: LockFile,
+) -> Result<mpsc::Sender<Msg>> {
+    let (queue, rx) = mpsc::channel(options.queue_capacity.max(1));
+    let writer = Writer {
+        conn: opened.conn,
+        current: opened.current,
+        compacted: opened.compacted,
         since_compaction: 0,
         max_batch: options.max_batch.max(1),
         ring_capacity: options.ring_capacity,
         auto_compact: options
             .auto_compact_retain
             .map(|r| (r, options.auto_compact_every.max(1))),
-        _lock: lock,
+        release: Release {
+            shared,
+            lock: Some(lock),
+        },
     };
-    tokio::spawn(writer.run(rx));
-    queue
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| StoreError::Backend(format!("cannot start the store's writer: {e}")))?;
+    Ok(queue)
 }
 
 struct Writer {
-    conn: SqliteConnection,
-    shared: Arc<Shared>,
+    /// Declared first: dropped (closed) before `release` lets the file go.
+    conn: Connection,
     /// Newest committed revision.
     current: i64,
     compacted: i64,
@@ -69,8 +137,25 @@ struct Writer {
     max_batch: usize,
     ring_capacity: usize,
     auto_compact: Option<(usize, u64)>,
-    /// Held until the writer's connection is closed.
-    _lock: LockFile,
+    release: Release,
+}
+
+/// The shared state and the file lock. Dropped last, also when the thread panics, so that
+/// `close` callers always hear back and the file is always released.
+struct Release {
+    shared: Arc<Shared>,
+    lock: Option<LockFile>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared
+                .set_failure("the writer thread panicked".to_owned());
+        }
+        drop(self.lock.take());
+        self.shared.closed.send_replace(true);
+    }
 }
 
 /// One request of a group commit.
@@ -143,13 +228,26 @@ impl Done {
 /// The writer cannot go on: the connection's state is unknown.
 struct Fatal(String);
 
+/// Runs one statement that returns no rows, prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(|_| ())
+        .map_err(sql_error)
+}
+
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    fn shared(&self) -> &Shared {
+        &self.release.shared
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut pending = None;
         loop {
             let msg = match pending.take() {
                 Some(msg) => msg,
-                None => match rx.recv().await {
+                // A dedicated thread, outside any runtime: blocking here is its job.
+                None => match rx.blocking_recv() {
                     Some(msg) => msg,
                     None => break,
                 },
@@ -167,53 +265,43 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    match self.commit_batch(batch).await {
-                        Ok(()) => self.auto_compact().await,
-                        Err(fatal) => Err(fatal),
-                    }
+                    self.commit_batch(batch).and_then(|()| self.auto_compact())
                 }
                 Err(Msg::Close) => {
                     // Refuse new messages; those already queued are still received.
                     rx.close();
                     Ok(())
                 }
-                Err(Msg::Compact { retain, reply }) => match self.compact(retain).await {
-                    Ok(result) => {
-                        let _ = reply.send(result);
-                        Ok(())
-                    }
-                    Err(fatal) => Err(fatal),
-                },
+                Err(Msg::Compact { retain, reply }) => self.compact(retain).map(|result| {
+                    let _ = reply.send(result);
+                }),
                 // `Job::of` took every other message.
                 Err(Msg::Write { .. } | Msg::Lease { .. }) => Ok(()),
             };
             if let Err(Fatal(why)) = step {
-                self.shared.set_failure(why);
+                self.shared().set_failure(why);
                 break;
             }
         }
         // Requests still queued after a failure are dropped here; their callers see the failure.
         drop(rx);
         drop(pending);
-        if self.shared.failure().is_none() {
-            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut self.conn)
-                .await;
+        let Writer { conn, release, .. } = self;
+        if release.shared.failure().is_none() {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
-        let _ = self.conn.close().await;
-        // The lock is released before `close` callers hear back.
-        drop(self._lock);
-        self.shared.closed.send_replace(true);
+        // Closed before the lock is released and `close` callers hear back (`release`).
+        let _ = conn.close();
+        drop(release);
     }
 
     /// Commits one group of requests; see the module documentation.
-    async fn commit_batch(&mut self, batch: Vec<Job>) -> Result<(), Fatal> {
+    fn commit_batch(&mut self, batch: Vec<Job>) -> Result<(), Fatal> {
         let autocommit = batch.len() == 1 && batch[0].is_single_statement();
         let shared_batch = batch.len() > 1;
 
         if !autocommit {
-            if let Err(e) = exec(&mut self.conn, "BEGIN IMMEDIATE").await {
-                let err = db(e);
+            if let Err(err) = exec(&self.conn, "BEGIN IMMEDIATE") {
                 for job in batch {
                     Done::failed(job, &err).send();
                 }
@@ -237,7 +325,7 @@ impl Writer {
                     // A request of one op that is refused has changed nothing; a longer one
                     // sharing the transaction needs a savepoint to undo its first ops alone.
                     let savepoint = shared_batch && ops.len() > 1;
-                    match self.apply_request(ops, next, savepoint).await {
+                    match self.apply_request(ops, next, savepoint) {
                         Ok(Ok(changes)) => {
                             next += changes.len() as i64;
                             dirty |= writes;
@@ -250,14 +338,14 @@ impl Writer {
                         }
                     }
                 }
-                Job::Lease { op, reply } => match leases::apply(&mut self.conn, op).await {
+                Job::Lease { op, reply } => match leases::apply(&self.conn, op) {
                     Ok(lease) => {
                         // A refused lease operation wrote nothing.
                         dirty |= lease.is_some();
                         done.push(Done::Lease(reply, Ok(lease)));
                     }
                     Err(e) => {
-                        let e = db(e);
+                        let e = StoreError::Backend(e.to_string());
                         done.push(Done::Lease(reply, Err(e.clone_backend())));
                         broken = Some(e);
                     }
@@ -269,10 +357,7 @@ impl Writer {
             Some(e) => Err(e),
             None if !dirty => Ok(false),
             None if autocommit => Ok(true),
-            None => exec(&mut self.conn, "COMMIT")
-                .await
-                .map(|()| true)
-                .map_err(db),
+            None => exec(&self.conn, "COMMIT").map(|()| true),
         };
 
         match outcome {
@@ -288,7 +373,7 @@ impl Writer {
             Ok(false) => {
                 // Nothing succeeded: no commit, no fsync (and in autocommit, nothing to undo).
                 if !autocommit {
-                    self.rollback().await?;
+                    self.rollback()?;
                 }
                 done.into_iter().for_each(Done::send);
                 Ok(())
@@ -296,7 +381,7 @@ impl Writer {
             Err(e) => {
                 // A database error fails the whole batch: SQLite may have rolled back the
                 // transaction already, so nothing after the error is trusted.
-                self.rollback().await?;
+                self.rollback()?;
                 for d in done {
                     d.fail(&e);
                 }
@@ -308,22 +393,20 @@ impl Writer {
     /// Applies one request inside the open transaction. The outer error is a database error
     /// (the batch fails); the inner one is this request's refusal, already undone when it
     /// had a savepoint.
-    async fn apply_request(
+    fn apply_request(
         &mut self,
         ops: Vec<WriteOp>,
         base: i64,
         savepoint: bool,
     ) -> Result<Result<Vec<Change>>, StoreError> {
         if savepoint {
-            exec(&mut self.conn, "SAVEPOINT request")
-                .await
-                .map_err(db)?;
+            exec(&self.conn, "SAVEPOINT request")?;
         }
         let mut changes = Vec::with_capacity(ops.len());
         let mut refused = None;
         for op in ops {
             let revision = base + changes.len() as i64 + 1;
-            match objects::apply_op(&mut self.conn, op, revision).await {
+            match objects::apply_op(&self.conn, op, revision) {
                 Ok(Some(change)) => changes.push(change),
                 Ok(None) => {}
                 Err(OpError::Refused(e)) => {
@@ -335,11 +418,9 @@ impl Writer {
         }
         if savepoint {
             if refused.is_some() {
-                exec(&mut self.conn, "ROLLBACK TO request")
-                    .await
-                    .map_err(db)?;
+                exec(&self.conn, "ROLLBACK TO request")?;
             }
-            exec(&mut self.conn, "RELEASE request").await.map_err(db)?;
+            exec(&self.conn, "RELEASE request")?;
         }
         Ok(match refused {
             Some(e) => Err(e),
@@ -349,8 +430,9 @@ impl Writer {
 
     /// Makes the committed state visible: ring, current revision, then the watch signal.
     fn publish(&self, done: &[Done], current: i64) {
+        let shared = self.shared();
         {
-            let mut state = self.shared.state();
+            let mut state = shared.state();
             if self.ring_capacity > 0 {
                 let changes = done.iter().filter_map(|d| match d {
                     Done::Write(_, Ok(changes)) => Some(changes),
@@ -369,17 +451,21 @@ impl Writer {
             }
             state.current = current;
         }
-        self.shared.notify.send_replace(current);
+        shared.notify.send_replace(current);
     }
 
     /// Undoes the open transaction and checks that the database is where we think it is.
-    async fn rollback(&mut self) -> Result<(), Fatal> {
-        let why = match exec(&mut self.conn, "ROLLBACK").await {
-            // SQLite rolls back by itself after some errors (a full disk, an I/O error).
-            Err(e) if !e.to_string().contains("no transaction is active") => {
-                format!("rolling back failed: {e}")
-            }
-            _ => match read_meta(&mut self.conn, "revision").await {
+    fn rollback(&mut self) -> Result<(), Fatal> {
+        // SQLite rolls back by itself after some errors (a full disk, an I/O error): then
+        // there is no transaction left to roll back.
+        let rolled_back = if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            exec(&self.conn, "ROLLBACK")
+        };
+        let why = match rolled_back {
+            Err(e) => format!("rolling back failed: {e}"),
+            Ok(()) => match read_meta(&self.conn, "revision") {
                 Ok(rev) if rev == self.current => return Ok(()),
                 Ok(rev) => format!(
                     "the database is at revision {rev} after a failed commit, expected {}",
@@ -389,15 +475,15 @@ impl Writer {
             },
         };
         // Recorded now, before the waiting callers are dropped and ask why.
-        self.shared.set_failure(why.clone());
+        self.shared().set_failure(why.clone());
         Err(Fatal(why))
     }
 
-    async fn auto_compact(&mut self) -> Result<(), Fatal> {
+    fn auto_compact(&mut self) -> Result<(), Fatal> {
         if let Some((retain, every)) = self.auto_compact {
             if self.since_compaction >= every {
                 // A failed compaction is retried after another `every` writes.
-                let _ = self.compact(retain).await?;
+                let _ = self.compact(retain)?;
                 self.since_compaction = 0;
             }
         }
@@ -405,7 +491,7 @@ impl Writer {
     }
 
     /// Deletes all but the newest `retain` changes. The outer error is fatal.
-    async fn compact(&mut self, retain: usize) -> Result<Result<i64>, Fatal> {
+    fn compact(&mut self, retain: usize) -> Result<Result<i64>, Fatal> {
         let target = self.compacted.max(
             self.current
                 .saturating_sub(i64::try_from(retain).unwrap_or(i64::MAX)),
@@ -413,25 +499,23 @@ impl Writer {
         if target <= self.compacted {
             return Ok(Ok(self.compacted));
         }
-        let attempt: Result<(), sqlx::Error> = async {
-            exec(&mut self.conn, "BEGIN IMMEDIATE").await?;
-            sqlx::query("DELETE FROM changes WHERE revision <= ?1")
-                .bind(target)
-                .execute(&mut self.conn)
-                .await?;
-            sqlx::query("UPDATE meta SET value = ?1 WHERE key = 'compacted_revision'")
-                .bind(target)
-                .execute(&mut self.conn)
-                .await?;
-            exec(&mut self.conn, "COMMIT").await
-        }
-        .await;
+        let attempt = (|| -> rusqlite::Result<()> {
+            self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            self.conn
+                .prepare_cached("DELETE FROM changes WHERE revision <= ?1")?
+                .execute([target])?;
+            self.conn
+                .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'compacted_revision'")?
+                .execute([target])?;
+            self.conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
+        })();
         if let Err(e) = attempt {
-            self.rollback().await?;
-            return Ok(Err(db(e)));
+            self.rollback()?;
+            return Ok(Err(sql_error(e)));
         }
         self.compacted = target;
-        let mut state = self.shared.state();
+        let mut state = self.shared().state();
         state.compacted = target;
         while state.ring.front().is_some_and(|c| c.revision <= target) {
             state.ring.pop_front();

@@ -1,0 +1,287 @@
+//! Operations on running work: `approve`/`reject` a Gate, `cancel`/`retry` an Execution,
+//! `complete`/`fail` a node that waits for a person.
+//!
+//! Each is one `POST` to the server (see `crates/server/src/http/operations.rs`), sent as the
+//! user named by `--as`, `PLANSPEC_USER`, or `user:$USER`. Until authentication arrives (the
+//! governance issue) that name is declared, not proven.
+
+use clap::Args;
+use serde_json::{json, Map, Value};
+
+use crate::cli::ClientArgs;
+use crate::client::{encode, Client};
+use crate::error::{emit, usage, Exit, Failure, Outcome};
+
+use super::resources::server_error;
+
+/// Who is acting (client side).
+#[derive(Debug, Clone, Args)]
+pub struct ActorArgs {
+    /// Who you are, e.g. `user:alice` [default: $PLANSPEC_USER, else user:$USER].
+    #[arg(long = "as", value_name = "USER", env = "PLANSPEC_USER", help_heading = "Connection")]
+    pub actor: Option<String>,
+}
+
+impl ActorArgs {
+    /// The actor name sent to the server.
+    pub fn name(&self) -> String {
+        if let Some(a) = self.actor.as_deref().filter(|a| !a.trim().is_empty()) {
+            return a.trim().to_owned();
+        }
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        format!("user:{user}")
+    }
+}
+
+/// `planspec approve gate/NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewArgs {
+    /// The Gate: `gate/NAME` or `NAME`.
+    #[arg(value_name = "GATE")]
+    pub gate: String,
+    /// What you say (required to reject).
+    #[arg(long, short = 'm', value_name = "TEXT")]
+    pub comment: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `planspec cancel execution/NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct CancelArgs {
+    /// The Execution: `execution/NAME` or `NAME`.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// Kill running attempts too (default: let them finish, start nothing new).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `planspec retry execution/NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct RetryArgs {
+    /// The Execution: `execution/NAME` or `NAME`.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// Re-run this node and everything downstream of it (default: every failed or
+    /// cancelled node and everything downstream).
+    #[arg(long, value_name = "NODE")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `planspec complete execution/NAME --node N`.
+#[derive(Debug, Clone, Args)]
+pub struct CompleteArgs {
+    /// The Execution: `execution/NAME` or `NAME`.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// The node that waits for a person.
+    #[arg(long, value_name = "NODE")]
+    pub node: String,
+    /// An output, `NAME=VALUE` (VALUE is parsed as JSON if it can be, else taken as text).
+    #[arg(long = "output", value_name = "NAME=VALUE")]
+    pub outputs: Vec<String>,
+    /// All outputs as one JSON object.
+    #[arg(long = "outputs-json", value_name = "JSON", conflicts_with = "outputs")]
+    pub outputs_json: Option<String>,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `planspec fail execution/NAME --node N --message M`.
+#[derive(Debug, Clone, Args)]
+pub struct FailArgs {
+    /// The Execution: `execution/NAME` or `NAME`.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// The node that waits for a person.
+    #[arg(long, value_name = "NODE")]
+    pub node: String,
+    /// Why it failed.
+    #[arg(long, short = 'm', value_name = "TEXT")]
+    pub message: String,
+    #[command(flatten)]
+    pub actor: ActorArgs,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The name in `kind/NAME` (or a bare `NAME`) when the kind is one of `kinds`.
+pub fn name_of<'a>(
+    subcommand: &str,
+    text: &'a str,
+    kinds: &[&str],
+) -> Result<&'a str, Failure> {
+    let name = match text.split_once('/') {
+        Some((kind, name)) if kinds.contains(&kind.to_ascii_lowercase().as_str()) => name,
+        Some((kind, _)) => {
+            return Err(usage(
+                subcommand,
+                format!("`{kind}` is not a {}", kinds[0]),
+            ))
+        }
+        None => text,
+    };
+    if name.is_empty() {
+        return Err(usage(subcommand, format!("no {} name given", kinds[0])));
+    }
+    Ok(name)
+}
+
+/// The execution names accepted: `execution/NAME`, `executions/NAME`, `exec/NAME`, `NAME`.
+pub const EXECUTION_KINDS: &[&str] = &["execution", "executions", "exec"];
+
+/// The path of an Execution's subresource.
+pub fn execution_path(ns: &str, name: &str, rest: &str) -> String {
+    format!(
+        "/apis/planspec.io/v1alpha1/namespaces/{}/executions/{}{rest}",
+        encode(ns),
+        encode(name)
+    )
+}
+
+fn post(client: &ClientArgs, actor: &ActorArgs, path: &str, body: Value) -> Result<Value, Failure> {
+    Client::new(&client.server)
+        .with_header("X-PlanSpec-User", &actor.name())
+        .request("POST", path, "application/json", Some(&body))
+        .map_err(server_error)
+}
+
+/// `approve` (`approve = true`) or `reject`.
+pub fn review(args: &ReviewArgs, approve: bool) -> Outcome {
+    let subcommand = if approve { "approve" } else { "reject" };
+    let name = name_of(subcommand, &args.gate, &["gate", "gates"])?;
+    if !approve && args.comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(usage(subcommand, "a rejection needs a reason: --comment TEXT"));
+    }
+    let path = format!(
+        "/apis/planspec.io/v1alpha1/namespaces/{}/gates/{}/review",
+        encode(args.client.ns()),
+        encode(name)
+    );
+    let mut body = json!({"action": if approve { "approve" } else { "reject" }});
+    if let Some(c) = &args.comment {
+        body["comment"] = json!(c);
+    }
+    let gate = post(&args.client, &args.actor, &path, body)?;
+    let phase = gate["status"]["phase"].as_str().unwrap_or("Pending");
+    let detail = gate["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["message"].as_str())
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    let verb = if approve { "approved" } else { "rejected" };
+    emit(&format!(
+        "gate/{name} {verb} by {}: now {phase}{}\n",
+        args.actor.name(),
+        if phase == "Approved" || phase == "Rejected" {
+            String::new()
+        } else {
+            detail
+        }
+    ))?;
+    Ok(Exit::Success)
+}
+
+/// `planspec cancel`.
+pub fn cancel(args: &CancelArgs) -> Outcome {
+    let name = name_of("cancel", &args.execution, EXECUTION_KINDS)?;
+    let path = execution_path(args.client.ns(), name, "/cancel");
+    post(&args.client, &args.actor, &path, json!({"force": args.force}))?;
+    emit(&format!(
+        "execution/{name} {}\n",
+        if args.force {
+            "cancelling (forced: running attempts are killed)"
+        } else {
+            "cancelling (running attempts finish; nothing new starts)"
+        }
+    ))?;
+    Ok(Exit::Success)
+}
+
+/// `planspec retry`.
+pub fn retry(args: &RetryArgs) -> Outcome {
+    let name = name_of("retry", &args.execution, EXECUTION_KINDS)?;
+    let path = execution_path(args.client.ns(), name, "/retry");
+    let mut body = json!({});
+    if let Some(from) = &args.from {
+        body["from"] = json!(from);
+    }
+    post(&args.client, &args.actor, &path, body)?;
+    emit(&match &args.from {
+        Some(node) => format!("execution/{name} retrying from {node}\n"),
+        None => format!("execution/{name} retrying its failed nodes\n"),
+    })?;
+    Ok(Exit::Success)
+}
+
+/// The outputs given with `--output`/`--outputs-json`.
+fn outputs(args: &CompleteArgs) -> Result<Map<String, Value>, Failure> {
+    if let Some(text) = &args.outputs_json {
+        return match serde_json::from_str(text) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(usage("complete", "--outputs-json must be a JSON object")),
+            Err(e) => Err(usage("complete", format!("--outputs-json is not JSON: {e}"))),
+        };
+    }
+    let mut map = Map::new();
+    for pair in &args.outputs {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(usage(
+                "complete",
+                format!("--output takes NAME=VALUE, not `{pair}`"),
+            ));
+        };
+        if k.is_empty() {
+            return Err(usage("complete", format!("--output `{pair}` has no name")));
+        }
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+        map.insert(k.to_owned(), value);
+    }
+    Ok(map)
+}
+
+/// `planspec complete`.
+pub fn complete(args: &CompleteArgs) -> Outcome {
+    let name = name_of("complete", &args.execution, EXECUTION_KINDS)?;
+    let outputs = outputs(args)?;
+    let path = execution_path(
+        args.client.ns(),
+        name,
+        &format!("/nodes/{}/complete", encode(&args.node)),
+    );
+    post(&args.client, &args.actor, &path, json!({"outputs": outputs}))?;
+    emit(&format!("execution/{name} node {} completed\n", args.node))?;
+    Ok(Exit::Success)
+}
+
+/// `planspec fail`.
+pub fn fail(args: &FailArgs) -> Outcome {
+    let name = name_of("fail", &args.execution, EXECUTION_KINDS)?;
+    if args.message.trim().is_empty() {
+        return Err(usage("fail", "--message must say why"));
+    }
+    let path = execution_path(
+        args.client.ns(),
+        name,
+        &format!("/nodes/{}/fail", encode(&args.node)),
+    );
+    post(&args.client, &args.actor, &path, json!({"message": args.message}))?;
+    emit(&format!("execution/{name} node {} failed\n", args.node))?;
+    Ok(Exit::Success)
+}

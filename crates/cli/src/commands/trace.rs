@@ -1,0 +1,243 @@
+//! `planspec trace execution/NAME`: the journal as a readable timeline.
+//!
+//! Each line is one journal entry: the time since the run started, `>` for an input (a fact
+//! from the world: a result, a timer, a review, a request and who made it) or a blank for a
+//! decision the engine derived from it, the entry's type, the node, and what matters about it.
+//! `-o json` prints the entries as the server keeps them.
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::cli::ClientArgs;
+use crate::client::Client;
+use crate::error::{emit, Exit, Outcome};
+
+use super::ops::{execution_path, name_of, EXECUTION_KINDS};
+use super::resources::server_error;
+
+/// Entries read per request.
+const PAGE: usize = 2000;
+
+/// `planspec trace`.
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// The Execution: `execution/NAME` or `NAME`.
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// Only entries about this node.
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Output format: `text` (a timeline) or `json` (one entry per line).
+    #[arg(short = 'o', long, value_name = "FORMAT", default_value = "text")]
+    pub output: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Reads the whole journal, page by page.
+pub fn journal(client: &Client, ns: &str, name: &str) -> Result<Vec<Value>, crate::error::Failure> {
+    let mut entries = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let page = client
+            .get(&execution_path(
+                ns,
+                name,
+                &format!("/journal?from={from}&limit={PAGE}"),
+            ))
+            .map_err(server_error)?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        for item in &items {
+            entries.push(item["entry"].clone());
+        }
+        match page["metadata"]["continue"].as_str().and_then(|c| c.parse().ok()) {
+            Some(next) if !items.is_empty() => from = next,
+            _ => return Ok(entries),
+        }
+    }
+}
+
+/// `planspec trace`.
+pub fn run(args: &TraceArgs) -> Outcome {
+    let name = name_of("trace", &args.execution, EXECUTION_KINDS)?;
+    if args.output != "text" && args.output != "json" {
+        return Err(crate::error::usage(
+            "trace",
+            format!("-o must be text or json, not `{}`", args.output),
+        ));
+    }
+    let client = Client::new(&args.client.server);
+    let entries = journal(&client, args.client.ns(), name)?;
+    let wanted = |e: &Value| {
+        args.node
+            .as_deref()
+            .is_none_or(|n| e["node"].as_str() == Some(n))
+    };
+    let mut out = String::new();
+    if args.output == "json" {
+        for e in entries.iter().filter(|e| wanted(e)) {
+            out.push_str(&e.to_string());
+            out.push('\n');
+        }
+        emit(&out)?;
+        return Ok(Exit::Success);
+    }
+    let start = entries.first().and_then(|e| e["at"].as_u64()).unwrap_or(0);
+    if let Some(first) = entries.first() {
+        out.push_str(&format!(
+            "execution/{name}  started {}  ({} journal entries)\n",
+            first["at"]
+                .as_u64()
+                .map(|ms| planspec_engine::timestamp(ms).to_string())
+                .unwrap_or_default(),
+            entries.len()
+        ));
+    }
+    for e in entries.iter().filter(|e| wanted(e)) {
+        out.push_str(&line(e, start));
+        out.push('\n');
+    }
+    emit(&out)?;
+    Ok(Exit::Success)
+}
+
+/// One timeline line.
+pub fn line(e: &Value, start: u64) -> String {
+    let at = e["at"].as_u64().unwrap_or(start).saturating_sub(start);
+    let kind = e["type"].as_str().unwrap_or("?");
+    let input = matches!(
+        kind,
+        "ExecutionStarted"
+            | "NodeResult"
+            | "CriteriaResult"
+            | "GateResolved"
+            | "ExternalCompleted"
+            | "TimerFired"
+            | "CancelRequested"
+            | "RetryRequested"
+    );
+    let node = e["node"].as_str().unwrap_or("");
+    format!(
+        "{:>10}  {} {:<20} {:<16} {}",
+        format!("+{}.{:03}s", at / 1000, at % 1000),
+        if input { '>' } else { ' ' },
+        kind,
+        node,
+        detail(e)
+    )
+}
+
+fn detail(e: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(a) = e["attempt"].as_u64() {
+        parts.push(format!("attempt {a}"));
+    }
+    match e["type"].as_str().unwrap_or("") {
+        "ExecutionStarted" => {
+            let plan = e["pinned"]["plan"]["metadata"]["name"].as_str().unwrap_or("?");
+            let nodes = e["pinned"]["plan"]["spec"]["graph"]["nodes"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
+            parts.push(format!("plan {plan}, {nodes} nodes"));
+            if let Some(providers) = e["pinned"]["providers"].as_object() {
+                let mut uris: Vec<&str> = providers
+                    .values()
+                    .filter_map(|p| p["uri"].as_str())
+                    .collect();
+                uris.sort();
+                uris.dedup();
+                if !uris.is_empty() {
+                    parts.push(format!("providers {}", uris.join(", ")));
+                }
+            }
+            if let Some(d) = e["graphDigest"].as_str() {
+                parts.push(format!("graph {}", short(d)));
+            }
+        }
+        "NodeStarted" => {
+            if let Some(k) = e["idempotencyKey"].as_str() {
+                parts.push(format!("key {k}"));
+            }
+        }
+        "NodeResult" | "ExternalCompleted" => match e["outcome"]["status"].as_str() {
+            Some("Succeeded") => {
+                let keys: Vec<&str> = e["outcome"]["outputs"]
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                parts.push(if keys.is_empty() {
+                    "succeeded".into()
+                } else {
+                    format!("succeeded, outputs {}", keys.join(", "))
+                });
+            }
+            Some("Failed") => parts.push(format!(
+                "failed: {} {}",
+                e["outcome"]["reason"].as_str().unwrap_or(""),
+                e["outcome"]["message"].as_str().unwrap_or("")
+            )),
+            _ => {}
+        },
+        "CriteriaResult" => {
+            for v in e["verdicts"].as_array().into_iter().flatten() {
+                parts.push(format!(
+                    "{} {}",
+                    v["name"].as_str().unwrap_or("?"),
+                    if v["passed"] == true { "passed" } else { "failed" }
+                ));
+            }
+        }
+        "GateResolved" => {
+            parts.push(if e["approved"] == true {
+                "approved".into()
+            } else {
+                "rejected".into()
+            });
+            if let Some(by) = e["by"].as_str() {
+                parts.push(format!("by {by}"));
+            }
+            if let Some(c) = e["comment"].as_str() {
+                parts.push(format!("\"{c}\""));
+            }
+        }
+        "TimerFired" => parts.push(format!("timer {}", e["timer"].as_str().unwrap_or("?"))),
+        "CancelRequested" => {
+            parts.push(if e["force"] == true { "forced".into() } else { "graceful".into() });
+            if let Some(by) = e["by"].as_str() {
+                parts.push(format!("by {by}"));
+            }
+        }
+        "RetryRequested" => {
+            if let Some(from) = e["from"].as_str() {
+                parts.push(format!("from {from}"));
+            }
+            if let Some(by) = e["by"].as_str() {
+                parts.push(format!("by {by}"));
+            }
+        }
+        "RetryScheduled" => {
+            if let Some(due) = e["dueAt"].as_u64() {
+                let wait = due.saturating_sub(e["at"].as_u64().unwrap_or(due));
+                parts.push(format!("in {wait} ms"));
+            }
+        }
+        _ => {}
+    }
+    for field in ["reason", "message"] {
+        if let Some(v) = e[field].as_str().filter(|v| !v.is_empty()) {
+            parts.push(v.to_owned());
+        }
+    }
+    if let Some(p) = e["phase"].as_str() {
+        parts.push(p.to_owned());
+    }
+    parts.join("  ")
+}
+
+fn short(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        None => digest.chars().take(16).collect(),
+    }
+}
