@@ -19,6 +19,8 @@ pub enum ReasonCategory {
     Cancel,
     /// The execution ended.
     Execution,
+    /// The execution could not start (the runtime decides these before the engine runs).
+    Start,
     /// An input was journaled but changed nothing.
     Ignored,
 }
@@ -31,6 +33,7 @@ impl ReasonCategory {
             ReasonCategory::Skip => "skip",
             ReasonCategory::Cancel => "cancel",
             ReasonCategory::Execution => "execution",
+            ReasonCategory::Start => "start",
             ReasonCategory::Ignored => "ignored",
         }
     }
@@ -157,6 +160,28 @@ reason_codes! {
     /// The execution deadline passed.
     ExecutionDeadlineExceeded = "execution_deadline_exceeded", Execution, false,
         "The execution ran past its deadline (the Goal's `timeout`); running attempts were killed.";
+    // Why an execution could not start (decided by the runtime before the engine runs).
+    /// The Execution's Plan does not exist.
+    PlanNotFound = "plan_not_found", Start, false,
+        "The Plan named by `spec.planRef` does not exist (or has another uid than the reference asks for).";
+    /// The Plan cannot run.
+    PlanInvalid = "plan_invalid", Start, false,
+        "The Plan is `Invalid`, or does not compile into an execution graph; the message says why.";
+    /// The Execution's Goal does not exist.
+    GoalNotFound = "goal_not_found", Start, false,
+        "The Goal named by `spec.goalRef` does not exist.";
+    /// The Goal cannot be read.
+    GoalInvalid = "goal_invalid", Start, false,
+        "The Goal named by `spec.goalRef` could not be read as a Goal.";
+    /// A Binding cannot be read.
+    BindingInvalid = "binding_invalid", Start, false,
+        "A Binding the Execution uses could not be read as a Binding.";
+    /// The Execution object cannot be read.
+    ExecutionInvalid = "execution_invalid", Start, false,
+        "The Execution object does not fit the model.";
+    /// The store failed while the execution was being pinned.
+    StoreUnavailable = "store_unavailable", Start, false,
+        "The store failed while the Plan, Goal and Bindings were being read.";
     // Ignored inputs.
     /// The execution has not started.
     ExecutionNotStarted = "execution_not_started", Ignored, false,

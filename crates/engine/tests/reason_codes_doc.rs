@@ -14,6 +14,7 @@ fn catalogue() -> String {
         (ReasonCategory::Skip, "Skips", "A node did not run."),
         (ReasonCategory::Cancel, "Cancellation", "A node was cancelled."),
         (ReasonCategory::Execution, "Execution outcomes", "Why an execution ended (besides `cancelled` and `force_cancelled`)."),
+        (ReasonCategory::Start, "Start failures", "Why an Execution could not start: the runtime checks these before anything runs, and the Execution fails with the code in `status.reason`."),
         (ReasonCategory::Ignored, "Ignored inputs", "An input was journaled with an `InputIgnored` decision and changed nothing."),
     ];
     for (category, title, intro) in sections {

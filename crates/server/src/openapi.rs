@@ -405,6 +405,7 @@ fn operation_paths(paths: &mut Map<String, Value>) {
             "responses": answer("The graph."),
         }}),
     );
+    execution_operation_paths(paths);
     paths.insert(
         format!("/apis/{GROUP}/{VERSION}"),
         json!({"get": {
@@ -412,6 +413,80 @@ fn operation_paths(paths: &mut Map<String, Value>) {
             "description": "The resources of planspec.io/v1alpha1 (an APIResourceList).",
             "responses": answer("The resources."),
         }}),
+    );
+}
+
+/// The execution operations and Gate reviews (`crate::http::operations`).
+fn execution_operation_paths(paths: &mut Map<String, Value>) {
+    let object = |description: &str| json!({"required": false, "description": description, "content": {"application/json": {"schema": {"type": "object"}}}});
+    let execution = json!({"200": {"description": "The Execution once the request is journaled.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/io.planspec.v1alpha1.Execution"}}}}});
+    let base = format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}");
+    let ns = path_param("namespace", "The namespace.");
+    let name = path_param("name", "The Execution's name.");
+    let node = path_param("node", "The node's id.");
+    let actor = json!({"name": "X-PlanSpec-User", "in": "header", "required": false,
+                       "description": "Who acts (`user:alice`); declared, not authenticated yet.",
+                       "schema": {"type": "string"}});
+    let post = |id: &str, description: &str, params: Vec<Value>, body: Value, responses: Value| {
+        json!({"post": {"operationId": id, "description": description, "parameters": params,
+                        "requestBody": body, "responses": responses}})
+    };
+    paths.insert(
+        format!("{base}/executions/{{name}}/cancel"),
+        post("cancelExecution", "Cancels the Execution: `{\"force\": false}` lets running attempts finish and starts nothing new; `force` kills them. 409 if it has finished.",
+             vec![ns.clone(), name.clone(), query("force", "`true`: kill running attempts."), actor.clone()],
+             object("`{\"force\": bool}`"), execution.clone()),
+    );
+    paths.insert(
+        format!("{base}/executions/{{name}}/retry"),
+        post("retryExecution", "Re-runs the failed and cancelled nodes of a finished Execution, or `from` and what depends on it, keeping the outputs of the nodes that succeeded.",
+             vec![ns.clone(), name.clone(), query("from", "The node to re-run from."), actor.clone()],
+             object("`{\"from\": \"node\"}`"), execution.clone()),
+    );
+    paths.insert(
+        format!("{base}/executions/{{name}}/nodes/{{node}}/complete"),
+        post("completeExecutionNode", "Finishes a node that waits for a person (a `human://` Task, a manual or webhook External, manual criteria) as succeeded. 409 if it does not wait.",
+             vec![ns.clone(), name.clone(), node.clone(), actor.clone()],
+             object("`{\"outputs\": {…}}`"), execution.clone()),
+    );
+    paths.insert(
+        format!("{base}/executions/{{name}}/nodes/{{node}}/fail"),
+        post("failExecutionNode", "Finishes a node that waits for a person as failed.",
+             vec![ns.clone(), name.clone(), node.clone(), actor.clone()],
+             object("`{\"message\": \"why\"}`"), execution.clone()),
+    );
+    let list = |description: &str| json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}});
+    paths.insert(
+        format!("{base}/executions/{{name}}/journal"),
+        json!({"get": {"operationId": "readExecutionJournal",
+                       "description": "The journal, paged: `{metadata: {total, continue?}, items: [{seq, entry}]}`.",
+                       "parameters": [ns.clone(), name.clone(), query("from", "The first entry (0-based)."),
+                                      query("limit", "At most this many entries (≤ 5000)."), query("continue", "The `continue` of the previous page.")],
+                       "responses": list("One page of entries.")}}),
+    );
+    paths.insert(
+        format!("{base}/executions/{{name}}/nodes"),
+        json!({"get": {"operationId": "listExecutionNodes",
+                       "description": "The node records in node-id order: `{metadata: {continue?}, items: [{node, phase, attempt, …}]}`.",
+                       "parameters": [ns.clone(), name.clone(), query("phase", "Only nodes in this phase."),
+                                      query("limit", "At most this many records (≤ 5000)."), query("continue", "The `continue` of the previous page.")],
+                       "responses": list("One page of node records.")}}),
+    );
+    paths.insert(
+        format!("{base}/executions/{{name}}/nodes/{{node}}/log"),
+        json!({"get": {"operationId": "readExecutionNodeLog",
+                       "description": "A node attempt's log as `text/plain`, from `offset`; headers `X-Log-Attempt`, `X-Log-Offset` (the next read's offset) and `X-Log-Complete`.",
+                       "parameters": [ns.clone(), name.clone(), node.clone(), query("attempt", "The attempt (default: the latest)."),
+                                      query("offset", "Where to start reading."), query("limitBytes", "At most this many bytes (≤ 1 MiB).")],
+                       "responses": {"200": {"description": "Log bytes.", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}),
+    );
+    paths.insert(
+        format!("{base}/gates/{{name}}/review"),
+        post("reviewGate", "Records a review (`approve`, `reject` with a required `comment`, or `comment`) by the acting user and decides the Gate in the same write. 403 for someone not among `reviewers`; 409 once decided on the current generation.",
+             vec![ns, path_param("name", "The Gate's name."), actor],
+             json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action"],
+                 "properties": {"action": {"enum": ["approve", "reject", "comment"]}, "comment": {"type": "string"}, "reviewer": {"type": "string"}}}}}}),
+             json!({"200": {"description": "The Gate as stored.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/io.planspec.v1alpha1.Gate"}}}}})),
     );
 }
 

@@ -345,19 +345,25 @@ async fn a_gate_node_waits_for_its_review_and_a_rejection_fails_the_run() {
         node_phase(e, "approve") == "Running" && phase(e) == "Blocked"
     })
     .await;
-    let gate = env.c.get(&format!("{V}/gates/ship-ok")).await.expect(200).json();
+    // The plan's Gate is a template: this run waits on its own Gate, owned by the Execution.
+    let template = env.c.get(&format!("{V}/gates/ship-ok")).await.expect(200).json();
+    assert_eq!(template["status"]["phase"], "Pending");
+    let gate = env.c.get(&format!("{V}/gates/run-approve")).await.expect(200).json();
     assert_eq!(gate["status"]["phase"], "Waiting");
+    assert_eq!(gate["spec"]["targetRef"]["kind"], "Execution");
+    assert_eq!(gate["spec"]["reviewers"], json!(["user:ann"]));
+    assert_eq!(gate["metadata"]["ownerReferences"][0]["name"], "run");
     // Not a reviewer: 403. A rejection without a reason: 400.
     env.op(
-        &format!("{V}/gates/ship-ok/review"),
+        &format!("{V}/gates/run-approve/review"),
         json!({"action": "approve", "reviewer": "user:bob"}),
         403,
     )
     .await;
-    env.op(&format!("{V}/gates/ship-ok/review"), json!({"action": "reject"}), 400)
+    env.op(&format!("{V}/gates/run-approve/review"), json!({"action": "reject"}), 400)
         .await;
     env.op(
-        &format!("{V}/gates/ship-ok/review"),
+        &format!("{V}/gates/run-approve/review"),
         json!({"action": "reject", "comment": "not this week"}),
         200,
     )

@@ -1,13 +1,12 @@
 //! Measures `SqliteStore` create throughput: N single-object creates from 1 task and from
-//! 16 concurrent tasks, beside the raw floor (the same rows inserted by a bare SQLite loop,
-//! one durable transaction per row, same pragmas).
+//! 16 concurrent tasks, and N creates from 1 task the way the API writes them (a transaction
+//! of a namespace revision check and the create), beside the raw floor (the same rows
+//! inserted by a bare synchronous SQLite loop, one durable transaction per row, same pragmas).
 //!
 //! `cargo run --release -p planspec-store --example store_throughput [N] [DIR]`
 
-use planspec_store::{ListQuery, ObjectKey, Selector, SqliteOptions, SqliteStore, Store};
+use planspec_store::{ListQuery, ObjectKey, Selector, SqliteOptions, SqliteStore, Store, WriteOp};
 use serde_json::{json, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::ConnectOptions;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -115,29 +114,62 @@ async fn reads(store: &SqliteStore, n: usize) {
     );
 }
 
-/// The floor: one connection, one `INSERT` per durable transaction, nothing else.
-async fn raw_run(dir: &std::path::Path, n: usize, file: &str) -> f64 {
-    let mut conn = SqliteConnectOptions::new()
-        .filename(dir.join(file))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .disable_statement_logging()
-        .connect()
+/// Creates as the API sends them: each a transaction of a check of the namespace's revision
+/// and the create, from one task.
+async fn api_shaped_run(dir: &std::path::Path, n: usize) -> f64 {
+    let store = SqliteStore::open(dir.join("store-api.db"), SqliteOptions::default())
         .await
         .unwrap();
-    sqlx::query("CREATE TABLE t (kind TEXT, namespace TEXT, name TEXT, object TEXT, PRIMARY KEY (kind, namespace, name))")
-        .execute(&mut conn)
+    let ns = ObjectKey::new("Namespace", "", "bench");
+    let namespace = store
+        .create(
+            ns.clone(),
+            "ns-uid".into(),
+            json!({"metadata": {"name": "bench"}}),
+        )
         .await
         .unwrap();
     let start = Instant::now();
     for i in 0..n {
-        let text = object(i).to_string();
-        sqlx::query("INSERT INTO t VALUES ('Plan', 'bench', ?1, ?2)")
-            .bind(format!("plan-{i}"))
-            .bind(text)
-            .execute(&mut conn)
+        store
+            .transact(vec![
+                WriteOp::Check {
+                    key: ns.clone(),
+                    revision: Some(namespace.revision),
+                },
+                WriteOp::Create {
+                    key: ObjectKey::new("Plan", "bench", format!("plan-{i}")),
+                    uid: format!("uid-{i}"),
+                    object: object(i),
+                },
+            ])
             .await
+            .unwrap();
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    store.close().await;
+    rate
+}
+
+/// The floor: one connection, one `INSERT` per durable transaction, nothing else.
+fn raw_run(dir: &std::path::Path, n: usize, file: &str) -> f64 {
+    let conn = rusqlite::Connection::open(dir.join(file)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; \
+         CREATE TABLE t (kind TEXT, namespace TEXT, name TEXT, object TEXT, \
+         PRIMARY KEY (kind, namespace, name))",
+    )
+    .unwrap();
+    let start = Instant::now();
+    for i in 0..n {
+        let text = object(i).to_string();
+        conn.prepare_cached("INSERT INTO t VALUES ('Plan', 'bench', ?1, ?2)")
+            .unwrap()
+            .execute((format!("plan-{i}"), text))
             .unwrap();
     }
     n as f64 / start.elapsed().as_secs_f64()
@@ -153,21 +185,21 @@ async fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(base).unwrap();
     // The floor runs before and after, so drifting disk latency shows.
-    let raw = raw_run(dir.path(), n, "raw-before.db").await;
+    let raw = raw_run(dir.path(), n, "raw-before.db");
     println!("raw sqlite, 1 insert per durable txn:  {raw:>9.0} rows/s");
     let mut rates = Vec::new();
     for tasks in [1, 16] {
         let rate = store_run(dir.path(), n, tasks).await;
         println!("SqliteStore, {tasks:>2} task(s):              {rate:>9.0} creates/s");
-        rates.push((tasks, rate));
+        rates.push((format!("{tasks:>2} task(s)"), rate));
     }
-    let after = raw_run(dir.path(), n, "raw-after.db").await;
+    let rate = api_shaped_run(dir.path(), n).await;
+    println!("SqliteStore, check + create, 1 task:   {rate:>9.0} creates/s");
+    rates.push(("check + create, 1 task".into(), rate));
+    let after = raw_run(dir.path(), n, "raw-after.db");
     println!("raw sqlite, 1 insert per durable txn:  {after:>9.0} rows/s");
     let floor = (raw + after) / 2.0;
-    for (tasks, rate) in rates {
-        println!(
-            "ratio to the floor, {tasks:>2} task(s): {:.2}",
-            rate / floor
-        );
+    for (what, rate) in rates {
+        println!("ratio to the floor, {what}: {:.2}", rate / floor);
     }
 }

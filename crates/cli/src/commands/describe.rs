@@ -25,6 +25,9 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     };
     let object = client.get(&path).map_err(server_error)?;
     let mut text = describe(&object)?;
+    if target == Target::Kind(planspec_model::Kind::Execution) {
+        text.push_str(&execution_nodes(&client, args.client.ns(), &args.name));
+    }
     if let Target::Kind(_) = target {
         let owned = owned_by(&client, args.client.ns(), &object);
         if !owned.is_empty() {
@@ -50,6 +53,69 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     text.push_str(&events(history));
     emit(&text)?;
     Ok(Exit::Success)
+}
+
+/// Most nodes listed by `describe execution` (the rest are counted).
+pub const MAX_NODES: usize = 200;
+
+/// The `Nodes:` table of an Execution, from its node records (paged on the server, so a
+/// 100,000-node run costs one small page): node, phase, attempt, duration, provider, message.
+fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) -> String {
+    let path = super::ops::execution_path(namespace, name, &format!("/nodes?limit={MAX_NODES}"));
+    let Ok(page) = client.get(&path) else {
+        return String::new();
+    };
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    let mut out = String::from("Nodes:\n");
+    if items.is_empty() {
+        out.push_str("  <none>\n");
+        return out;
+    }
+    let mut table = vec![vec![
+        "Node".to_owned(),
+        "Phase".to_owned(),
+        "Attempt".to_owned(),
+        "Duration".to_owned(),
+        "Provider".to_owned(),
+        "Message".to_owned(),
+    ]];
+    for n in &items {
+        let message = n["message"]
+            .as_str()
+            .or_else(|| n["awaitingHuman"].as_str())
+            .or_else(|| n["waitingOn"].as_str())
+            .or_else(|| n["reason"].as_str())
+            .unwrap_or("");
+        table.push(vec![
+            text(&n["node"]),
+            text(&n["phase"]),
+            n["attempt"].as_u64().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            duration(&n["startTime"], &n["completionTime"]),
+            n["provider"].as_str().unwrap_or("").to_owned(),
+            escape_line(message).into_owned(),
+        ]);
+    }
+    out.push_str(&indent(&align(&table)));
+    if page["metadata"]["continue"].is_string() {
+        out.push_str(&format!(
+            "  (the first {MAX_NODES} nodes; the rest: GET {path}&continue=…, or `planspec logs`/`trace`)\n"
+        ));
+    }
+    out
+}
+
+fn duration(start: &Value, end: &Value) -> String {
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339).ok()
+    };
+    match (parse(start), parse(end)) {
+        (Some(a), Some(b)) => {
+            let ms = (b - a).whole_milliseconds().max(0);
+            format!("{}.{:03}s", ms / 1000, ms % 1000)
+        }
+        (Some(_), None) => "running".into(),
+        _ => String::new(),
+    }
 }
 
 /// `Kind/name` of the objects in `namespace` whose `ownerReferences` name `object`
@@ -119,6 +185,10 @@ pub fn describe(object: &Value) -> Result<String, crate::error::Failure> {
     if let Some(map) = status.as_object().filter(|m| !m.is_empty()) {
         let mut rest = map.clone();
         let conditions = rest.remove("conditions");
+        if object["kind"] == "Execution" {
+            // Shown as the `Nodes:` table instead.
+            rest.remove("nodeStatuses");
+        }
         if !rest.is_empty() {
             out.push_str("Status:\n");
             out.push_str(&indent(&to_yaml(&Value::Object(rest))?));

@@ -604,7 +604,7 @@ impl View {
                 .sum::<u64>();
             let running = p["running"].as_u64().unwrap_or(0);
             let width = 24u64;
-            let filled = if total == 0 { 0 } else { done * width / total };
+            let filled = (done * width).checked_div(total).unwrap_or(0);
             let bar: String = (0..width)
                 .map(|i| if i < filled { self.term.glyph("█", "#") } else { self.term.glyph("░", "-") })
                 .collect();

@@ -138,15 +138,22 @@ impl Driver {
         let mut shutdown = self.shared.shutdown.subscribe();
         let end = match self.load().await {
             Ok(true) => loop {
-                if self.finished() {
-                    break End::Finished;
-                }
-                let msg = tokio::select! {
-                    msg = rx.recv() => msg,
-                    _ = shutdown.changed() => None,
-                };
-                let Some(msg) = msg else {
-                    break End::Shutdown;
+                // A finished run still answers what is already queued (a retry that restarted
+                // this driver is waiting in the inbox), then ends.
+                let msg = if self.finished() {
+                    match rx.try_recv() {
+                        Ok(msg) => msg,
+                        Err(_) => break End::Finished,
+                    }
+                } else {
+                    let msg = tokio::select! {
+                        msg = rx.recv() => msg,
+                        _ = shutdown.changed() => None,
+                    };
+                    let Some(msg) = msg else {
+                        break End::Shutdown;
+                    };
+                    msg
                 };
                 match self.receive(msg).await {
                     Ok(()) => {}
@@ -269,7 +276,7 @@ impl Driver {
                     &object,
                     revision,
                     StartFailure {
-                        reason: "execution_invalid",
+                        reason: ReasonCode::ExecutionInvalid,
                         message: format!("the execution does not fit the model: {e}"),
                     },
                 )
@@ -322,7 +329,7 @@ impl Driver {
         loop {
             let status = start_failed_status(
                 object.get("status").unwrap_or(&Value::Null),
-                failure.reason,
+                failure.reason.as_str(),
                 &failure.message,
                 now_ms(),
             );

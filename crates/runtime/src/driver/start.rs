@@ -15,7 +15,7 @@
 
 use super::Shared;
 use crate::provider::PinnedProvider;
-use planspec_engine::{compile, ExecGraph};
+use planspec_engine::{compile, ExecGraph, ReasonCode};
 use planspec_model::binding::{binding_ref_for, resolve, Binding, Resolution};
 use planspec_model::execution::Execution as ExecutionResource;
 use planspec_model::goal::Goal;
@@ -28,12 +28,12 @@ use std::collections::BTreeMap;
 /// Why an Execution could not start: a reason code and a message for its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StartFailure {
-    pub(crate) reason: &'static str,
+    pub(crate) reason: ReasonCode,
     pub(crate) message: String,
 }
 
 impl StartFailure {
-    fn new(reason: &'static str, message: impl Into<String>) -> StartFailure {
+    fn new(reason: ReasonCode, message: impl Into<String>) -> StartFailure {
         StartFailure {
             reason,
             message: message.into(),
@@ -59,16 +59,16 @@ impl Pinned {
     /// The graph this record compiles to.
     pub(crate) fn compile(&self) -> Result<ExecGraph, StartFailure> {
         let plan: Plan = serde_json::from_value(self.plan.clone()).map_err(|e| {
-            StartFailure::new("plan_invalid", format!("the pinned plan does not parse: {e}"))
+            StartFailure::new(ReasonCode::PlanInvalid, format!("the pinned plan does not parse: {e}"))
         })?;
         let goal: Option<Goal> = match &self.goal {
             Some(g) => Some(serde_json::from_value(g.clone()).map_err(|e| {
-                StartFailure::new("goal_invalid", format!("the pinned goal does not parse: {e}"))
+                StartFailure::new(ReasonCode::GoalInvalid, format!("the pinned goal does not parse: {e}"))
             })?),
             None => None,
         };
         compile(&plan, goal.as_ref())
-            .map_err(|e| StartFailure::new("plan_invalid", format!("the plan cannot run: {e}")))
+            .map_err(|e| StartFailure::new(ReasonCode::PlanInvalid, format!("the plan cannot run: {e}")))
     }
 }
 
@@ -90,13 +90,13 @@ pub(crate) async fn pin(
         .await?
         .ok_or_else(|| {
             StartFailure::new(
-                "plan_not_found",
+                ReasonCode::PlanNotFound,
                 format!("plan {plan_ns}/{plan_name} does not exist"),
             )
         })?;
     if plan_object.pointer("/status/phase").and_then(Value::as_str) == Some("Invalid") {
         return Err(StartFailure::new(
-            "plan_invalid",
+            ReasonCode::PlanInvalid,
             format!("plan {plan_name} is Invalid (see its conditions)"),
         ));
     }
@@ -104,19 +104,19 @@ pub(crate) async fn pin(
         let actual = plan_object.pointer("/metadata/uid").and_then(Value::as_str);
         if actual != Some(uid.as_str()) {
             return Err(StartFailure::new(
-                "plan_not_found",
+                ReasonCode::PlanNotFound,
                 format!("plan {plan_name} has uid {actual:?}, the execution asks for {uid}"),
             ));
         }
     }
     let plan: Plan = serde_json::from_value(plan_object.clone())
-        .map_err(|e| StartFailure::new("plan_invalid", format!("plan {plan_name}: {e}")))?;
+        .map_err(|e| StartFailure::new(ReasonCode::PlanInvalid, format!("plan {plan_name}: {e}")))?;
     let goal_object = match &execution.spec.goal_ref {
         Some(r) => {
             let goal_ns = r.namespace.as_deref().unwrap_or(ns);
             Some(get(shared, "Goal", goal_ns, &r.name).await?.ok_or_else(|| {
                 StartFailure::new(
-                    "goal_not_found",
+                    ReasonCode::GoalNotFound,
                     format!("goal {goal_ns}/{} does not exist", &*r.name),
                 )
             })?)
@@ -156,7 +156,7 @@ async fn pin_providers(
             .store
             .list(&ListQuery::in_namespace("Binding", ns))
             .await
-            .map_err(|e| StartFailure::new("store_unavailable", e.to_string()))?;
+            .map_err(|e| StartFailure::new(ReasonCode::StoreUnavailable, e.to_string()))?;
         (page.items.len() == 1).then(|| page.items[0].key.name.clone())
     } else {
         None
@@ -177,7 +177,7 @@ async fn pin_providers(
             let object = get(shared, "Binding", ns, &binding_name).await?;
             let binding = match object {
                 Some(o) => Some(serde_json::from_value::<Binding>(o).map_err(|e| {
-                    StartFailure::new("binding_invalid", format!("binding {binding_name}: {e}"))
+                    StartFailure::new(ReasonCode::BindingInvalid, format!("binding {binding_name}: {e}"))
                 })?),
                 None => None,
             };
@@ -209,7 +209,7 @@ async fn pin_providers(
         let count = problems.len();
         problems.truncate(20);
         Err(StartFailure::new(
-            "provider_unbound",
+            ReasonCode::ProviderUnbound,
             format!(
                 "{count} task node(s) have no usable provider: {}",
                 problems.join("; ")
@@ -229,5 +229,5 @@ async fn get(
         .get(&ObjectKey::new(kind, namespace, name))
         .await
         .map(|o| o.map(|o| o.object))
-        .map_err(|e| StartFailure::new("store_unavailable", e.to_string()))
+        .map_err(|e| StartFailure::new(ReasonCode::StoreUnavailable, e.to_string()))
 }

@@ -238,6 +238,9 @@ async fn list_keys(
         .collect())
 }
 
+/// The field manager the controllers write status as.
+pub const FIELD_MANAGER: &str = "planspec-controllers";
+
 /// Conflicts in a row before a reconcile is retried after a pause instead of at once.
 const IMMEDIATE_RETRIES: u32 = 5;
 
@@ -333,7 +336,10 @@ async fn write_status<S: serde::Serialize>(
             name,
             crate::api::object::Part::Status,
             body,
-            crate::api::params::WriteOptions::default(),
+            crate::api::params::WriteOptions {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..Default::default()
+            },
         )
         .await?;
     Ok(Some(written.object))

@@ -99,7 +99,7 @@ fn actor(headers: &HeaderMap) -> String {
 async fn object_body(app: &App, body: Body) -> Result<Map<String, Value>, Status> {
     let bytes = axum::body::to_bytes(body, app.body_limit)
         .await
-        .map_err(|e| Status::request_entity_too_large(e))?;
+        .map_err(Status::request_entity_too_large)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }

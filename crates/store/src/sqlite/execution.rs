@@ -6,13 +6,12 @@
 //! with that uid exists, so no journal outlives its Execution.
 
 use super::objects::OpError;
-use super::db;
+use super::{sql_error, text};
 use crate::{
     JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, Result, StoreError, EXECUTION_KIND,
 };
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 /// Rows per multi-row `INSERT` (3 or 4 parameters each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 200;
@@ -29,28 +28,13 @@ fn require_execution(conn: &Connection, uid: &str) -> Result<(), OpError> {
     }
 }
 
-/// The number of entries in the journal of `uid` (its next sequence number), on the
-/// writer's connection.
-fn next_seq(conn: &Connection, uid: &str) -> Result<u64, OpError> {
+/// The number of entries in the journal of `uid` (its next sequence number): on the writer's
+/// connection inside its transaction, or on a reader.
+pub(super) fn journal_len(conn: &Connection, uid: &str) -> rusqlite::Result<u64> {
     let next: i64 = conn
-        .prepare_cached(JOURNAL_LEN)?
+        .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM journal WHERE execution_uid = ?1")?
         .query_row([uid], |row| row.get(0))?;
     // `seq >= 0` is a CHECK of the table.
-    Ok(u64::try_from(next).unwrap_or(0))
-}
-
-const JOURNAL_LEN: &str =
-    "SELECT coalesce(max(seq) + 1, 0) FROM journal WHERE execution_uid = ?1";
-
-/// The number of entries in the journal of `uid` (its next sequence number), on a reader.
-pub(super) async fn journal_len(
-    conn: &mut SqliteConnection,
-    uid: &str,
-) -> Result<u64, sqlx::Error> {
-    let next: i64 = sqlx::query_scalar(JOURNAL_LEN)
-        .bind(uid)
-        .fetch_one(&mut *conn)
-        .await?;
     Ok(u64::try_from(next).unwrap_or(0))
 }
 
@@ -62,7 +46,7 @@ pub(super) fn append_journal(
     entries: &[Value],
 ) -> Result<(), OpError> {
     require_execution(conn, uid)?;
-    let actual = next_seq(conn, uid)?;
+    let actual = journal_len(conn, uid)?;
     if actual != expected_next_seq {
         return Err(StoreError::JournalConflict {
             execution_uid: uid.to_owned(),
@@ -146,9 +130,9 @@ fn push_rows(sql: &mut String, rows: usize, columns: usize) {
     }
 }
 
-/// `Store::read_journal`.
-pub(super) async fn read_journal(
-    read: &SqlitePool,
+/// `Store::read_journal`, on a reader.
+pub(super) fn read_journal(
+    conn: &Connection,
     uid: &str,
     from_seq: u64,
     limit: usize,
@@ -161,31 +145,33 @@ pub(super) async fn read_journal(
     } else {
         i64::try_from(limit).unwrap_or(-1)
     };
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT seq, entry FROM journal WHERE execution_uid = ?1 AND seq >= ?2 \
-         ORDER BY seq LIMIT ?3",
-    )
-    .bind(uid)
-    .bind(from)
-    .bind(limit)
-    .fetch_all(read)
-    .await
-    .map_err(db)?;
-    rows.into_iter()
-        .map(|(seq, entry)| {
-            Ok(JournalEntry {
-                seq: u64::try_from(seq).map_err(|_| {
-                    StoreError::Backend(format!("journal of {uid}: negative seq {seq}"))
-                })?,
-                entry: parse_json(&entry, || format!("journal entry {seq} of {uid}"))?,
-            })
-        })
-        .collect()
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT seq, entry FROM journal WHERE execution_uid = ?1 AND seq >= ?2 \
+             ORDER BY seq LIMIT ?3",
+        )
+        .map_err(sql_error)?;
+    let mut rows = statement
+        .query(params![uid, from, limit])
+        .map_err(sql_error)?;
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let seq: i64 = row.get(0).map_err(sql_error)?;
+        entries.push(JournalEntry {
+            seq: u64::try_from(seq).map_err(|_| {
+                StoreError::Backend(format!("journal of {uid}: negative seq {seq}"))
+            })?,
+            entry: parse_json(text(row, 1).map_err(sql_error)?, || {
+                format!("journal entry {seq} of {uid}")
+            })?,
+        });
+    }
+    Ok(entries)
 }
 
-/// `Store::list_node_records`.
-pub(super) async fn list_node_records(
-    read: &SqlitePool,
+/// `Store::list_node_records`, on a reader.
+pub(super) fn list_node_records(
+    conn: &Connection,
     query: &NodeRecordQuery,
 ) -> Result<NodeRecordPage> {
     // One more than the page, to know whether more follow.
@@ -197,35 +183,31 @@ pub(super) async fn list_node_records(
     // (uid, node_id) or by (uid, phase, node_id).
     let mut sql =
         String::from("SELECT node_id, phase, record FROM node_records WHERE execution_uid = ?");
-    if query.phase.is_some() {
-        sql.push_str(" AND phase = ?");
-    }
-    if query.continue_after.is_some() {
-        sql.push_str(" AND node_id > ?");
-    }
-    sql.push_str(" ORDER BY node_id LIMIT ?");
-    let mut q =
-        sqlx::query_as::<_, (String, String, String)>(&sql).bind(query.execution_uid.as_str());
+    let mut values: Vec<&dyn ToSql> = vec![&query.execution_uid];
     if let Some(phase) = &query.phase {
-        q = q.bind(phase.as_str());
+        sql.push_str(" AND phase = ?");
+        values.push(phase);
     }
     if let Some(after) = &query.continue_after {
-        q = q.bind(after.as_str());
+        sql.push_str(" AND node_id > ?");
+        values.push(after);
     }
-    let rows = q.bind(fetch).fetch_all(read).await.map_err(db)?;
-    let mut records = rows
-        .into_iter()
-        .map(|(node_id, phase, record)| {
-            let record = parse_json(&record, || {
-                format!("node record {node_id} of execution {}", query.execution_uid)
-            })?;
-            Ok(NodeRecord {
-                node_id,
-                phase,
-                record,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    sql.push_str(" ORDER BY node_id LIMIT ?");
+    values.push(&fetch);
+    let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;
+    let mut rows = statement.query(values.as_slice()).map_err(sql_error)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let node_id: String = row.get(0).map_err(sql_error)?;
+        let record = parse_json(text(row, 2).map_err(sql_error)?, || {
+            format!("node record {node_id} of execution {}", query.execution_uid)
+        })?;
+        records.push(NodeRecord {
+            phase: row.get(1).map_err(sql_error)?,
+            node_id,
+            record,
+        });
+    }
     let mut continue_after = None;
     if let Some(limit) = limit {
         if records.len() > limit {

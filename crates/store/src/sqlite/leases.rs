@@ -2,10 +2,9 @@
 //! and the read side. Fencing tokens come from the `lease_token` counter in `meta`, so they increase
 //! across all leases and survive releases.
 
-use super::db;
-use crate::{Lease, Result};
+use super::sql_error;
+use crate::{Lease, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use sqlx::sqlite::SqlitePool;
 
 /// A lease operation for the writer; see the `Store` methods of the same names.
 #[derive(Debug)]
@@ -175,30 +174,27 @@ fn acquire(
     }
 }
 
-/// `Store::list_leases`: a range scan of the names that start with `prefix`.
-pub(super) async fn list(read: &SqlitePool, prefix: &str) -> Result<Vec<Lease>> {
-    let rows: Vec<LeaseRow> = match prefix_end(prefix) {
-        Some(end) => {
-            sqlx::query_as(
-                "SELECT name, holder, token, expires_at_ms FROM leases \
+/// `Store::list_leases`, on a reader: a range scan of the names that start with `prefix`.
+pub(super) fn list(conn: &Connection, prefix: &str) -> Result<Vec<Lease>> {
+    let end = prefix_end(prefix);
+    let (sql, values): (&str, Vec<&dyn rusqlite::ToSql>) = match &end {
+        Some(end) => (
+            "SELECT name, holder, token, expires_at_ms FROM leases \
              WHERE name >= ?1 AND name < ?2 ORDER BY name",
-            )
-            .bind(prefix)
-            .bind(end)
-            .fetch_all(read)
-            .await
-        }
-        None => sqlx::query_as(
+            vec![&prefix as &dyn rusqlite::ToSql, end],
+        ),
+        None => (
             "SELECT name, holder, token, expires_at_ms FROM leases WHERE name >= ?1 ORDER BY name",
-        )
-        .bind(prefix)
-        .fetch_all(read)
-        .await,
-    }
-    .map_err(db)?;
+            vec![&prefix as &dyn rusqlite::ToSql],
+        ),
+    };
+    let rows: Vec<LeaseRow> = conn
+        .prepare_cached(sql)
+        .and_then(|mut statement| statement.query_map(values.as_slice(), lease_row)?.collect())
+        .map_err(sql_error)?;
     rows.into_iter()
         .filter(|(name, ..)| name.starts_with(prefix))
-        .map(|row| lease(row).map_err(|e| crate::StoreError::Backend(e.to_string())))
+        .map(|row| lease(row).map_err(|e| StoreError::Backend(e.to_string())))
         .collect()
 }
 

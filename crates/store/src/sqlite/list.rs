@@ -10,60 +10,61 @@
 //! approximates from above) and [`ListQuery::matches_selectors`] decides, so both plans return
 //! exactly what the in-memory filter selects.
 
-use super::{db, parse, read_meta};
+use super::{parse, read_meta, sql_error, text};
 use crate::{ListPage, ListQuery, ObjectKey, Result, StoredObject};
 use planspec_model::selector::{FieldOperator, FieldRequirement, Operator, Requirement};
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params_from_iter, Connection, ToSql};
 
 /// Index entries counted at most per term when choosing the driving term: enough to tell a
 /// selective term from an unselective one, bounded so the choice stays cheap.
 const SELECTIVITY_CAP: i64 = 2048;
 
-/// `Store::list`.
-pub(super) async fn list(read: &SqlitePool, query: &ListQuery) -> Result<ListPage> {
+/// `Store::list`, on a reader (blocking).
+pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<ListPage> {
     // One more than the page, to know whether more follow.
     let wanted = query.limit.filter(|&l| l > 0).map(|l| l.saturating_add(1));
     let mut items: Vec<StoredObject> = Vec::new();
     let mut after = query.continue_after.clone();
-    let mut tx = read.begin().await.map_err(db)?;
-    let revision = read_meta(&mut tx, "revision").await?;
-    let driver = driving_term(&mut tx, query).await?;
+    // One read transaction: one snapshot for the revision and every chunk.
+    let tx = conn.unchecked_transaction().map_err(sql_error)?;
+    let revision = read_meta(&tx, "revision")?;
+    let driver = driving_term(&tx, query)?;
     // Rows the exact check turns down may leave a page short, so read on until the page is
     // full or the rows run out.
     loop {
         let chunk = wanted.map(|w| w - items.len());
         let (sql, params) = list_sql(query, driver, after.as_ref(), chunk);
-        let rows = bind(
-            sqlx::query_as::<_, (String, String, String, i64, i64, String)>(&sql),
-            &params,
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let exhausted = chunk.is_none_or(|c| rows.len() < c);
-        for (namespace, name, uid, rev, created_revision, object) in rows {
+        let mut statement = tx.prepare_cached(&sql).map_err(sql_error)?;
+        let mut rows = statement
+            .query(params_from_iter(&params))
+            .map_err(sql_error)?;
+        let mut read = 0;
+        while let Some(row) = rows.next().map_err(sql_error)? {
+            read += 1;
             let key = ObjectKey {
                 kind: query.kind.clone(),
-                namespace,
-                name,
+                namespace: row.get(0).map_err(sql_error)?,
+                name: row.get(1).map_err(sql_error)?,
             };
             after = Some((key.namespace.clone(), key.name.clone()));
-            let object = parse(&key, &object)?;
+            let object = parse(&key, text(row, 5).map_err(sql_error)?)?;
             if query.matches_selectors(&key, &object) {
                 items.push(StoredObject {
+                    uid: row.get(2).map_err(sql_error)?,
+                    revision: row.get(3).map_err(sql_error)?,
+                    created_revision: row.get(4).map_err(sql_error)?,
                     key,
-                    uid,
-                    revision: rev,
-                    created_revision,
                     object,
                 });
             }
         }
+        let exhausted = chunk.is_none_or(|c| read < c);
         if exhausted || wanted.is_some_and(|w| items.len() >= w) {
             break;
         }
     }
-    tx.commit().await.map_err(db)?;
+    tx.commit().map_err(sql_error)?;
 
     let mut continue_after = None;
     if let Some(limit) = query.limit.filter(|&l| l > 0) {
@@ -82,37 +83,33 @@ pub(super) async fn list(read: &SqlitePool, query: &ListQuery) -> Result<ListPag
 }
 
 /// `Store::list_owned_by`: one statement, so one snapshot.
-pub(super) async fn owned_by(read: &SqlitePool, owner_uid: &str) -> Result<Vec<StoredObject>> {
-    type Row = (String, String, String, String, i64, i64, String);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT r.kind, r.namespace, r.name, r.uid, r.revision, r.created_revision, r.object \
-         FROM owner_index AS o CROSS JOIN resources AS r \
-         WHERE o.owner_uid = ?1 \
-           AND r.kind = o.kind AND r.namespace = o.namespace AND r.name = o.name \
-         ORDER BY o.kind, o.namespace, o.name",
-    )
-    .bind(owner_uid)
-    .fetch_all(read)
-    .await
-    .map_err(db)?;
-    rows.into_iter()
-        .map(
-            |(kind, namespace, name, uid, revision, created_revision, object)| {
-                let key = ObjectKey {
-                    kind,
-                    namespace,
-                    name,
-                };
-                Ok(StoredObject {
-                    object: parse(&key, &object)?,
-                    key,
-                    uid,
-                    revision,
-                    created_revision,
-                })
-            },
+pub(super) fn owned_by(conn: &Connection, owner_uid: &str) -> Result<Vec<StoredObject>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT r.kind, r.namespace, r.name, r.uid, r.revision, r.created_revision, r.object \
+             FROM owner_index AS o CROSS JOIN resources AS r \
+             WHERE o.owner_uid = ?1 \
+               AND r.kind = o.kind AND r.namespace = o.namespace AND r.name = o.name \
+             ORDER BY o.kind, o.namespace, o.name",
         )
-        .collect()
+        .map_err(sql_error)?;
+    let mut rows = statement.query([owner_uid]).map_err(sql_error)?;
+    let mut owned = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let key = ObjectKey {
+            kind: row.get(0).map_err(sql_error)?,
+            namespace: row.get(1).map_err(sql_error)?,
+            name: row.get(2).map_err(sql_error)?,
+        };
+        owned.push(StoredObject {
+            object: parse(&key, text(row, 6).map_err(sql_error)?)?,
+            key,
+            uid: row.get(3).map_err(sql_error)?,
+            revision: row.get(4).map_err(sql_error)?,
+            created_revision: row.get(5).map_err(sql_error)?,
+        });
+    }
+    Ok(owned)
 }
 
 /// Whether `req` selects its objects through the label index (`=`, `==`, `in`).
@@ -123,7 +120,7 @@ fn indexable(req: &Requirement) -> bool {
 /// The label requirement that drives the read (its position in the selector), or `None` to
 /// walk `resources`: the indexable term with the fewest index entries, counted up to
 /// [`SELECTIVITY_CAP`] in the list's snapshot.
-async fn driving_term(conn: &mut SqliteConnection, query: &ListQuery) -> Result<Option<usize>> {
+fn driving_term(conn: &Connection, query: &ListQuery) -> Result<Option<usize>> {
     let candidates: Vec<usize> = query
         .label_selector
         .requirements()
@@ -143,10 +140,12 @@ async fn driving_term(conn: &mut SqliteConnection, query: &ListQuery) -> Result<
         index_term_sql(query, req, "label_index", &mut sql, &mut params);
         sql.push_str(" LIMIT ?)");
         params.push(Param::Int(SELECTIVITY_CAP));
-        let (count,): (i64,) = bind(sqlx::query_as(&sql), &params)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
+        let count: i64 = conn
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement.query_row(params_from_iter(&params), |row| row.get(0))
+            })
+            .map_err(sql_error)?;
         if best.is_none_or(|(fewest, _)| count < fewest) {
             best = Some((count, i));
         }
@@ -187,17 +186,13 @@ enum Param {
     Int(i64),
 }
 
-fn bind<'q, O>(
-    mut query: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>,
-    params: &'q [Param],
-) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>> {
-    for p in params {
-        query = match p {
-            Param::Text(s) => query.bind(s.as_str()),
-            Param::Int(i) => query.bind(*i),
-        };
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Param::Text(s) => s.to_sql(),
+            Param::Int(i) => i.to_sql(),
+        }
     }
-    query
 }
 
 /// The SQL of one read of a list: the rows of `query` after `after`, at most `limit`, in
@@ -337,28 +332,33 @@ mod tests {
     use serde_json::json;
 
     /// The query plan SQLite picks for one read of `selector`.
-    async fn query_plan(store: &SqliteStore, selector: &str, namespace: Option<&str>) -> String {
+    fn query_plan(store: &SqliteStore, selector: &str, namespace: Option<&str>) -> String {
         let query = ListQuery {
             namespace: namespace.map(str::to_owned),
             label_selector: Selector::parse(selector).unwrap(),
             ..ListQuery::all("Plan")
         };
-        let mut conn = store.read.acquire().await.unwrap();
-        let driver = driving_term(&mut conn, &query).await.unwrap();
-        let (sql, params) = list_sql(
-            &query,
-            driver,
-            Some(&("a".to_owned(), "b".to_owned())),
-            Some(10),
-        );
-        let rows: Vec<(i64, i64, i64, String)> = bind(
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}")),
-            &params,
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+        store
+            .readers
+            .inline(|conn| {
+                let driver = driving_term(conn, &query)?;
+                let (sql, params) = list_sql(
+                    &query,
+                    driver,
+                    Some(&("a".to_owned(), "b".to_owned())),
+                    Some(10),
+                );
+                let mut statement = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .map_err(sql_error)?;
+                let rows = statement
+                    .query_map(params_from_iter(&params), |row| row.get::<_, String>(3))
+                    .map_err(sql_error)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(sql_error)?;
+                Ok(rows.join("\n"))
+            })
+            .unwrap()
     }
 
     /// Equality and `in` terms read through the label index, the most selective first;
@@ -382,14 +382,14 @@ mod tests {
                 .unwrap();
         }
         for selector in ["app=web", "shard in (1,2)", "app=web,shard=7,!gone"] {
-            let plan = query_plan(&store, selector, Some("default")).await;
+            let plan = query_plan(&store, selector, Some("default"));
             assert!(
                 plan.contains("SEARCH l USING PRIMARY KEY"),
                 "{selector}: {plan}"
             );
             assert!(!plan.contains("SCAN r"), "{selector}: {plan}");
         }
-        let plan = query_plan(&store, "app=web,shard=7", None).await;
+        let plan = query_plan(&store, "app=web,shard=7", None);
         assert!(
             plan.contains("SEARCH x USING PRIMARY KEY"),
             "the other term is an index probe: {plan}"
@@ -398,15 +398,16 @@ mod tests {
             label_selector: Selector::parse("app=web,shard=7").unwrap(),
             ..ListQuery::all("Plan")
         };
-        let mut conn = store.read.acquire().await.unwrap();
         assert_eq!(
-            driving_term(&mut conn, &query).await.unwrap(),
+            store
+                .readers
+                .inline(|conn| driving_term(conn, &query))
+                .unwrap(),
             Some(1),
             "shard=7 (3 objects) drives, not app=web (300)"
         );
-        drop(conn);
         for selector in ["!app", "app!=web", "shard notin (1)", "shard"] {
-            let plan = query_plan(&store, selector, None).await;
+            let plan = query_plan(&store, selector, None);
             assert!(!plan.contains("label_index"), "{selector}: {plan}");
         }
         store.close().await;

@@ -4,8 +4,8 @@
 //! only after its commit is fsynced to the WAL, so it survives a kill or a power cut. A lock
 //! file (`<path>.lock`, `flock`) keeps a second process or store off the same file.
 //!
-//! **Group commit.** One writer task owns the only write connection; `transact` queues its ops
-//! and waits. The writer takes every request queued at that moment (up to `max_batch`), runs
+//! **Group commit.** One writer thread owns the only write connection; `transact` queues its
+//! ops and waits. The writer takes every request queued at that moment (up to `max_batch`), runs
 //! them in one `BEGIN IMMEDIATE` transaction and commits once: one fsync for the batch. A
 //! request of several ops runs inside its own `SAVEPOINT`, so a refused one rolls back alone
 //! and its batch-mates commit (a refused single op has changed nothing); a database error fails
@@ -13,8 +13,17 @@
 //! the change log with the row, advance the revision counter, and refuse any revision but the
 //! next, so revisions stay consecutive.
 //!
-//! **Reads** use a separate pool of read-only connections, concurrent with the writer thanks
-//! to WAL; `list` and `changes_since` each read inside one transaction, i.e. one snapshot.
+//! **One SQLite binding, synchronous, on the thread that needs it.** The store drives SQLite
+//! through `rusqlite` (which links the same `libsqlite3-sys` as sqlx, so the process has one
+//! SQLite). The writer is a dedicated OS thread running each batch as plain calls with cached
+//! prepared statements; a request costs one wake-up of the writer and one of its caller. An
+//! async driver (sqlx) runs every statement on its connection's worker thread, so a create
+//! (begin, check, insert, commit) cost four round trips — eight thread switches, which on this
+//! kind of machine cost more than the SQL. For the same reason reads use read-only `rusqlite`
+//! connections: a point read runs inline, a read of many rows on the blocking pool (`read`).
+//!
+//! **Reads** are concurrent with the writer thanks to WAL; `list` and `changes_since` each read
+//! inside one transaction, i.e. one snapshot.
 //!
 //! **Watch.** After a commit the writer appends the changes to an in-memory ring (the newest
 //! `ring_capacity`), then bumps the `watch` channel; `changes_since` within the ring never
@@ -27,8 +36,9 @@
 //! their own tables, written by ops of the same transaction and deleted with the Execution by
 //! trigger (`execution`). Leases go through the writer like every write (`leases`).
 //!
-//! Modules: `writer` (group commit), `objects` (object ops), `list` (lists and the owner
-//! index), `execution` (journals, node records), `leases`, `migrate`, `lock`.
+//! Modules: `writer` (the writer thread, group commit), `objects` (object ops), `read` (the
+//! read connections), `list` (lists and the owner index), `execution` (journals, node records),
+//! `leases`, `migrate`, `lock`.
 
 mod execution;
 mod leases;
@@ -36,7 +46,7 @@ mod list;
 mod lock;
 mod migrate;
 mod objects;
-mod point;
+mod read;
 mod writer;
 
 pub use migrate::SCHEMA_VERSION;
@@ -47,9 +57,10 @@ use crate::{
 };
 use async_trait::async_trait;
 use leases::LeaseOp;
+use read::Readers;
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row};
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::ConnectOptions;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -62,7 +73,8 @@ use writer::Msg;
 pub struct SqliteOptions {
     /// How long a connection waits for a lock held by another connection (`busy_timeout`).
     pub busy_timeout: Duration,
-    /// Read-only connections in the read pool.
+    /// Reads of many rows (lists, change-log pages, journals …) running at once, each on its
+    /// own read-only connection; point reads (`get`) run inline beside them.
     pub read_connections: u32,
     /// Most requests committed together in one group commit.
     pub max_batch: usize,
@@ -97,8 +109,9 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     path: PathBuf,
     queue: tokio::sync::mpsc::Sender<Msg>,
-    read: SqlitePool,
-    point: point::PointReader,
+    readers: Arc<Readers>,
+    /// One permit per read of many rows running at once (`read_connections`).
+    bulk_reads: tokio::sync::Semaphore,
     shared: Arc<Shared>,
 }
 
@@ -167,50 +180,21 @@ impl SqliteStore {
         let lock = lock::LockFile::acquire(&path)?;
 
         // The writer's connection is opened, checked and migrated on a blocking thread (it is
-        // synchronous), then handed to the writer thread below.
-        let opened = {
+        // synchronous), then handed to the writer thread below. Nothing writes before that,
+        // so the ring is warmed from the same connection.
+        let ring_capacity = options.ring_capacity;
+        let (opened, ring) = {
             let (path, options, name) = (path.clone(), options.clone(), shown.clone());
-            tokio::task::spawn_blocking(move || writer::open(&path, &options, &name))
-                .await
-                .map_err(|e| StoreError::Backend(format!("opening {shown} failed: {e}")))??
+            tokio::task::spawn_blocking(move || {
+                let opened = writer::open(&path, &options, &name)?;
+                let ring = warm_ring(&opened.conn, &name, &opened, ring_capacity)?;
+                Ok::<_, StoreError>((opened, ring))
+            })
+            .await
+            .map_err(|e| StoreError::Backend(format!("opening {shown} failed: {e}")))??
         };
         let (current, compacted) = (opened.current, opened.compacted);
-
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .min_connections(0)
-            .test_before_acquire(false)
-            .connect_with(
-                // A list walks many pages: give each reader a 16 MiB page cache.
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true)
-                    .disable_statement_logging()
-                    .read_only(true)
-                    .pragma("cache_size", "-16384"),
-            )
-            .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {shown} for reading: {e}")))?;
-
-        // Warm the ring with the newest changes, so watches resuming after a restart are
-        // served from memory. Nothing writes until the writer starts, below.
-        let ring_capacity = i64::try_from(options.ring_capacity).unwrap_or(i64::MAX);
-        let ring_base = compacted.max(current.saturating_sub(ring_capacity));
-        let mut ring = VecDeque::with_capacity(options.ring_capacity.min(1 << 16));
-        if options.ring_capacity > 0 {
-            let mut conn = read.acquire().await.map_err(db)?;
-            for change in read_changes(&mut conn, ring_base, None).await? {
-                ring.push_back(Arc::new(change));
-            }
-        }
-        if ring.len() as i64 != current - ring_base {
-            return Err(StoreError::Backend(format!(
-                "{shown}: the change log is inconsistent: expected changes {}..={current}, found {}",
-                ring_base + 1,
-                ring.len()
-            )));
-        }
+        let ring_base = current - ring.len() as i64;
 
         let (notify, _) = watch::channel(current);
         let shared = Arc::new(Shared {
@@ -225,16 +209,19 @@ impl SqliteStore {
             closed: watch::channel(false).0,
         });
         let queue = writer::spawn(opened, shared.clone(), &options, lock)?;
-        let point = point::PointReader::new(
-            path.clone(),
-            options.busy_timeout,
-            options.read_connections.max(1) as usize,
-        );
+        let bulk = options.read_connections.max(1) as usize;
+        // Idle connections kept: one per bulk read, and one per thread that may run a point
+        // read at the same time.
+        let inline = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(SqliteStore {
+            readers: Arc::new(Readers::new(
+                path.clone(),
+                options.busy_timeout,
+                bulk + inline,
+            )),
+            bulk_reads: tokio::sync::Semaphore::new(bulk),
             path,
             queue,
-            read,
-            point,
             shared,
         })
     }
@@ -249,8 +236,8 @@ impl SqliteStore {
     pub async fn close(&self) {
         // Readers first (waiting for reads in flight), so the final checkpoint is not kept
         // waiting by them.
-        self.read.close().await;
-        self.point.close();
+        self.bulk_reads.close();
+        self.readers.close().await;
         let mut closed = self.shared.closed.subscribe();
         let _ = self.queue.send(Msg::Close).await;
         // An error means the writer task is gone without saying so (its runtime stopped).
@@ -259,10 +246,29 @@ impl SqliteStore {
 
     /// `PRAGMA integrity_check`: `["ok"]` for a sound database, otherwise the problems found.
     pub async fn integrity_check(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_all(&self.read)
+        self.bulk_read(|conn| {
+            let mut statement = conn.prepare("PRAGMA integrity_check").map_err(sql_error)?;
+            let rows = statement
+                .query_map([], |row| row.get(0))
+                .map_err(sql_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
+        })
+        .await
+    }
+
+    /// Runs `read` (a read of many rows) on a reader on the blocking pool, at most
+    /// `read_connections` at once.
+    async fn bulk_read<T, F>(&self, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .bulk_reads
+            .acquire()
             .await
-            .map_err(db)
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        self.readers.blocking(read).await
     }
 
     /// Runs one lease operation through the writer.
@@ -286,12 +292,13 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>> {
-        // Inline on the caller's thread: see `point`.
-        self.point.get(key)
+        // One row by primary key: inline (see `read`).
+        self.readers.inline(|conn| get(conn, key))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage> {
-        list::list(&self.read, query).await
+        let query = query.clone();
+        self.bulk_read(move |conn| list::list(conn, &query)).await
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<Change>> {
@@ -339,26 +346,8 @@ impl Store for SqliteStore {
                 revision: covered,
             });
         }
-
-        let mut tx = self.read.begin().await.map_err(db)?;
-        let compacted = read_meta(&mut tx, "compacted_revision").await?;
-        if revision < compacted {
-            return Err(StoreError::Compacted {
-                requested: revision,
-                oldest: compacted,
-            });
-        }
-        let current = read_meta(&mut tx, "revision").await?;
-        let changes = read_changes(&mut tx, revision, Some(limit)).await?;
-        tx.commit().await.map_err(db)?;
-        let covered = match changes.last() {
-            Some(last) if changes.len() == limit => last.revision,
-            _ => current.max(revision),
-        };
-        Ok(ChangePage {
-            changes,
-            revision: covered,
-        })
+        self.bulk_read(move |conn| changes_from_table(conn, revision, limit))
+            .await
     }
 
     async fn current_revision(&self) -> Result<i64> {
@@ -383,7 +372,9 @@ impl Store for SqliteStore {
     }
 
     async fn list_owned_by(&self, owner_uid: &str) -> Result<Vec<StoredObject>> {
-        list::owned_by(&self.read, owner_uid).await
+        let owner_uid = owner_uid.to_owned();
+        self.bulk_read(move |conn| list::owned_by(conn, &owner_uid))
+            .await
     }
 
     async fn read_journal(
@@ -392,18 +383,21 @@ impl Store for SqliteStore {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<JournalEntry>> {
-        execution::read_journal(&self.read, execution_uid, from_seq, limit).await
+        let uid = execution_uid.to_owned();
+        self.bulk_read(move |conn| execution::read_journal(conn, &uid, from_seq, limit))
+            .await
     }
 
     async fn journal_len(&self, execution_uid: &str) -> Result<u64> {
-        let mut conn = self.read.acquire().await.map_err(db)?;
-        execution::journal_len(&mut conn, execution_uid)
-            .await
-            .map_err(db)
+        // The largest key of one execution's journal: a point read.
+        self.readers
+            .inline(|conn| execution::journal_len(conn, execution_uid).map_err(sql_error))
     }
 
     async fn list_node_records(&self, query: &NodeRecordQuery) -> Result<NodeRecordPage> {
-        execution::list_node_records(&self.read, query).await
+        let query = query.clone();
+        self.bulk_read(move |conn| execution::list_node_records(conn, &query))
+            .await
     }
 
     async fn acquire_lease(
@@ -451,16 +445,22 @@ impl Store for SqliteStore {
     }
 
     async fn list_leases(&self, prefix: &str) -> Result<Vec<Lease>> {
-        leases::list(&self.read, prefix).await
+        let prefix = prefix.to_owned();
+        self.bulk_read(move |conn| leases::list(conn, &prefix))
+            .await
     }
-}
-
-fn db(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
 }
 
 fn sql_error(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// Column `index` of `row` as text, borrowed from the row (a JSON document is parsed from it
+/// without a copy).
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
 }
 
 fn parse(key: &ObjectKey, text: &str) -> Result<Value> {
@@ -469,63 +469,136 @@ fn parse(key: &ObjectKey, text: &str) -> Result<Value> {
     })
 }
 
-async fn read_meta(conn: &mut SqliteConnection, key: &str) -> Result<i64> {
-    sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
-        .bind(key)
-        .fetch_optional(conn)
-        .await
-        .map_err(db)?
-        .ok_or_else(|| StoreError::Backend(format!("the meta table has no {key:?} row")))
+/// `Store::get` on a reader.
+fn get(conn: &Connection, key: &ObjectKey) -> Result<Option<StoredObject>> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT uid, revision, created_revision, object FROM resources \
+             WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+        )
+        .map_err(sql_error)?;
+    let mut rows = statement
+        .query(rusqlite::params![key.kind, key.namespace, key.name])
+        .map_err(sql_error)?;
+    let Some(row) = rows.next().map_err(sql_error)? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredObject {
+        object: parse(key, text(row, 3).map_err(sql_error)?)?,
+        key: key.clone(),
+        uid: row.get(0).map_err(sql_error)?,
+        revision: row.get(1).map_err(sql_error)?,
+        created_revision: row.get(2).map_err(sql_error)?,
+    }))
+}
+
+/// A counter of the `meta` table.
+fn read_meta(conn: &Connection, key: &str) -> Result<i64> {
+    let value: Option<i64> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+        .and_then(|mut statement| {
+            let mut rows = statement.query([key])?;
+            rows.next()?.map(|row| row.get(0)).transpose()
+        })
+        .map_err(sql_error)?;
+    value.ok_or_else(|| StoreError::Backend(format!("the meta table has no {key:?} row")))
+}
+
+/// `changes_since` beyond the ring: one read transaction over the `changes` table.
+fn changes_from_table(conn: &Connection, revision: i64, limit: usize) -> Result<ChangePage> {
+    let tx = conn.unchecked_transaction().map_err(sql_error)?;
+    let compacted = read_meta(&tx, "compacted_revision")?;
+    if revision < compacted {
+        return Err(StoreError::Compacted {
+            requested: revision,
+            oldest: compacted,
+        });
+    }
+    let current = read_meta(&tx, "revision")?;
+    let changes = read_changes(&tx, revision, Some(limit))?;
+    tx.commit().map_err(sql_error)?;
+    let covered = match changes.last() {
+        Some(last) if changes.len() == limit => last.revision,
+        _ => current.max(revision),
+    };
+    Ok(ChangePage {
+        changes,
+        revision: covered,
+    })
+}
+
+/// The newest changes for the ring at open: `(compacted, current]`, at most `capacity`.
+fn warm_ring(
+    conn: &Connection,
+    shown: &str,
+    opened: &writer::Opened,
+    capacity: usize,
+) -> Result<VecDeque<Arc<Change>>> {
+    let (current, compacted) = (opened.current, opened.compacted);
+    let ring_base =
+        compacted.max(current.saturating_sub(i64::try_from(capacity).unwrap_or(i64::MAX)));
+    let mut ring = VecDeque::with_capacity(capacity.min(1 << 16));
+    if capacity > 0 {
+        ring.extend(
+            read_changes(conn, ring_base, None)?
+                .into_iter()
+                .map(Arc::new),
+        );
+    }
+    if ring.len() as i64 != current - ring_base {
+        return Err(StoreError::Backend(format!(
+            "{shown}: the change log is inconsistent: expected changes {}..={current}, found {}",
+            ring_base + 1,
+            ring.len()
+        )));
+    }
+    Ok(ring)
 }
 
 /// The changes after `after`, ascending, at most `limit`.
-async fn read_changes(
-    conn: &mut SqliteConnection,
-    after: i64,
-    limit: Option<usize>,
-) -> Result<Vec<Change>> {
+fn read_changes(conn: &Connection, after: i64, limit: Option<usize>) -> Result<Vec<Change>> {
     let limit = limit.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1);
-    type ChangeRow = (i64, String, String, String, String, String, i64, String);
-    let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT revision, change_type, kind, namespace, name, uid, created_revision, object \
-         FROM changes WHERE revision > ?1 ORDER BY revision LIMIT ?2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-    .map_err(db)?;
-    rows.into_iter()
-        .map(
-            |(revision, change_type, kind, namespace, name, uid, created_revision, object)| {
-                let key = ObjectKey {
-                    kind,
-                    namespace,
-                    name,
-                };
-                let change_type = match change_type.as_str() {
-                    "ADDED" => ChangeType::Added,
-                    "MODIFIED" => ChangeType::Modified,
-                    "DELETED" => ChangeType::Deleted,
-                    other => {
-                        return Err(StoreError::Backend(format!(
-                            "change {revision} has unknown type {other:?}"
-                        )));
-                    }
-                };
-                let object = parse(&key, &object)?;
-                Ok(Change {
-                    revision,
-                    change_type,
-                    object: StoredObject {
-                        key,
-                        uid,
-                        revision,
-                        created_revision,
-                        object,
-                    },
-                })
-            },
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT revision, change_type, kind, namespace, name, uid, created_revision, object \
+             FROM changes WHERE revision > ?1 ORDER BY revision LIMIT ?2",
         )
-        .collect()
+        .map_err(sql_error)?;
+    let mut rows = statement.query([after, limit]).map_err(sql_error)?;
+    let mut changes = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        changes.push(change(row)?);
+    }
+    Ok(changes)
+}
+
+fn change(row: &Row<'_>) -> Result<Change> {
+    let revision: i64 = row.get(0).map_err(sql_error)?;
+    let change_type = match text(row, 1).map_err(sql_error)? {
+        "ADDED" => ChangeType::Added,
+        "MODIFIED" => ChangeType::Modified,
+        "DELETED" => ChangeType::Deleted,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "change {revision} has unknown type {other:?}"
+            )));
+        }
+    };
+    let key = ObjectKey {
+        kind: row.get(2).map_err(sql_error)?,
+        namespace: row.get(3).map_err(sql_error)?,
+        name: row.get(4).map_err(sql_error)?,
+    };
+    let object = parse(&key, text(row, 7).map_err(sql_error)?)?;
+    Ok(Change {
+        revision,
+        change_type,
+        object: StoredObject {
+            key,
+            uid: row.get(5).map_err(sql_error)?,
+            revision,
+            created_revision: row.get(6).map_err(sql_error)?,
+            object,
+        },
+    })
 }

@@ -9,9 +9,9 @@
 use super::leases::{self, LeaseOp};
 use super::lock::LockFile;
 use super::objects::{self, OpError};
-use super::{migrate, sql_error, Shared, SqliteOptions};
+use super::{migrate, read_meta, sql_error, Shared, SqliteOptions};
 use crate::{Change, Lease, Result, StoreError, WriteOp};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -87,14 +87,6 @@ pub(super) fn open(path: &Path, options: &SqliteOptions, shown: &str) -> Result<
         current,
         compacted,
     })
-}
-
-/// A counter of the `meta` table.
-fn read_meta(conn: &Connection, key: &str) -> Result<i64> {
-    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-        .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
-        .map_err(sql_error)?
-        .ok_or_else(|| StoreError::Backend(format!("the meta table has no {key:?} row")))
 }
 
 /// Starts the writer thread on `opened` and returns its queue.
