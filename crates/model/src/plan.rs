@@ -138,6 +138,10 @@ pub struct PlanStatus {
     /// Number of nodes in the graph.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_count: Option<u32>,
+    /// The digest of the execution graph the Plan compiles to (PlanSpec extension): equal
+    /// digests run the same way. An Execution pins the digest it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_digest: Option<Digest>,
     /// Detailed observations (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]

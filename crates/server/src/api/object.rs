@@ -314,8 +314,33 @@ pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         status["nodeCount"] = json!(nodes);
+        match compile_plan(object) {
+            Ok(digest) => status["graphDigest"] = json!(digest),
+            Err(why) => {
+                status["phase"] = json!("Invalid");
+                status["conditions"] = json!([{"type": PLAN_VALID, "status": "False",
+                    "reason": "CompileFailed", "message": why,
+                    "lastTransitionTime": timestamp, "observedGeneration": 1}]);
+            }
+        }
     }
     status
+}
+
+/// Compiles a Plan object into its execution graph: the graph's digest, or why it cannot run
+/// (what the validator cannot see alone, such as a `${{ }}` that reads a node that is not
+/// upstream). Such a Plan is stored `Invalid`: kept, shown, never run.
+pub fn compile_plan(object: &Value) -> Result<String, String> {
+    // What runs is the spec: the status (whatever a client wrote there) does not count.
+    let mut spec_only = object.clone();
+    if let Some(o) = spec_only.as_object_mut() {
+        o.remove("status");
+    }
+    let plan: planspec_model::plan::Plan = serde_json::from_value(spec_only)
+        .map_err(|e| format!("the plan does not parse: {e}"))?;
+    planspec_engine::compile(&plan, None)
+        .map(|graph| graph.digest().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// `object` (an admitted new object of `resource`) with its initial status; namespaces
@@ -362,6 +387,7 @@ pub fn with_recomputed_status(
         .pointer("/spec/graph/nodes")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
+    let compiled = compile_plan(&object);
     let Value::Object(map) = &mut object else {
         return object;
     };
@@ -389,16 +415,29 @@ pub fn with_recomputed_status(
         .and_then(Value::as_str)
         .unwrap_or(timestamp)
         .to_owned();
-    let valid = json!({
-        "type": PLAN_VALID, "status": "True", "reason": "SchemaValid",
-        "message": "Plan passed schema validation",
-        "lastTransitionTime": since, "observedGeneration": new_generation,
-    });
+    let valid = match &compiled {
+        Ok(_) => json!({
+            "type": PLAN_VALID, "status": "True", "reason": "SchemaValid",
+            "message": "Plan passed schema validation",
+            "lastTransitionTime": since, "observedGeneration": new_generation,
+        }),
+        Err(why) => json!({
+            "type": PLAN_VALID, "status": "False", "reason": "CompileFailed",
+            "message": why, "lastTransitionTime": timestamp, "observedGeneration": new_generation,
+        }),
+    };
     match previous {
         Some(i) => conditions[i] = valid,
         None => conditions.insert(0, valid),
     }
-    status.insert("phase".into(), json!("Ready"));
+    status.insert(
+        "phase".into(),
+        json!(if compiled.is_ok() { "Ready" } else { "Invalid" }),
+    );
+    match compiled {
+        Ok(digest) => status.insert("graphDigest".into(), json!(digest)),
+        Err(_) => status.remove("graphDigest"),
+    };
     status.insert("nodeCount".into(), json!(nodes));
     status.insert("conditions".into(), Value::Array(conditions));
     status.insert("observedGeneration".into(), json!(new_generation));
@@ -825,6 +864,34 @@ mod tests {
         assert_eq!(o["metadata"]["managedFields"], json!([{"manager": "b"}]));
         let o = prepare_update(PLAN, "default", "p", &current, proposed, Part::Status).unwrap();
         assert_eq!(o["metadata"]["managedFields"], json!([{"manager": "b"}]));
+    }
+
+    #[test]
+    fn a_plan_that_cannot_compile_is_stored_invalid_and_gets_a_digest_otherwise() {
+        let ok = with_initial_status(
+            PLAN,
+            prepare_create(PLAN, "default", plan("p"), &NEW).unwrap(),
+            "t",
+        );
+        assert_eq!(ok["status"]["phase"], "Ready");
+        assert!(ok["status"]["graphDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"));
+        let mut bad = plan("q");
+        // `a` reads `b`, which is not upstream of it: valid alone, but it cannot run.
+        bad["spec"]["graph"]["nodes"] = json!([
+            {"id": "a", "kind": "Task", "inputs": {"x": "${{ nodes.b.outputs.y }}"}},
+            {"id": "b", "kind": "Task", "outputs": ["y"]}
+        ]);
+        let o = with_initial_status(
+            PLAN,
+            prepare_create(PLAN, "default", bad, &NEW).unwrap(),
+            "t",
+        );
+        assert_eq!(o["status"]["phase"], "Invalid", "{o:#}");
+        assert_eq!(o["status"]["conditions"][0]["reason"], "CompileFailed");
+        assert!(o["status"]["graphDigest"].is_null());
     }
 
     #[test]
