@@ -182,11 +182,11 @@ struct Running {
     addr: String,
 }
 
-fn start(store: &str, stderr: &Path) -> Running {
+fn start(store: &str, stderr_path: &Path) -> Running {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(stderr)
+        .open(stderr_path)
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
         .args(["server", "--listen", "127.0.0.1:0", "--store", store])
@@ -203,9 +203,23 @@ fn start(store: &str, stderr: &Path) -> Running {
         .split("http://")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the server announced no address ({line:?}); its stderr ends with:\n{}",
+                tail(stderr_path, 30)
+            )
+        })
         .to_owned();
     Running { child, addr }
+}
+
+/// A server left running by a failing test is killed with it.
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A no-op for a child already waited for.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Running {
@@ -359,7 +373,8 @@ fn in_flight(events: &[Event]) -> usize {
 // ------------------------------------------------------------------------------------------
 
 /// `PRAGMA integrity_check` on a scratch copy of `db` and its WAL (recovered exactly as a
-/// restart would, without touching the original).
+/// restart would, without touching the original): by the `sqlite3` CLI, independent of our
+/// store, when it is installed; else through the store.
 fn integrity_check(db: &Path, scratch: &Path) -> String {
     std::fs::create_dir_all(scratch).unwrap();
     let copy = scratch.join("copy.db");
@@ -371,6 +386,16 @@ fn integrity_check(db: &Path, scratch: &Path) -> String {
         if from.exists() {
             std::fs::copy(&from, format!("{}{suffix}", copy.display())).unwrap();
         }
+    }
+    let cli = Command::new("sqlite3").arg("-version").output();
+    if cli.map(|o| o.status.success()).unwrap_or(false) {
+        let out = Command::new("sqlite3")
+            .arg(&copy)
+            .arg("PRAGMA integrity_check;")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "sqlite3: {out:?}");
+        return String::from_utf8_lossy(&out.stdout).trim().to_owned();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -494,7 +519,7 @@ fn executions_survive_sigkill_with_one_side_effect_per_node() {
             if now.len() >= target && (!need_in_flight || in_flight(&now) > 0) {
                 break;
             }
-            // No progress for a while: maybe everything finished.
+            // Now and then: maybe everything has finished already.
             if asked.elapsed() > Duration::from_millis(300) {
                 asked = Instant::now();
                 if all_finished(&server.addr) {
@@ -713,9 +738,11 @@ fn check_task_log(
     // A kill leaves running tasks alive; those that finished as well as their re-dispatch
     // show as a key done twice (both ran the same attempt, the marker kept one effect).
     let twice = done.values().filter(|&&n| n > 1).count();
+    let most = starts.values().max().copied().unwrap_or(0);
     println!(
         "execution_crash: {} attempts were dispatched again after a kill, each with its key \
-         ({twice} of them also finished in the process orphaned by the kill): {}",
+         ({twice} of them also finished in the process orphaned by the kill; one attempt was \
+         dispatched {most} times): {}",
         redispatched.len(),
         redispatched.join(", ")
     );

@@ -90,9 +90,18 @@ impl Server {
             .split("http://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server { child, addr, dir }
+            .map(str::to_owned);
+        let server = Server {
+            child,
+            addr: addr.clone().unwrap_or_default(),
+            dir,
+        };
+        assert!(
+            addr.is_some(),
+            "the server announced no address ({line:?}); its stderr ends with:\n{}",
+            server.stderr_tail()
+        );
+        server
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {

@@ -49,6 +49,41 @@ pub(crate) struct ProcessSpec {
     pub timeout: Option<Duration>,
     /// Time between `SIGTERM` and `SIGKILL`.
     pub grace: Duration,
+    /// Where to record the process group while it runs (removed when it is gone), so that a
+    /// runtime that died with the group still running can find and stop it later
+    /// ([`reap_leftover`]).
+    pub group_file: Option<PathBuf>,
+}
+
+/// Stops what an earlier runtime left running for the same attempt: the process group
+/// recorded in `group_file`, if it still exists. A recorded leader that is alive counts only
+/// if its environment carries `marker` (`PLANSPEC_IDEMPOTENCY_KEY=…`), so a recycled pid is
+/// never touched; a group whose leader is gone cannot have been recycled (Linux keeps a pid
+/// while it names a live group) and is killed as it is. Waits (at most `wait`) until no
+/// member is left, then removes the file.
+pub(crate) async fn reap_leftover(group_file: &std::path::Path, marker: &str, wait: Duration) {
+    let Ok(text) = tokio::fs::read_to_string(group_file).await else {
+        return;
+    };
+    let Ok(pgid) = text.trim().parse::<libc::pid_t>() else {
+        let _ = tokio::fs::remove_file(group_file).await;
+        return;
+    };
+    let ours = match tokio::fs::read(format!("/proc/{pgid}/environ")).await {
+        Ok(environ) => environ
+            .split(|b| *b == 0)
+            .any(|var| var == marker.as_bytes()),
+        // No leader (or not ours to read): only the old group can still carry this id.
+        Err(_) => true,
+    };
+    if pgid > 0 && ours && group_alive(pgid).await {
+        signal_group(pgid, libc::SIGKILL);
+        let deadline = tokio::time::Instant::now() + wait;
+        while group_alive(pgid).await && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = tokio::fs::remove_file(group_file).await;
 }
 
 /// What to keep in memory from each stream.
@@ -238,6 +273,12 @@ pub(crate) async fn run(
     let pid = child.id().unwrap_or(0);
     let pgid = libc::pid_t::try_from(pid).unwrap_or(0);
     let mut guard = GroupGuard { pgid, armed: true };
+    if let Some(file) = &spec.group_file {
+        if let Some(dir) = file.parent() {
+            let _ = tokio::fs::create_dir_all(dir).await;
+        }
+        let _ = tokio::fs::write(file, pgid.to_string()).await;
+    }
 
     // A child that never reads stdin must not stall us: write from a task, ignore EPIPE.
     let stdin_writer = match (spec.stdin, child.stdin.take()) {
@@ -294,6 +335,9 @@ pub(crate) async fn run(
         }
     };
     guard.armed = false;
+    if let Some(file) = &spec.group_file {
+        let _ = tokio::fs::remove_file(file).await;
+    }
     if let Some(writer) = stdin_writer {
         // Only a process that escaped the group can still hold the pipe; stop writing to it.
         writer.abort();

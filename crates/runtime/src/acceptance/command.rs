@@ -98,6 +98,7 @@ async fn run(check: Check<'_>, ctx: &CriteriaContext) -> Result<String, String> 
         stdin: None,
         timeout: Some(timeout),
         grace: GRACE,
+        group_file: None,
     };
     let capture = CaptureSpec {
         head: if regex.is_some() { MAX_OUTPUT } else { 0 },

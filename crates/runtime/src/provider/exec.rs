@@ -259,6 +259,28 @@ impl Provider for ExecProvider {
     }
 }
 
+/// Where the process group of one attempt is recorded while it runs:
+/// `<work dir>/.planspec/groups/<node>.<attempt>`.
+pub fn group_path(work_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
+    work_dir
+        .join(".planspec")
+        .join("groups")
+        .join(format!("{}.{attempt}", safe_name(node_id)))
+}
+
+fn safe_name(node_id: &str) -> String {
+    node_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The outputs file of one attempt: `<work dir>/.planspec/outputs/<node>.<attempt>.json`.
 pub fn outputs_path(work_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
     let safe: String = node_id
@@ -395,6 +417,15 @@ async fn run(
 
     let mut stdin = inputs_json.into_bytes();
     stdin.push(b'\n');
+    // A runtime that died while this attempt ran may have left its processes running: stop
+    // them before the attempt runs again (same key), so two never run at once.
+    let group_file = group_path(&request.work_dir, &request.node_id, request.attempt);
+    process::reap_leftover(
+        &group_file,
+        &format!("PLANSPEC_IDEMPOTENCY_KEY={}", request.idempotency_key),
+        config.grace_period + Duration::from_secs(5),
+    )
+    .await;
     let spec = ProcessSpec {
         program,
         args,
@@ -403,6 +434,7 @@ async fn run(
         stdin: Some(stdin),
         timeout: request.timeout,
         grace: config.grace_period,
+        group_file: Some(group_file),
     };
     // stdout: the last line (outputs); stderr: its end (quoted in failures).
     let capture = CaptureSpec {

@@ -344,3 +344,49 @@ async fn large_inputs_go_to_stdin_only_and_an_unread_stdin_does_not_block() {
     outputs(run(&reg, request(pinned, &work, inputs)).await);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A runtime that died mid-attempt leaves the attempt's process group running; the attempt's
+/// re-dispatch (same key) stops it first, so the two never run side by side. A recorded group
+/// whose leader is someone else's process (a recycled pid) is left alone.
+#[tokio::test]
+async fn a_re_dispatched_attempt_stops_what_the_previous_runtime_left_running() {
+    use std::os::unix::process::CommandExt;
+    let (_dir, work) = scratch();
+    let req = |pinned| request(pinned, &work, json!({}));
+    let key = req(pin("exec", shell("true"))).idempotency_key.clone();
+    // The orphan: a process group carrying the attempt's key, as the dead runtime left it.
+    let orphan = std::process::Command::new("sh")
+        .args(["-c", "sleep 300"])
+        .env("PLANSPEC_IDEMPOTENCY_KEY", &key)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let orphan_pid = orphan.id();
+    let group_file =
+        planspec_runtime::provider::exec::group_path(&work, "build", 1);
+    std::fs::create_dir_all(group_file.parent().unwrap()).unwrap();
+    std::fs::write(&group_file, orphan_pid.to_string()).unwrap();
+    // Someone else's process, recorded for attempt 2: not ours to kill.
+    let stranger = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let stranger_file =
+        planspec_runtime::provider::exec::group_path(&work, "build", 2);
+    std::fs::write(&stranger_file, stranger.id().to_string()).unwrap();
+
+    let out = outputs(run(&registry(), req(pin("exec", shell("echo '{\"ok\": true}'")))).await);
+    assert_eq!(Value::Object(out), json!({"ok": true}));
+    assert!(process_gone(orphan_pid).await, "the orphan {orphan_pid} survived");
+    assert!(!group_file.exists(), "the group record is cleared");
+
+    let mut second = req(pin("exec", shell("true")));
+    second.attempt = 2;
+    second.idempotency_key = "another-key".into();
+    outputs(run(&registry(), second).await);
+    assert!(
+        std::fs::read_to_string(format!("/proc/{}/stat", stranger.id())).is_ok(),
+        "a process without the key was killed"
+    );
+    // SAFETY: plain kill(2) of the test's own child.
+    unsafe {
+        libc::kill(stranger.id() as libc::pid_t, libc::SIGKILL);
+    }
+}
