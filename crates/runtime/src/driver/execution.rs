@@ -95,7 +95,29 @@ pub(crate) struct Driver {
     even_if_finished: bool,
     /// Loaded state (None until `load` succeeds).
     pub(crate) run: Option<Run>,
+    /// Steps handled but not yet written (see [`Driver::flush`]).
+    batch: Batch,
 }
+
+/// Steps the engine has taken that are not durable yet: written together by one
+/// [`Driver::flush`], after which the replies go out and the commands are carried out, in order.
+#[derive(Default)]
+struct Batch {
+    entries: Vec<Value>,
+    touched: BTreeSet<String>,
+    all_nodes: bool,
+    replies: Vec<(oneshot::Sender<Result<(), RuntimeError>>, Result<(), RuntimeError>)>,
+    commands: Vec<planspec_engine::Command>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.replies.is_empty()
+    }
+}
+
+/// Most inputs handled before one write: under load a driver catches up in few transactions.
+const MAX_BATCH: usize = 256;
 
 /// A loaded Execution.
 pub(crate) struct Run {
@@ -131,6 +153,7 @@ impl Driver {
             tx,
             even_if_finished,
             run: None,
+            batch: Batch::default(),
         }
     }
 
@@ -155,7 +178,7 @@ impl Driver {
                     };
                     msg
                 };
-                match self.receive(msg).await {
+                match self.receive_batch(msg, &mut rx).await {
                     Ok(()) => {}
                     Err(end) => break end,
                 }
@@ -351,6 +374,34 @@ impl Driver {
         }
     }
 
+    /// Handles `msg` and whatever inputs are already queued behind it, writing their steps in
+    /// one transaction: a driver that fell behind (many results at once) catches up in a few
+    /// writes instead of one per input. Other messages end the batch and are handled after it.
+    async fn receive_batch(
+        &mut self,
+        msg: Msg,
+        rx: &mut mpsc::UnboundedReceiver<Msg>,
+    ) -> Result<(), End> {
+        let mut next = Some(msg);
+        let mut staged = 0;
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Input(input) => self.stage(input, None),
+                Msg::Request { input, reply } => self.stage(input, Some(reply)),
+                other => {
+                    self.flush().await?;
+                    return self.receive(other).await;
+                }
+            }
+            staged += 1;
+            if staged >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        self.flush().await
+    }
+
     /// Handles one message.
     async fn receive(&mut self, msg: Msg) -> Result<(), End> {
         match msg {
@@ -498,8 +549,15 @@ impl Driver {
         input: Input,
         reply: Option<oneshot::Sender<Result<(), RuntimeError>>>,
     ) -> Result<(), End> {
+        self.stage(input, reply);
+        self.flush().await
+    }
+
+    /// Runs `input` through the engine and adds the step to the batch; nothing is written and
+    /// no command runs until [`Driver::flush`].
+    fn stage(&mut self, input: Input, reply: Option<oneshot::Sender<Result<(), RuntimeError>>>) {
         let Some(run) = self.run.as_mut() else {
-            return Ok(());
+            return;
         };
         let step = match run.exec.handle(input.clone()) {
             Ok(step) => step,
@@ -507,7 +565,7 @@ impl Driver {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RuntimeError::Invalid(e.to_string())));
                 }
-                return Ok(());
+                return;
             }
         };
         let ignored = step.decisions.iter().find_map(|d| match d {
@@ -515,18 +573,42 @@ impl Driver {
             _ => None,
         });
         self.forget_finished(&step);
-        self.commit(&input, &step).await?;
+        let batch = &mut self.batch;
+        batch.entries.extend(
+            step.journal_entries(&input)
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null)),
+        );
+        if matches!(input, Input::ExecutionStarted { .. }) {
+            batch.all_nodes = true;
+        }
+        batch.touched.extend(touched_nodes(&step, Some(&input)));
         if let Some(reply) = reply {
-            let _ = reply.send(match ignored {
+            let answer = match ignored {
                 Some(reason) => Err(RuntimeError::Conflict(format!(
                     "{} ({})",
                     reason.description(),
                     reason.as_str()
                 ))),
                 None => Ok(()),
-            });
+            };
+            batch.replies.push((reply, answer));
         }
-        self.carry_out(step.commands).await;
+        batch.commands.extend(step.commands);
+    }
+
+    /// Writes the batch in one transaction, then answers its requests and carries out its
+    /// commands in the order the steps produced them.
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.commit(&batch).await?;
+        for (reply, answer) in batch.replies {
+            let _ = reply.send(answer);
+        }
+        self.carry_out(batch.commands).await;
         Ok(())
     }
 
@@ -555,17 +637,13 @@ impl Driver {
     }
 
     /// One durable write: the journal entries, the status, the changed node records.
-    async fn commit(&mut self, input: &Input, step: &Step) -> Result<(), End> {
+    async fn commit(&mut self, batch: &Batch) -> Result<(), End> {
         let limit = self.shared.options.node_status_limit;
         let Some(run) = self.run.as_mut() else {
             return Ok(());
         };
-        let entries: Vec<Value> = step
-            .journal_entries(input)
-            .iter()
-            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-            .collect();
-        let touched: Vec<String> = if matches!(input, Input::ExecutionStarted { .. }) {
+        let entries = batch.entries.clone();
+        let touched: Vec<String> = if batch.all_nodes {
             // Every node gets its first record.
             run.exec
                 .graph()
@@ -574,7 +652,7 @@ impl Driver {
                 .map(|n| n.id.to_string())
                 .collect()
         } else {
-            touched_nodes(step, Some(input)).into_iter().collect()
+            batch.touched.iter().cloned().collect()
         };
         let records: Vec<_> = touched
             .iter()

@@ -7,20 +7,23 @@
 
 use super::objects::OpError;
 use super::{sql_error, text};
-use crate::{
-    JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, Result, StoreError, EXECUTION_KIND,
-};
+use crate::{JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, Result, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use serde_json::Value;
 
 /// Rows per multi-row `INSERT` (3 or 4 parameters each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 200;
 
+/// Whether an Execution has uid `?1`. The kind is a literal, so the partial index on
+/// Executions' uids applies (bound values never choose a plan: see `configure`).
+const REQUIRE_EXECUTION: &str =
+    "SELECT 1 FROM resources WHERE kind = 'Execution' AND uid = ?1 LIMIT 1";
+
 /// Refuses an op on `uid` unless an Execution with that uid exists.
 fn require_execution(conn: &Connection, uid: &str) -> Result<(), OpError> {
     let found: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM resources WHERE kind = ?1 AND uid = ?2 LIMIT 1")?
-        .query_row(params![EXECUTION_KIND, uid], |row| row.get(0))
+        .prepare_cached(REQUIRE_EXECUTION)?
+        .query_row([uid], |row| row.get(0))
         .optional()?;
     match found {
         Some(_) => Ok(()),
@@ -224,4 +227,39 @@ pub(super) fn list_node_records(
 fn parse_json(text: &str, what: impl FnOnce() -> String) -> Result<Value> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Backend(format!("{} is not valid JSON: {e}", what())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REQUIRE_EXECUTION;
+    use crate::{SqliteOptions, SqliteStore, EXECUTION_KIND};
+
+    /// The uid check of journal and node-record writes finds Executions through their
+    /// partial index, not by scanning every object.
+    #[tokio::test]
+    async fn the_execution_check_uses_the_partial_index() {
+        assert!(REQUIRE_EXECUTION.contains(&format!("kind = '{EXECUTION_KIND}'")));
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        let plan: Vec<String> = store
+            .readers
+            .inline(|conn| {
+                let mut statement = conn
+                    .prepare(&format!("EXPLAIN QUERY PLAN {REQUIRE_EXECUTION}"))
+                    .map_err(super::sql_error)?;
+                let rows = statement
+                    .query_map(["u"], |row| row.get(3))
+                    .map_err(super::sql_error)?;
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(super::sql_error)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|p| p.contains("resources_execution_uid")),
+            "{plan:?}"
+        );
+        store.close().await;
+    }
 }

@@ -10,7 +10,7 @@
 //! approximates from above) and [`ListQuery::matches_selectors`] decides, so both plans return
 //! exactly what the in-memory filter selects.
 
-use super::{parse, read_meta, sql_error, text};
+use super::{parse, read, read_meta, sql_error, text};
 use crate::{ListPage, ListQuery, ObjectKey, Result, StoredObject};
 use planspec_model::selector::{FieldOperator, FieldRequirement, Operator, Requirement};
 use rusqlite::types::ToSqlOutput;
@@ -27,44 +27,44 @@ pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<ListPage> {
     let mut items: Vec<StoredObject> = Vec::new();
     let mut after = query.continue_after.clone();
     // One read transaction: one snapshot for the revision and every chunk.
-    let tx = conn.unchecked_transaction().map_err(sql_error)?;
-    let revision = read_meta(&tx, "revision")?;
-    let driver = driving_term(&tx, query)?;
-    // Rows the exact check turns down may leave a page short, so read on until the page is
-    // full or the rows run out.
-    loop {
-        let chunk = wanted.map(|w| w - items.len());
-        let (sql, params) = list_sql(query, driver, after.as_ref(), chunk);
-        let mut statement = tx.prepare_cached(&sql).map_err(sql_error)?;
-        let mut rows = statement
-            .query(params_from_iter(&params))
-            .map_err(sql_error)?;
-        let mut read = 0;
-        while let Some(row) = rows.next().map_err(sql_error)? {
-            read += 1;
-            let key = ObjectKey {
-                kind: query.kind.clone(),
-                namespace: row.get(0).map_err(sql_error)?,
-                name: row.get(1).map_err(sql_error)?,
-            };
-            after = Some((key.namespace.clone(), key.name.clone()));
-            let object = parse(&key, text(row, 5).map_err(sql_error)?)?;
-            if query.matches_selectors(&key, &object) {
-                items.push(StoredObject {
-                    uid: row.get(2).map_err(sql_error)?,
-                    revision: row.get(3).map_err(sql_error)?,
-                    created_revision: row.get(4).map_err(sql_error)?,
-                    key,
-                    object,
-                });
+    let revision = read::snapshot(conn, || {
+        let revision = read_meta(conn, "revision")?;
+        let driver = driving_term(conn, query)?;
+        // Rows the exact check turns down may leave a page short, so read on until the page
+        // is full or the rows run out.
+        loop {
+            let chunk = wanted.map(|w| w - items.len());
+            let (sql, params) = list_sql(query, driver, after.as_ref(), chunk);
+            let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;
+            let mut rows = statement
+                .query(params_from_iter(&params))
+                .map_err(sql_error)?;
+            let mut read = 0;
+            while let Some(row) = rows.next().map_err(sql_error)? {
+                read += 1;
+                let key = ObjectKey {
+                    kind: query.kind.clone(),
+                    namespace: row.get(0).map_err(sql_error)?,
+                    name: row.get(1).map_err(sql_error)?,
+                };
+                after = Some((key.namespace.clone(), key.name.clone()));
+                let object = parse(&key, text(row, 5).map_err(sql_error)?)?;
+                if query.matches_selectors(&key, &object) {
+                    items.push(StoredObject {
+                        uid: row.get(2).map_err(sql_error)?,
+                        revision: row.get(3).map_err(sql_error)?,
+                        created_revision: row.get(4).map_err(sql_error)?,
+                        key,
+                        object,
+                    });
+                }
+            }
+            let exhausted = chunk.is_none_or(|c| read < c);
+            if exhausted || wanted.is_some_and(|w| items.len() >= w) {
+                return Ok(revision);
             }
         }
-        let exhausted = chunk.is_none_or(|c| read < c);
-        if exhausted || wanted.is_some_and(|w| items.len() >= w) {
-            break;
-        }
-    }
-    tx.commit().map_err(sql_error)?;
+    })?;
 
     let mut continue_after = None;
     if let Some(limit) = query.limit.filter(|&l| l > 0) {
@@ -410,6 +410,49 @@ mod tests {
             let plan = query_plan(&store, selector, None);
             assert!(!plan.contains("label_index"), "{selector}: {plan}");
         }
+        store.close().await;
+    }
+
+    /// A list's cached statement is prepared once, whatever kind it is bound to in turn: the
+    /// plan of `kind = ?` does not depend on the value (QPSG), so nothing is parsed again per
+    /// call (the partial index on Executions would otherwise make it so).
+    #[tokio::test]
+    async fn cached_statements_are_not_prepared_again_for_other_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default())
+            .await
+            .unwrap();
+        let kinds = ["Plan", "Goal", "Execution"];
+        for kind in kinds {
+            store
+                .create(
+                    ObjectKey::new(kind, "default", "x"),
+                    "u".into(),
+                    json!({"metadata": {"name": "x"}}),
+                )
+                .await
+                .unwrap();
+        }
+        let reprepared = store
+            .readers
+            .inline(|conn| {
+                for kind in kinds.iter().chain(&kinds) {
+                    let query = ListQuery {
+                        namespace: Some("default".into()),
+                        ..ListQuery::all(*kind)
+                    };
+                    assert_eq!(list(conn, &query)?.items.len(), 1);
+                }
+                let query = ListQuery {
+                    namespace: Some("default".into()),
+                    ..ListQuery::all("Plan")
+                };
+                let (sql, _) = list_sql(&query, None, None, None);
+                let statement = conn.prepare_cached(&sql).map_err(sql_error)?;
+                Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .unwrap();
+        assert_eq!(reprepared, 0);
         store.close().await;
     }
 }

@@ -451,6 +451,28 @@ impl Store for SqliteStore {
     }
 }
 
+/// Settings every connection of the store gets, the writer's and the readers'.
+///
+/// **QPSG** (the query planner stability guarantee): without it, a statement whose plan could
+/// depend on a bound value is re-prepared each time that value changes. The partial index on
+/// Executions (`… WHERE kind = 'Execution'`) makes every `kind = ?` on `resources` such a
+/// statement, so a cached `get` of a Namespace after a get of a Plan was parsed and planned
+/// again. With QPSG, plans never depend on bound values (the one query that needs the partial
+/// index spells `kind = 'Execution'` as a literal).
+fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy_timeout)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        false,
+    )?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// Prepared statements kept per connection: every fixed statement of the store, with room for
+/// the variable ones of lists.
+const STATEMENT_CACHE: usize = 64;
+
 fn sql_error(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -469,14 +491,12 @@ fn parse(key: &ObjectKey, text: &str) -> Result<Value> {
     })
 }
 
+const GET: &str = "SELECT uid, revision, created_revision, object FROM resources \
+                   WHERE kind = ?1 AND namespace = ?2 AND name = ?3";
+
 /// `Store::get` on a reader.
 fn get(conn: &Connection, key: &ObjectKey) -> Result<Option<StoredObject>> {
-    let mut statement = conn
-        .prepare_cached(
-            "SELECT uid, revision, created_revision, object FROM resources \
-             WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-        )
-        .map_err(sql_error)?;
+    let mut statement = conn.prepare_cached(GET).map_err(sql_error)?;
     let mut rows = statement
         .query(rusqlite::params![key.kind, key.namespace, key.name])
         .map_err(sql_error)?;
@@ -506,17 +526,19 @@ fn read_meta(conn: &Connection, key: &str) -> Result<i64> {
 
 /// `changes_since` beyond the ring: one read transaction over the `changes` table.
 fn changes_from_table(conn: &Connection, revision: i64, limit: usize) -> Result<ChangePage> {
-    let tx = conn.unchecked_transaction().map_err(sql_error)?;
-    let compacted = read_meta(&tx, "compacted_revision")?;
-    if revision < compacted {
-        return Err(StoreError::Compacted {
-            requested: revision,
-            oldest: compacted,
-        });
-    }
-    let current = read_meta(&tx, "revision")?;
-    let changes = read_changes(&tx, revision, Some(limit))?;
-    tx.commit().map_err(sql_error)?;
+    let (current, changes) = read::snapshot(conn, || {
+        let compacted = read_meta(conn, "compacted_revision")?;
+        if revision < compacted {
+            return Err(StoreError::Compacted {
+                requested: revision,
+                oldest: compacted,
+            });
+        }
+        Ok((
+            read_meta(conn, "revision")?,
+            read_changes(conn, revision, Some(limit))?,
+        ))
+    })?;
     let covered = match changes.last() {
         Some(last) if changes.len() == limit => last.revision,
         _ => current.max(revision),

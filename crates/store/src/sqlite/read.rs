@@ -14,7 +14,7 @@
 //! A read that needs one snapshot runs inside one read transaction; a point read is one
 //! autocommit statement, reset when done, so no idle connection keeps a snapshot open.
 
-use super::sql_error;
+use super::{configure, sql_error};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::path::PathBuf;
@@ -136,7 +136,7 @@ impl Readers {
                 self.path.display()
             ))
         })?;
-        conn.busy_timeout(self.busy_timeout).map_err(sql_error)?;
+        configure(&conn, self.busy_timeout).map_err(sql_error)?;
         // A list walks many pages: give each reader a 16 MiB page cache.
         conn.execute_batch("PRAGMA cache_size = -16384")
             .map_err(sql_error)?;
@@ -156,4 +156,20 @@ impl Readers {
         // The sender lives in `self`: this cannot fail.
         let _ = lent.wait_for(|&n| n == 0).await;
     }
+}
+
+/// Runs `read` inside one read transaction: every statement it runs sees one snapshot.
+pub(super) fn snapshot<T>(conn: &Connection, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    let exec = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([]))
+            .map_err(sql_error)
+    };
+    exec("BEGIN")?;
+    let result = read();
+    // A read transaction has nothing to keep: ending it either way only drops the snapshot.
+    let end = exec(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let value = result?;
+    end?;
+    Ok(value)
 }

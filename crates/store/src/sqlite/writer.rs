@@ -9,7 +9,7 @@
 use super::leases::{self, LeaseOp};
 use super::lock::LockFile;
 use super::objects::{self, OpError};
-use super::{migrate, read_meta, sql_error, Shared, SqliteOptions};
+use super::{configure, migrate, read_meta, sql_error, Shared, SqliteOptions};
 use crate::{Change, Lease, Result, StoreError, WriteOp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -37,10 +37,6 @@ pub(super) enum Msg {
     Close,
 }
 
-/// Statements of the writer's connection kept prepared: the object, journal, lease and
-/// transaction-control statements with room to spare.
-const STATEMENT_CACHE: usize = 64;
-
 /// The writer's connection, open and migrated, with the revisions it found.
 pub(super) struct Opened {
     pub(super) conn: Connection,
@@ -61,9 +57,7 @@ pub(super) fn open(path: &Path, options: &SqliteOptions, shown: &str) -> Result<
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(cannot_open)?;
-    conn.busy_timeout(options.busy_timeout)
-        .map_err(cannot_open)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    configure(&conn, options.busy_timeout).map_err(cannot_open)?;
     // `journal_mode` answers with the mode in force; `synchronous` is read back below.
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
