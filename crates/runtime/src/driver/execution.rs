@@ -99,6 +99,9 @@ pub(crate) struct Driver {
     batch: Batch,
 }
 
+/// Where a request's answer goes.
+type Reply = oneshot::Sender<Result<(), RuntimeError>>;
+
 /// Steps the engine has taken that are not durable yet: written together by one
 /// [`Driver::flush`], after which the replies go out and the commands are carried out, in order.
 #[derive(Default)]
@@ -106,7 +109,7 @@ struct Batch {
     entries: Vec<Value>,
     touched: BTreeSet<String>,
     all_nodes: bool,
-    replies: Vec<(oneshot::Sender<Result<(), RuntimeError>>, Result<(), RuntimeError>)>,
+    replies: Vec<(Reply, Result<(), RuntimeError>)>,
     commands: Vec<planspec_engine::Command>,
 }
 

@@ -355,7 +355,7 @@ async fn a_re_dispatched_attempt_stops_what_the_previous_runtime_left_running() 
     let req = |pinned| request(pinned, &work, json!({}));
     let key = req(pin("exec", shell("true"))).idempotency_key.clone();
     // The orphan: a process group carrying the attempt's key, as the dead runtime left it.
-    let orphan = std::process::Command::new("sh")
+    let mut orphan = std::process::Command::new("sh")
         .args(["-c", "sleep 300"])
         .env("PLANSPEC_IDEMPOTENCY_KEY", &key)
         .process_group(0)
@@ -367,7 +367,7 @@ async fn a_re_dispatched_attempt_stops_what_the_previous_runtime_left_running() 
     std::fs::create_dir_all(group_file.parent().unwrap()).unwrap();
     std::fs::write(&group_file, orphan_pid.to_string()).unwrap();
     // Someone else's process, recorded for attempt 2: not ours to kill.
-    let stranger = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let mut stranger = std::process::Command::new("sleep").arg("300").spawn().unwrap();
     let stranger_file =
         planspec_runtime::provider::exec::group_path(&work, "build", 2);
     std::fs::write(&stranger_file, stranger.id().to_string()).unwrap();
@@ -385,8 +385,7 @@ async fn a_re_dispatched_attempt_stops_what_the_previous_runtime_left_running() 
         std::fs::read_to_string(format!("/proc/{}/stat", stranger.id())).is_ok(),
         "a process without the key was killed"
     );
-    // SAFETY: plain kill(2) of the test's own child.
-    unsafe {
-        libc::kill(stranger.id() as libc::pid_t, libc::SIGKILL);
-    }
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    let _ = orphan.wait();
 }
