@@ -283,13 +283,25 @@ pub struct DescribeArgs {
     #[command(flatten)]
     pub client: ClientArgs,
 
-    /// The kind (`plans`, `plan`, `pl`, `namespace` …).
+    /// The kind (`plans`, `plan`, `pl`, `namespace` …), or `KIND/NAME`.
     #[arg(value_name = "KIND")]
     pub kind: String,
 
-    /// The object's name.
+    /// The object's name (not with `KIND/NAME`).
     #[arg(value_name = "NAME")]
-    pub name: String,
+    pub name: Option<String>,
+}
+
+impl DescribeArgs {
+    /// `(kind, name)` from `KIND NAME` or `KIND/NAME`; `None` if the name is missing or given
+    /// twice.
+    pub fn kind_and_name(&self) -> Option<(&str, &str)> {
+        match (self.kind.split_once('/'), self.name.as_deref()) {
+            (Some((kind, name)), None) if !name.is_empty() => Some((kind, name)),
+            (None, Some(name)) => Some((self.kind.as_str(), name)),
+            _ => None,
+        }
+    }
 }
 
 /// `planspec delete`.

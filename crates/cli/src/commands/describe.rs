@@ -13,20 +13,26 @@ use super::resources::{align, connect, server_error, target, to_yaml};
 
 /// Fetches the object and prints it.
 pub fn run(args: &DescribeArgs) -> Outcome {
-    let target = target(&args.kind, "describe")?;
+    let Some((kind, name)) = args.kind_and_name() else {
+        return Err(crate::error::usage(
+            "describe",
+            "give KIND NAME or KIND/NAME (e.g. `planspec describe execution/nightly`)",
+        ));
+    };
+    let target = target(kind, "describe")?;
     let client = connect(&args.client);
     let path = match target {
         Target::Namespace => format!(
             "{}/{}",
             target.collection(None),
-            crate::client::encode(&args.name)
+            crate::client::encode(name)
         ),
-        Target::Kind(_) => target.item(args.client.ns(), &args.name),
+        Target::Kind(_) => target.item(args.client.ns(), name),
     };
     let object = client.get(&path).map_err(server_error)?;
     let mut text = describe(&object)?;
     if target == Target::Kind(planspec_model::Kind::Execution) {
-        text.push_str(&execution_nodes(&client, args.client.ns(), &args.name));
+        text.push_str(&execution_nodes(&client, args.client.ns(), name));
     }
     if let Target::Kind(_) = target {
         let owned = owned_by(&client, args.client.ns(), &object);
@@ -46,7 +52,7 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     };
     let history = match revision {
         Some(revision) => client
-            .history(&collection, &args.name, revision)
+            .history(&collection, name, revision)
             .map_err(|e| e.render()),
         None => Err("the object has no resourceVersion".to_owned()),
     };

@@ -455,15 +455,16 @@ impl Store for SqliteStore {
 ///
 /// **QPSG** (the query planner stability guarantee): without it, a statement whose plan could
 /// depend on a bound value is re-prepared each time that value changes. The partial index on
-/// Executions (`… WHERE kind = 'Execution'`) makes every `kind = ?` on `resources` such a
-/// statement, so a cached `get` of a Namespace after a get of a Plan was parsed and planned
-/// again. With QPSG, plans never depend on bound values (the one query that needs the partial
-/// index spells `kind = 'Execution'` as a literal).
+/// Executions (`… WHERE kind = 'Execution'`) makes a `kind = ?` on `resources` such a
+/// statement (unless the key is given whole), so a cached list statement was parsed and planned
+/// again (a list of Goals after one of Bindings, as the controllers do after every write).
+/// With QPSG, plans never depend on bound values (the one query that needs the partial index
+/// spells `kind = 'Execution'` as a literal).
 fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy_timeout)?;
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        false,
+        true,
     )?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
