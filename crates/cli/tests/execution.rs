@@ -183,31 +183,9 @@ impl Server {
 
     /// `planspec run` in the background; its output goes to files.
     fn spawn_run(&self, files: &str, extra: &[&str]) -> Running {
-        let label = format!(
-            "run-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let out = self.path(&format!("{label}.stdout"));
-        let err = self.path(&format!("{label}.stderr"));
-        let child = self
-            .command()
-            .args(self.run_args(files, extra))
-            .stdout(Stdio::from(
-                std::fs::File::create(&out).expect("stdout file"),
-            ))
-            .stderr(Stdio::from(
-                std::fs::File::create(&err).expect("stderr file"),
-            ))
-            .spawn()
-            .expect("planspec run starts");
-        Running {
-            child: Some(child),
-            out,
-            err,
-        }
+        let mut command = self.command();
+        command.args(self.run_args(files, extra));
+        Running::spawn(command, &self.dir)
     }
 
     /// The Execution `name`, as `planspec get execution NAME -o json` prints it.
@@ -284,6 +262,33 @@ struct Finished {
 }
 
 impl Running {
+    /// Starts `command` with its stdout and stderr going to new files in `dir`.
+    fn spawn(mut command: Command, dir: &Path) -> Running {
+        let label = format!(
+            "run-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let out = dir.join(format!("{label}.stdout"));
+        let err = dir.join(format!("{label}.stderr"));
+        let child = command
+            .stdout(Stdio::from(
+                std::fs::File::create(&out).expect("stdout file"),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(&err).expect("stderr file"),
+            ))
+            .spawn()
+            .expect("planspec starts");
+        Running {
+            child: Some(child),
+            out,
+            err,
+        }
+    }
+
     /// What it has written to stderr so far.
     fn stderr(&self) -> String {
         std::fs::read_to_string(&self.err).unwrap_or_default()
@@ -301,7 +306,8 @@ impl Running {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "planspec run did not exit in {WAIT:?}\nstderr:\n{}",
+                    "planspec did not exit in {WAIT:?}\nstdout:\n{}\nstderr:\n{}",
+                    std::fs::read_to_string(&self.out).unwrap_or_default(),
                     self.stderr()
                 );
             }
@@ -1212,10 +1218,9 @@ fn a_gate_approved_from_the_cli_lets_a_waiting_run_finish() {
     assert_eq!(outputs["approved"], true, "{outputs:#}");
     assert_eq!(outputs["by"], "user:ann", "{outputs:#}");
     assert_eq!(outputs["comment"], "ship it", "{outputs:#}");
-    assert!(s
-        .ok(&["get", "gates"])
-        .lines()
-        .any(|l| l.starts_with(gate) && l.contains("Approved")));
+    let gates = s.ok(&["get", "gates"]);
+    assert_eq!(gate_phase(&gates, gate), Some("Approved"), "{gates}");
+    assert_eq!(gate_phase(&gates, "release-ok"), Some("Pending"), "{gates}");
 }
 
 #[test]
@@ -1724,16 +1729,27 @@ fn logs_trace_and_describe_show_what_happened() {
 // 13. The embedded control plane.
 // ------------------------------------------------------------------------------------------
 
-fn embedded_run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+/// `planspec ARGS` in `dir` with no server configured, to the end (at most [`WAIT`]).
+fn embedded_run(dir: &Path, args: &[&str]) -> Finished {
+    let mut command = Command::new(BIN);
+    command
         .current_dir(dir)
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("PLANSPEC_SERVER")
         .env_remove("PLANSPEC_NAMESPACE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("planspec run runs")
+        .stdin(Stdio::null());
+    Running::spawn(command, dir).wait()
+}
+
+/// The PHASE column of Gate `name` in a `planspec get gates` table.
+fn gate_phase<'a>(table: &'a str, name: &str) -> Option<&'a str> {
+    table.lines().find_map(|line| {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        (cells.first() == Some(&name))
+            .then(|| cells.get(2).copied())
+            .flatten()
+    })
 }
 
 #[test]
@@ -1746,8 +1762,8 @@ fn run_without_a_server_uses_an_embedded_control_plane() {
     let example = example.to_str().expect("a UTF-8 path");
 
     let output = embedded_run(dir, &["run", "-f", example, "--yes", "--store", &store_url]);
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
-    let summary = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output}");
+    let summary = output.stdout.clone();
     assert!(summary.contains(" Succeeded in "), "{summary}");
     for id in [
         "build",
@@ -1772,7 +1788,12 @@ fn run_without_a_server_uses_an_embedded_control_plane() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no execution name in:\n{summary}"))
         .to_owned();
-    assert!(text(&output.stderr).contains("embedded control plane at http://127.0.0.1:"));
+    assert!(
+        output
+            .stderr
+            .contains("embedded control plane at http://127.0.0.1:"),
+        "{output}"
+    );
     assert!(store.exists());
 
     // A failing plan: exit 1 and a summary saying so.
@@ -1810,8 +1831,8 @@ fn run_without_a_server_uses_an_embedded_control_plane() {
     }
     let broken = broken.to_str().expect("a UTF-8 path");
     let output = embedded_run(dir, &["run", "-f", broken, "--store", &store_url]);
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
-    let summary = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{output}");
+    let summary = output.stdout.clone();
     assert!(summary.contains(" Failed in "), "{summary}");
     assert!(
         summary
@@ -1837,4 +1858,13 @@ fn run_without_a_server_uses_an_embedded_control_plane() {
     );
     let log = s.ok(&["logs", &format!("execution/{name}"), "--node", "build"]);
     assert!(log.contains("built demo-app"), "{log}");
+    // --yes approved the run's own Gate; the Plan's Gate is a template and stays undecided.
+    let gates = s.ok(&["get", "gates"]);
+    let own = format!("{name}-release-approval");
+    assert_eq!(gate_phase(&gates, &own), Some("Approved"), "{gates}");
+    assert_eq!(
+        gate_phase(&gates, "ship-release-approval"),
+        Some("Pending"),
+        "{gates}"
+    );
 }

@@ -202,7 +202,6 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
     let started = Instant::now();
     let mut cancels_sent = 0;
     let mut asked: BTreeSet<String> = BTreeSet::new();
-    let gate_of = gate_names(&plan.object);
     let execution = loop {
         let e = client
             .get(&execution_path(&ns, &name, ""))
@@ -247,11 +246,11 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                 .as_array()
                 .is_some_and(|a| a.iter().any(|n| n == node));
             if at_gate {
-                // This run's own Gate (created from the plan's Gate when the node opened).
-                let Some(gate) = status["extensions"]["gate"]
-                    .as_str()
-                    .or_else(|| gate_of.get(node).map(String::as_str))
-                else {
+                // This run's own Gate, created from the plan's Gate when the node opened it
+                // and named in the node's status just after. Until it is named, look again
+                // at the next poll: the plan's Gate is only a template, and approving it
+                // would leave this run waiting.
+                let Some(gate) = status["extensions"]["gate"].as_str() else {
                     continue;
                 };
                 let gate = &gate.to_owned();
@@ -387,22 +386,6 @@ fn store_path(store: Option<&str>) -> Result<PathBuf, Failure> {
         })?;
     }
     Ok(path)
-}
-
-/// Gate node → Gate name, from the plan document.
-fn gate_names(plan: &Value) -> BTreeMap<String, String> {
-    plan["spec"]["graph"]["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|n| n["kind"] == "Gate")
-        .filter_map(|n| {
-            Some((
-                n["id"].as_str()?.to_owned(),
-                n["gateRef"]["name"].as_str()?.to_owned(),
-            ))
-        })
-        .collect()
 }
 
 fn review(

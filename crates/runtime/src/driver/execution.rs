@@ -641,7 +641,6 @@ impl Driver {
 
     /// One durable write: the journal entries, the status, the changed node records.
     async fn commit(&mut self, batch: &Batch) -> Result<(), End> {
-        let limit = self.shared.options.node_status_limit;
         let Some(run) = self.run.as_mut() else {
             return Ok(());
         };
@@ -665,6 +664,19 @@ impl Driver {
                     .map(|n| node_record(id, n, &run.extras, &run.pinned))
             })
             .collect();
+        self.write(entries, records).await
+    }
+
+    /// One transaction: `entries` appended to the journal (checked against its length), the
+    /// Execution's status derived now, and `records`. A status-only write (no entries) that
+    /// would change nothing is skipped. A concurrent change to the Execution object (a label)
+    /// is re-read and the write retried; another journal writer stops this driver.
+    async fn write(
+        &mut self,
+        entries: Vec<Value>,
+        records: Vec<planspec_store::NodeRecord>,
+    ) -> Result<(), End> {
+        let limit = self.shared.options.node_status_limit;
         loop {
             let run = self.run.as_mut().ok_or(End::Deleted)?;
             let status = execution_status(
@@ -675,20 +687,24 @@ impl Driver {
                 limit,
                 now_ms(),
             );
+            if entries.is_empty() && run.object.get("status") == Some(&status) {
+                return Ok(());
+            }
             let mut object = run.object.clone();
             object["status"] = status;
-            let mut ops = vec![
-                WriteOp::AppendJournal {
+            let mut ops = Vec::with_capacity(3);
+            if !entries.is_empty() {
+                ops.push(WriteOp::AppendJournal {
                     execution_uid: self.uid.clone(),
                     expected_next_seq: run.next_seq,
                     entries: entries.clone(),
-                },
-                WriteOp::Update {
-                    key: self.key.clone(),
-                    expected_revision: Some(run.revision),
-                    object,
-                },
-            ];
+                });
+            }
+            ops.push(WriteOp::Update {
+                key: self.key.clone(),
+                expected_revision: Some(run.revision),
+                object,
+            });
             if !records.is_empty() {
                 ops.push(WriteOp::PutNodeRecords {
                     execution_uid: self.uid.clone(),
@@ -724,57 +740,23 @@ impl Driver {
     /// Writes the status alone (no journal entry): for what the engine does not know, such
     /// as a node handed to a person, and after a resume.
     pub(crate) async fn write_status_only(&mut self) -> Result<(), End> {
-        let limit = self.shared.options.node_status_limit;
-        loop {
-            let run = self.run.as_mut().ok_or(End::Deleted)?;
-            let status = execution_status(
-                run.object.get("status").unwrap_or(&Value::Null),
-                &run.exec,
-                &run.extras,
-                &run.pinned,
-                limit,
-                now_ms(),
-            );
-            if run.object.get("status") == Some(&status) {
-                return Ok(());
-            }
-            let mut object = run.object.clone();
-            object["status"] = status;
-            let mut ops = vec![WriteOp::Update {
-                key: self.key.clone(),
-                expected_revision: Some(run.revision),
-                object,
-            }];
-            let records: Vec<_> = run
-                .human
-                .keys()
-                .chain(run.extras.waiting_on.keys())
-                .filter_map(|id| {
-                    run.exec
-                        .node(id)
-                        .map(|n| node_record(id, n, &run.extras, &run.pinned))
-                })
-                .collect();
-            if !records.is_empty() {
-                ops.push(WriteOp::PutNodeRecords {
-                    execution_uid: self.uid.clone(),
-                    records,
-                });
-            }
-            match self.shared.store.transact(ops).await {
-                Ok(changes) => {
-                    let run = self.run.as_mut().ok_or(End::Deleted)?;
-                    if let Some(c) = changes.into_iter().find(|c| c.object.key == self.key) {
-                        run.revision = c.object.revision;
-                        run.object = c.object.object;
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Conflict { .. }) => self.reload_object().await?,
-                Err(StoreError::NotFound(_)) => return Err(End::Deleted),
-                Err(e) => self.pause_on_store_error(&e).await?,
-            }
-        }
+        let Some(run) = self.run.as_ref() else {
+            return Err(End::Deleted);
+        };
+        let records: Vec<_> = run
+            .human
+            .keys()
+            .chain(run.extras.waiting_on.keys())
+            .chain(run.extras.gates.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| {
+                run.exec
+                    .node(id)
+                    .map(|n| node_record(id, n, &run.extras, &run.pinned))
+            })
+            .collect();
+        self.write(Vec::new(), records).await
     }
 
     async fn reload_object(&mut self) -> Result<(), End> {

@@ -348,12 +348,18 @@ impl Writer {
 
         match outcome {
             Ok(true) => {
-                if next > self.current {
+                let published = next > self.current;
+                if published {
                     self.since_compaction += u64::try_from(next - self.current).unwrap_or(0);
                     self.current = next;
                     self.publish(&done, next);
                 }
+                // The callers first, the watchers (controllers, watch streams) after: they
+                // read the ring, already up to date, and are not waited for by a client.
                 done.into_iter().for_each(Done::send);
+                if published {
+                    self.shared().notify.send_replace(next);
+                }
                 Ok(())
             }
             Ok(false) => {
@@ -414,30 +420,34 @@ impl Writer {
         })
     }
 
-    /// Makes the committed state visible: ring, current revision, then the watch signal.
+    /// Makes the committed state visible to readers: ring, then current revision. The watch
+    /// signal follows once the callers have their answers.
     fn publish(&self, done: &[Done], current: i64) {
-        let shared = self.shared();
-        {
-            let mut state = shared.state();
-            if self.ring_capacity > 0 {
-                let changes = done.iter().filter_map(|d| match d {
+        // Copied before the lock is taken, so readers of the ring wait for no copying.
+        let fresh: Vec<Arc<Change>> = if self.ring_capacity > 0 {
+            done.iter()
+                .filter_map(|d| match d {
                     Done::Write(_, Ok(changes)) => Some(changes),
                     _ => None,
-                });
-                for change in changes.flatten() {
-                    state.ring.push_back(Arc::new(change.clone()));
+                })
+                .flatten()
+                .map(|change| Arc::new(change.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut state = self.shared().state();
+        if self.ring_capacity > 0 {
+            state.ring.extend(fresh);
+            while state.ring.len() > self.ring_capacity {
+                if let Some(old) = state.ring.pop_front() {
+                    state.ring_base = old.revision;
                 }
-                while state.ring.len() > self.ring_capacity {
-                    if let Some(old) = state.ring.pop_front() {
-                        state.ring_base = old.revision;
-                    }
-                }
-            } else {
-                state.ring_base = current;
             }
-            state.current = current;
+        } else {
+            state.ring_base = current;
         }
-        shared.notify.send_replace(current);
+        state.current = current;
     }
 
     /// Undoes the open transaction and checks that the database is where we think it is.
