@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -230,11 +230,7 @@ impl Server {
         let deadline = Instant::now() + WAIT;
         loop {
             let table = self.ok(&["get", "gates"]);
-            let waiting = table.lines().any(|line| {
-                let cells: Vec<&str> = line.split_whitespace().collect();
-                cells.first() == Some(&gate) && cells.contains(&"Waiting")
-            });
-            if waiting {
+            if gate_phase(&table, gate) == Some("Waiting") {
                 return table;
             }
             assert!(
@@ -264,13 +260,8 @@ struct Finished {
 impl Running {
     /// Starts `command` with its stdout and stderr going to new files in `dir`.
     fn spawn(mut command: Command, dir: &Path) -> Running {
-        let label = format!(
-            "run-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
+        static SPAWNED: AtomicU64 = AtomicU64::new(0);
+        let label = format!("cli-{}", SPAWNED.fetch_add(1, Ordering::SeqCst));
         let out = dir.join(format!("{label}.stdout"));
         let err = dir.join(format!("{label}.stderr"));
         let child = command

@@ -127,11 +127,20 @@ pub fn name_of<'a>(
     kinds: &[&str],
 ) -> Result<&'a str, Failure> {
     let name = match text.split_once('/') {
-        Some((kind, name)) if kinds.contains(&kind.to_ascii_lowercase().as_str()) => name,
+        // `execution/NAME`, or `execution.planspec.io/NAME` as `get -o name` prints it.
+        Some((kind, name))
+            if kinds.contains(
+                &kind
+                    .to_ascii_lowercase()
+                    .trim_end_matches(".planspec.io"),
+            ) =>
+        {
+            name
+        }
         Some((kind, _)) => {
             return Err(usage(
                 subcommand,
-                format!("`{kind}` is not a {}", kinds[0]),
+                format!("`{kind}` is not {} {}", article(kinds[0]), kinds[0]),
             ))
         }
         None => text,
@@ -140,6 +149,29 @@ pub fn name_of<'a>(
         return Err(usage(subcommand, format!("no {} name given", kinds[0])));
     }
     Ok(name)
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_read_in_every_form_kubectl_prints() {
+        for text in ["execution/x", "executions/x", "exec/x", "execution.planspec.io/x", "x"] {
+            assert_eq!(name_of("trace", text, EXECUTION_KINDS).unwrap(), "x", "{text}");
+        }
+        assert!(name_of("trace", "plan/x", EXECUTION_KINDS).is_err());
+        assert!(name_of("trace", "execution/", EXECUTION_KINDS).is_err());
+        assert_eq!(name_of("approve", "gate.planspec.io/g", &["gate", "gates"]).unwrap(), "g");
+    }
 }
 
 /// The execution names accepted: `execution/NAME`, `executions/NAME`, `exec/NAME`, `NAME`.
