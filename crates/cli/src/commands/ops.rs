@@ -159,21 +159,6 @@ fn article(word: &str) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_read_in_every_form_kubectl_prints() {
-        for text in ["execution/x", "executions/x", "exec/x", "execution.planspec.io/x", "x"] {
-            assert_eq!(name_of("trace", text, EXECUTION_KINDS).unwrap(), "x", "{text}");
-        }
-        assert!(name_of("trace", "plan/x", EXECUTION_KINDS).is_err());
-        assert!(name_of("trace", "execution/", EXECUTION_KINDS).is_err());
-        assert_eq!(name_of("approve", "gate.planspec.io/g", &["gate", "gates"]).unwrap(), "g");
-    }
-}
-
 /// The execution names accepted: `execution/NAME`, `executions/NAME`, `exec/NAME`, `NAME`.
 pub const EXECUTION_KINDS: &[&str] = &["execution", "executions", "exec"];
 
@@ -316,4 +301,19 @@ pub fn fail(args: &FailArgs) -> Outcome {
     post(&args.client, &args.actor, &path, json!({"message": args.message}))?;
     emit(&format!("execution/{name} node {} failed\n", args.node))?;
     Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_read_in_every_form_kubectl_prints() {
+        for text in ["execution/x", "executions/x", "exec/x", "execution.planspec.io/x", "x"] {
+            assert_eq!(name_of("trace", text, EXECUTION_KINDS).unwrap(), "x", "{text}");
+        }
+        assert!(name_of("trace", "plan/x", EXECUTION_KINDS).is_err());
+        assert!(name_of("trace", "execution/", EXECUTION_KINDS).is_err());
+        assert_eq!(name_of("approve", "gate.planspec.io/g", &["gate", "gates"]).unwrap(), "g");
+    }
 }
