@@ -102,10 +102,8 @@ pub fn tally(spec: &GateSpec, generation: u64, history: &[GateReview]) -> Tally 
         .collect();
     ordered.sort_by_key(|v| v.0);
     let required = spec.required_approvers.max(1);
-    let decision = if let Some((_, who, _, comment)) = ordered
-        .iter()
-        .rev()
-        .find(|v| v.2 == ReviewAction::Reject)
+    let decision = if let Some((_, who, _, comment)) =
+        ordered.iter().rev().find(|v| v.2 == ReviewAction::Reject)
     {
         Decision::Rejected {
             actor: (*who).to_owned(),

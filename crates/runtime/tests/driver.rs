@@ -124,8 +124,12 @@ async fn a_plan_runs_in_order_and_passes_outputs() {
         ]}),
     )
     .await;
-    env.put("Execution", "run", json!({"planRef": {"name": "p"}, "bindingRef": {"name": "b"}}))
-        .await;
+    env.put(
+        "Execution",
+        "run",
+        json!({"planRef": {"name": "p"}, "bindingRef": {"name": "b"}}),
+    )
+    .await;
     let _runtime = env.runtime();
     let e = env.finished("run").await;
     assert_eq!(e["status"]["phase"], "Succeeded", "{e:#}");
@@ -177,7 +181,8 @@ async fn a_failure_skips_its_dependents_and_retries_come_first() {
         ]}),
     )
     .await;
-    env.put("Execution", "run", json!({"planRef": {"name": "p"}})).await;
+    env.put("Execution", "run", json!({"planRef": {"name": "p"}}))
+        .await;
     let _runtime = env.runtime();
     let e = env.finished("run").await;
     assert_eq!(e["status"]["phase"], "Failed");
@@ -211,14 +216,21 @@ async fn an_unbound_task_fails_the_execution_before_anything_runs() {
         json!({"rules": [node_rule("a", json!({"provider": "agent://claude"}))]}),
     )
     .await;
-    env.put("Execution", "run", json!({"planRef": {"name": "p"}, "bindingRef": {"name": "b"}}))
-        .await;
+    env.put(
+        "Execution",
+        "run",
+        json!({"planRef": {"name": "p"}, "bindingRef": {"name": "b"}}),
+    )
+    .await;
     let _runtime = env.runtime();
     let e = env.finished("run").await;
     assert_eq!(e["status"]["phase"], "Failed");
     assert_eq!(e["status"]["reason"], "provider_unbound");
     let message = e["status"]["message"].as_str().unwrap();
-    assert!(message.contains("a: ") && message.contains("agent"), "{message}");
+    assert!(
+        message.contains("a: ") && message.contains("agent"),
+        "{message}"
+    );
     assert!(message.contains("b: no rule"), "{message}");
 }
 
@@ -249,7 +261,8 @@ async fn a_restarted_runtime_resumes_with_the_same_idempotency_keys() {
         ]}),
     )
     .await;
-    env.put("Execution", "run", json!({"planRef": {"name": "p"}})).await;
+    env.put("Execution", "run", json!({"planRef": {"name": "p"}}))
+        .await;
     let runtime = env.runtime();
     let keys = env.dir.path().join("marks/slow.keys");
     for _ in 0..200 {

@@ -451,9 +451,13 @@ fn execution_operation_paths(paths: &mut Map<String, Value>) {
     );
     paths.insert(
         format!("{base}/executions/{{name}}/nodes/{{node}}/fail"),
-        post("failExecutionNode", "Finishes a node that waits for a person as failed.",
-             vec![ns.clone(), name.clone(), node.clone(), actor.clone()],
-             object("`{\"message\": \"why\"}`"), execution.clone()),
+        post(
+            "failExecutionNode",
+            "Finishes a node that waits for a person as failed.",
+            vec![ns.clone(), name.clone(), node.clone(), actor.clone()],
+            object("`{\"message\": \"why\"}`"),
+            execution.clone(),
+        ),
     );
     let list = |description: &str| json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}});
     paths.insert(

@@ -70,7 +70,10 @@ async fn a_goal_selects_the_newest_version_and_follows_its_execution() {
     .await
     .expect(201);
     let goal = eventually(&c, &format!("{V}/goals/ship"), "goal pending", |g| {
-        phase(g) == "Pending" && g["status"]["conditions"].to_string().contains("NoPlanFound")
+        phase(g) == "Pending"
+            && g["status"]["conditions"]
+                .to_string()
+                .contains("NoPlanFound")
     })
     .await;
     assert!(goal["status"]["activePlanRef"].is_null());
@@ -97,7 +100,12 @@ async fn a_goal_selects_the_newest_version_and_follows_its_execution() {
     // A plan that supersedes v2 (another series) takes over.
     c.post(
         &format!("{V}/plans"),
-        &plan("ship-next", json!({"team": "a", "tier": "1"}), None, &["ship-v2"]),
+        &plan(
+            "ship-next",
+            json!({"team": "a", "tier": "1"}),
+            None,
+            &["ship-v2"],
+        ),
     )
     .await
     .expect(201);
@@ -119,7 +127,11 @@ async fn a_goal_selects_the_newest_version_and_follows_its_execution() {
         phase(g) == "Executing"
     })
     .await;
-    let mut run = c.get(&format!("{V}/executions/run-1")).await.expect(200).json();
+    let mut run = c
+        .get(&format!("{V}/executions/run-1"))
+        .await
+        .expect(200)
+        .json();
     run["status"]["phase"] = json!("Succeeded");
     c.put(&format!("{V}/executions/run-1/status"), &run)
         .await
@@ -141,9 +153,12 @@ async fn a_goal_without_a_plan_fails_when_its_timeout_runs_out() {
     )
     .await
     .expect(201);
-    let g = eventually(&c, &format!("{V}/goals/late"), "failed after timeout", |g| {
-        phase(g) == "Failed"
-    })
+    let g = eventually(
+        &c,
+        &format!("{V}/goals/late"),
+        "failed after timeout",
+        |g| phase(g) == "Failed",
+    )
     .await;
     assert!(g["status"]["conditions"]
         .to_string()
@@ -231,7 +246,9 @@ async fn gate_reviews_need_distinct_listed_approvers_on_the_current_generation()
     .await
     .expect(201);
 
-    let outsider = review(api, "default", "g", approve("user:z")).await.unwrap_err();
+    let outsider = review(api, "default", "g", approve("user:z"))
+        .await
+        .unwrap_err();
     assert_eq!(outsider.code, 403);
     let no_reason = review(
         api,
@@ -247,18 +264,30 @@ async fn gate_reviews_need_distinct_listed_approvers_on_the_current_generation()
     .unwrap_err();
     assert_eq!(no_reason.code, 400);
 
-    let g = review(api, "default", "g", approve("user:a")).await.unwrap();
+    let g = review(api, "default", "g", approve("user:a"))
+        .await
+        .unwrap();
     assert_eq!(phase(&g), "Pending");
-    let g = review(api, "default", "g", approve("user:a")).await.unwrap();
-    assert_eq!(phase(&g), "Pending", "the same approver twice is one approval");
+    let g = review(api, "default", "g", approve("user:a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        phase(&g),
+        "Pending",
+        "the same approver twice is one approval"
+    );
 
     // The spec changes: the approval of generation 1 no longer counts.
     let mut current = c.get(&format!("{V}/gates/g")).await.expect(200).json();
     current["spec"]["description"] = json!("now with more risk");
     c.put(&format!("{V}/gates/g"), &current).await.expect(200);
-    let g = review(api, "default", "g", approve("user:b")).await.unwrap();
+    let g = review(api, "default", "g", approve("user:b"))
+        .await
+        .unwrap();
     assert_eq!(phase(&g), "Pending", "user:a approved generation 1 only");
-    let g = review(api, "default", "g", approve("user:a")).await.unwrap();
+    let g = review(api, "default", "g", approve("user:a"))
+        .await
+        .unwrap();
     assert_eq!(phase(&g), "Approved");
     assert_eq!(g["status"]["decidedGeneration"], 2);
     assert_eq!(
@@ -267,7 +296,9 @@ async fn gate_reviews_need_distinct_listed_approvers_on_the_current_generation()
     );
     assert_eq!(g["status"]["reviewHistory"].as_array().unwrap().len(), 4);
 
-    let again = review(api, "default", "g", approve("user:c")).await.unwrap_err();
+    let again = review(api, "default", "g", approve("user:c"))
+        .await
+        .unwrap_err();
     assert_eq!(again.code, 409);
 }
 
@@ -275,10 +306,14 @@ async fn gate_reviews_need_distinct_listed_approvers_on_the_current_generation()
 async fn a_gate_decided_by_a_direct_status_edit_is_decided_by_the_controller() {
     let (server, _controllers) = start().await;
     let c = server.client();
-    c.post(&format!("{V}/gates"), &gate("h", &[], 1)).await.expect(201);
+    c.post(&format!("{V}/gates"), &gate("h", &[], 1))
+        .await
+        .expect(201);
     // Once the controller has looked at it (it writes the Ready condition's message).
     let mut g = eventually(&c, &format!("{V}/gates/h"), "observed", |g| {
-        g["status"]["conditions"].to_string().contains("0 of 1 approvals")
+        g["status"]["conditions"]
+            .to_string()
+            .contains("0 of 1 approvals")
     })
     .await;
     g["status"]["reviewHistory"] = json!([{"reviewer": "user:x", "action": "reject",

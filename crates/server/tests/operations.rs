@@ -51,7 +51,10 @@ impl Env {
             .request(
                 "POST",
                 path,
-                &[("content-type", "application/json"), ("x-planspec-user", "user:ann")],
+                &[
+                    ("content-type", "application/json"),
+                    ("x-planspec-user", "user:ann"),
+                ],
                 body.to_string().into_bytes(),
             )
             .await;
@@ -155,7 +158,9 @@ async fn a_human_node_is_completed_and_the_journal_and_nodes_are_paged() {
         200,
     )
     .await;
-    let e = env.until("run", "succeeded", |e| phase(e) == "Succeeded").await;
+    let e = env
+        .until("run", "succeeded", |e| phase(e) == "Succeeded")
+        .await;
     assert_eq!(e["status"]["nodeStatuses"]["use"]["outputs"]["v"], "1.2.3");
 
     let journal = env
@@ -174,7 +179,9 @@ async fn a_human_node_is_completed_and_the_journal_and_nodes_are_paged() {
         .expect(200)
         .json();
     let all = rest["items"].as_array().unwrap();
-    assert!(all.iter().any(|i| i["entry"]["type"] == "ExecutionCompleted"));
+    assert!(all
+        .iter()
+        .any(|i| i["entry"]["type"] == "ExecutionCompleted"));
     let completed = all
         .iter()
         .find(|i| i["entry"]["type"] == "NodeResult" && i["entry"]["node"] == "ask")
@@ -192,7 +199,9 @@ async fn a_human_node_is_completed_and_the_journal_and_nodes_are_paged() {
     let after = nodes["metadata"]["continue"].as_str().unwrap();
     let page2 = env
         .c
-        .get(&format!("{V}/executions/run/nodes?limit=1&continue={after}"))
+        .get(&format!(
+            "{V}/executions/run/nodes?limit=1&continue={after}"
+        ))
         .await
         .expect(200)
         .json();
@@ -244,10 +253,14 @@ async fn graceful_cancel_lets_running_work_finish_and_force_kills_it() {
         e["spec"]["parameters"] = json!({"secs": secs.to_string()});
         env.post(&format!("{V}/executions"), e).await;
     }
-    env.until("gentle", "slow running", |e| node_phase(e, "slow") == "Running")
-        .await;
-    env.until("hard", "slow running", |e| node_phase(e, "slow") == "Running")
-        .await;
+    env.until("gentle", "slow running", |e| {
+        node_phase(e, "slow") == "Running"
+    })
+    .await;
+    env.until("hard", "slow running", |e| {
+        node_phase(e, "slow") == "Running"
+    })
+    .await;
     env.op(&format!("{V}/executions/gentle/cancel"), json!({}), 200)
         .await;
     env.op(
@@ -256,14 +269,22 @@ async fn graceful_cancel_lets_running_work_finish_and_force_kills_it() {
         200,
     )
     .await;
-    let hard = env.until("hard", "force-cancelled", |e| phase(e) == "Cancelled").await;
+    let hard = env
+        .until("hard", "force-cancelled", |e| phase(e) == "Cancelled")
+        .await;
     assert_ne!(node_phase(&hard, "slow"), "Succeeded");
-    let gentle = env.until("gentle", "cancelled", |e| phase(e) == "Cancelled").await;
+    let gentle = env
+        .until("gentle", "cancelled", |e| phase(e) == "Cancelled")
+        .await;
     assert_eq!(node_phase(&gentle, "slow"), "Succeeded", "{gentle:#}");
     assert_eq!(node_phase(&gentle, "after"), "Cancelled");
     assert!(!env.server.dir.path().join("after.runs").exists());
     let hard_log = std::fs::read_to_string(env.server.dir.path().join("slow-30")).unwrap();
-    assert_eq!(hard_log.trim(), "start", "the forced cancel killed the process");
+    assert_eq!(
+        hard_log.trim(),
+        "start",
+        "the forced cancel killed the process"
+    );
     // Cancelling a finished run is refused.
     env.op(&format!("{V}/executions/gentle/cancel"), json!({}), 409)
         .await;
@@ -309,7 +330,9 @@ async fn retry_from_a_node_keeps_successful_upstream_outputs() {
         200,
     )
     .await;
-    let e = env.until("run", "succeeded", |e| phase(e) == "Succeeded").await;
+    let e = env
+        .until("run", "succeeded", |e| phase(e) == "Succeeded")
+        .await;
     assert_eq!(node_phase(&e, "last"), "Succeeded");
     let first_runs = std::fs::read_to_string(env.server.dir.path().join("first.runs")).unwrap();
     assert_eq!(first_runs.lines().count(), 1, "first is not re-run");
@@ -346,9 +369,19 @@ async fn a_gate_node_waits_for_its_review_and_a_rejection_fails_the_run() {
     })
     .await;
     // The plan's Gate is a template: this run waits on its own Gate, owned by the Execution.
-    let template = env.c.get(&format!("{V}/gates/ship-ok")).await.expect(200).json();
+    let template = env
+        .c
+        .get(&format!("{V}/gates/ship-ok"))
+        .await
+        .expect(200)
+        .json();
     assert_eq!(template["status"]["phase"], "Pending");
-    let gate = env.c.get(&format!("{V}/gates/run-approve")).await.expect(200).json();
+    let gate = env
+        .c
+        .get(&format!("{V}/gates/run-approve"))
+        .await
+        .expect(200)
+        .json();
     assert_eq!(gate["status"]["phase"], "Waiting");
     assert_eq!(gate["spec"]["targetRef"]["kind"], "Execution");
     assert_eq!(gate["spec"]["reviewers"], json!(["user:ann"]));
@@ -360,8 +393,12 @@ async fn a_gate_node_waits_for_its_review_and_a_rejection_fails_the_run() {
         403,
     )
     .await;
-    env.op(&format!("{V}/gates/run-approve/review"), json!({"action": "reject"}), 400)
-        .await;
+    env.op(
+        &format!("{V}/gates/run-approve/review"),
+        json!({"action": "reject"}),
+        400,
+    )
+    .await;
     env.op(
         &format!("{V}/gates/run-approve/review"),
         json!({"action": "reject", "comment": "not this week"}),

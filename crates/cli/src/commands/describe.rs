@@ -95,7 +95,10 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
         table.push(vec![
             text(&n["node"]),
             text(&n["phase"]),
-            n["attempt"].as_u64().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            n["attempt"]
+                .as_u64()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
             duration(&n["startTime"], &n["completionTime"]),
             n["provider"].as_str().unwrap_or("").to_owned(),
             escape_line(message).into_owned(),
@@ -112,7 +115,8 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
 
 fn duration(start: &Value, end: &Value) -> String {
     let parse = |v: &Value| {
-        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339).ok()
+        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
+            .ok()
     };
     match (parse(start), parse(end)) {
         (Some(a), Some(b)) => {

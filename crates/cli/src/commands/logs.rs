@@ -71,7 +71,11 @@ fn read(client: &Client, path: &str) -> Result<Option<Chunk>, Failure> {
 }
 
 fn log_path(ns: &str, name: &str, node: &str, attempt: Option<u32>, offset: u64) -> String {
-    let mut path = execution_path(ns, name, &format!("/nodes/{}/log?offset={offset}", encode(node)));
+    let mut path = execution_path(
+        ns,
+        name,
+        &format!("/nodes/{}/log?offset={offset}", encode(node)),
+    );
     if let Some(a) = attempt {
         path.push_str(&format!("&attempt={a}"));
     }
@@ -159,11 +163,14 @@ pub fn run(args: &LogsArgs) -> Outcome {
                     (None, Some(c)) if !c.complete => (Some(c.attempt), c.offset),
                     (None, _) => (None, 0),
                 };
-                let Some(chunk) = read(&client, &log_path(ns, name, &node, ask_attempt, offset))? else {
+                let Some(chunk) = read(&client, &log_path(ns, name, &node, ask_attempt, offset))?
+                else {
                     if args.node.is_some() && !args.follow {
                         return Err(Failure::Message(format!(
                             "error: node {node} of execution {name} has no log{}",
-                            attempt.map(|a| format!(" for attempt {a}")).unwrap_or_default()
+                            attempt
+                                .map(|a| format!(" for attempt {a}"))
+                                .unwrap_or_default()
                         )));
                     }
                     break;

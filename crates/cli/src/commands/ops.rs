@@ -18,7 +18,12 @@ use super::resources::server_error;
 #[derive(Debug, Clone, Args)]
 pub struct ActorArgs {
     /// Who you are, e.g. `user:alice` [default: $PLANSPEC_USER, else user:$USER].
-    #[arg(long = "as", value_name = "USER", env = "PLANSPEC_USER", help_heading = "Connection")]
+    #[arg(
+        long = "as",
+        value_name = "USER",
+        env = "PLANSPEC_USER",
+        help_heading = "Connection"
+    )]
     pub actor: Option<String>,
 }
 
@@ -121,19 +126,11 @@ pub struct FailArgs {
 }
 
 /// The name in `kind/NAME` (or a bare `NAME`) when the kind is one of `kinds`.
-pub fn name_of<'a>(
-    subcommand: &str,
-    text: &'a str,
-    kinds: &[&str],
-) -> Result<&'a str, Failure> {
+pub fn name_of<'a>(subcommand: &str, text: &'a str, kinds: &[&str]) -> Result<&'a str, Failure> {
     let name = match text.split_once('/') {
         // `execution/NAME`, or `execution.planspec.io/NAME` as `get -o name` prints it.
         Some((kind, name))
-            if kinds.contains(
-                &kind
-                    .to_ascii_lowercase()
-                    .trim_end_matches(".planspec.io"),
-            ) =>
+            if kinds.contains(&kind.to_ascii_lowercase().trim_end_matches(".planspec.io")) =>
         {
             name
         }
@@ -183,7 +180,10 @@ pub fn review(args: &ReviewArgs, approve: bool) -> Outcome {
     let subcommand = if approve { "approve" } else { "reject" };
     let name = name_of(subcommand, &args.gate, &["gate", "gates"])?;
     if !approve && args.comment.as_deref().is_none_or(|c| c.trim().is_empty()) {
-        return Err(usage(subcommand, "a rejection needs a reason: --comment TEXT"));
+        return Err(usage(
+            subcommand,
+            "a rejection needs a reason: --comment TEXT",
+        ));
     }
     let path = format!(
         "/apis/planspec.io/v1alpha1/namespaces/{}/gates/{}/review",
@@ -219,7 +219,12 @@ pub fn review(args: &ReviewArgs, approve: bool) -> Outcome {
 pub fn cancel(args: &CancelArgs) -> Outcome {
     let name = name_of("cancel", &args.execution, EXECUTION_KINDS)?;
     let path = execution_path(args.client.ns(), name, "/cancel");
-    post(&args.client, &args.actor, &path, json!({"force": args.force}))?;
+    post(
+        &args.client,
+        &args.actor,
+        &path,
+        json!({"force": args.force}),
+    )?;
     emit(&format!(
         "execution/{name} {}\n",
         if args.force {
@@ -253,7 +258,10 @@ fn outputs(args: &CompleteArgs) -> Result<Map<String, Value>, Failure> {
         return match serde_json::from_str(text) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(_) => Err(usage("complete", "--outputs-json must be a JSON object")),
-            Err(e) => Err(usage("complete", format!("--outputs-json is not JSON: {e}"))),
+            Err(e) => Err(usage(
+                "complete",
+                format!("--outputs-json is not JSON: {e}"),
+            )),
         };
     }
     let mut map = Map::new();
@@ -282,7 +290,12 @@ pub fn complete(args: &CompleteArgs) -> Outcome {
         name,
         &format!("/nodes/{}/complete", encode(&args.node)),
     );
-    post(&args.client, &args.actor, &path, json!({"outputs": outputs}))?;
+    post(
+        &args.client,
+        &args.actor,
+        &path,
+        json!({"outputs": outputs}),
+    )?;
     emit(&format!("execution/{name} node {} completed\n", args.node))?;
     Ok(Exit::Success)
 }
@@ -298,7 +311,12 @@ pub fn fail(args: &FailArgs) -> Outcome {
         name,
         &format!("/nodes/{}/fail", encode(&args.node)),
     );
-    post(&args.client, &args.actor, &path, json!({"message": args.message}))?;
+    post(
+        &args.client,
+        &args.actor,
+        &path,
+        json!({"message": args.message}),
+    )?;
     emit(&format!("execution/{name} node {} failed\n", args.node))?;
     Ok(Exit::Success)
 }
@@ -309,11 +327,24 @@ mod tests {
 
     #[test]
     fn names_are_read_in_every_form_kubectl_prints() {
-        for text in ["execution/x", "executions/x", "exec/x", "execution.planspec.io/x", "x"] {
-            assert_eq!(name_of("trace", text, EXECUTION_KINDS).unwrap(), "x", "{text}");
+        for text in [
+            "execution/x",
+            "executions/x",
+            "exec/x",
+            "execution.planspec.io/x",
+            "x",
+        ] {
+            assert_eq!(
+                name_of("trace", text, EXECUTION_KINDS).unwrap(),
+                "x",
+                "{text}"
+            );
         }
         assert!(name_of("trace", "plan/x", EXECUTION_KINDS).is_err());
         assert!(name_of("trace", "execution/", EXECUTION_KINDS).is_err());
-        assert_eq!(name_of("approve", "gate.planspec.io/g", &["gate", "gates"]).unwrap(), "g");
+        assert_eq!(
+            name_of("approve", "gate.planspec.io/g", &["gate", "gates"]).unwrap(),
+            "g"
+        );
     }
 }

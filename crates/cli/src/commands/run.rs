@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{ClientArgs, GlobalArgs};
 use crate::client::{encode, Client, Target};
-use planspec_model::Kind;
 use crate::error::{emit, emit_err, usage, Exit, Failure, Outcome};
 use crate::term::{styles, Stream, Term};
+use planspec_model::Kind;
 
 use super::apply::apply_one;
 use super::ops::{execution_path, ActorArgs};
@@ -64,7 +64,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", conflicts_with = "server")]
     pub store: Option<String>,
     /// Run on this API server instead of an embedded control plane.
-    #[arg(long, env = "PLANSPEC_SERVER", value_name = "URL", help_heading = "Connection")]
+    #[arg(
+        long,
+        env = "PLANSPEC_SERVER",
+        value_name = "URL",
+        help_heading = "Connection"
+    )]
     pub server: Option<String>,
     /// The namespace to work in [default: default].
     #[arg(
@@ -137,7 +142,10 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
 
     // Apply everything but Executions.
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for manifest in manifests.iter().filter(|m| m.target != Target::Kind(Kind::Execution)) {
+    for manifest in manifests
+        .iter()
+        .filter(|m| m.target != Target::Kind(Kind::Execution))
+    {
         let (applied, _) = apply_one(&client, manifest, "").map_err(server_error)?;
         *counts.entry(applied.word()).or_default() += 1;
     }
@@ -149,9 +157,10 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
     ));
 
     // The Execution.
-    let template = manifests
-        .iter()
-        .find(|m| m.target == Target::Kind(Kind::Execution) && m.object["spec"]["planRef"]["name"] == plan.name.as_str());
+    let template = manifests.iter().find(|m| {
+        m.target == Target::Kind(Kind::Execution)
+            && m.object["spec"]["planRef"]["name"] == plan.name.as_str()
+    });
     let mut spec = template
         .map(|m| m.object["spec"].clone())
         .unwrap_or_else(|| json!({"planRef": {"name": plan.name}}));
@@ -190,12 +199,10 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    emit_err(&format!(
-        "execution/{name} of plan/{} started\n",
-        plan.name
-    ));
+    emit_err(&format!("execution/{name} of plan/{} started\n", plan.name));
 
-    let interactive = !args.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive =
+        !args.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let interrupts = Arc::new(AtomicU32::new(0));
     install_interrupt_handler(interrupts.clone());
     let mut view = View::new(term, std::io::stderr().is_terminal());
@@ -237,7 +244,11 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
             );
         }
         // Gates and people.
-        for (node, status) in e["status"]["nodeStatuses"].as_object().into_iter().flatten() {
+        for (node, status) in e["status"]["nodeStatuses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             if status["phase"] != "Running" || asked.contains(node) {
                 continue;
             }
@@ -257,7 +268,13 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                 asked.insert(node.clone());
                 view.clear();
                 if args.yes {
-                    review(&client, &ns, gate, true, Some("approved by planspec run --yes".into()))?;
+                    review(
+                        &client,
+                        &ns,
+                        gate,
+                        true,
+                        Some("approved by planspec run --yes".into()),
+                    )?;
                     emit_err(&format!("gate/{gate} approved (--yes)\n"));
                 } else if interactive {
                     ask_gate(&client, &ns, gate, node)?;
@@ -284,7 +301,10 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
         std::thread::sleep(POLL);
     };
     view.clear();
-    let phase = execution["status"]["phase"].as_str().unwrap_or("?").to_owned();
+    let phase = execution["status"]["phase"]
+        .as_str()
+        .unwrap_or("?")
+        .to_owned();
     emit(&summary_table(&execution, &term, started.elapsed()))?;
     if let Plane::Embedded(e) = &plane {
         emit_err(&format!(
@@ -312,7 +332,10 @@ struct PlanDoc {
 }
 
 fn pick_plan(manifests: &[Manifest], wanted: Option<&str>) -> Result<PlanDoc, Failure> {
-    let plans: Vec<&Manifest> = manifests.iter().filter(|m| m.target == Target::Kind(Kind::Plan)).collect();
+    let plans: Vec<&Manifest> = manifests
+        .iter()
+        .filter(|m| m.target == Target::Kind(Kind::Plan))
+        .collect();
     let chosen = match wanted {
         Some(w) => plans.iter().find(|m| m.name == w).copied().ok_or_else(|| {
             usage(
@@ -344,7 +367,11 @@ fn pick_plan(manifests: &[Manifest], wanted: Option<&str>) -> Result<PlanDoc, Fa
 }
 
 fn names(plans: &[&Manifest]) -> String {
-    plans.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+    plans
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn truncate(s: &str, n: usize) -> &str {
@@ -359,7 +386,10 @@ pub fn parameters(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
     let mut map = Map::new();
     for pair in pairs {
         let Some((k, v)) = pair.split_once('=') else {
-            return Err(usage("run", format!("--param takes NAME=VALUE, not `{pair}`")));
+            return Err(usage(
+                "run",
+                format!("--param takes NAME=VALUE, not `{pair}`"),
+            ));
         };
         if k.is_empty() {
             return Err(usage("run", format!("--param `{pair}` has no name")));
@@ -372,9 +402,11 @@ pub fn parameters(pairs: &[String]) -> Result<Map<String, Value>, Failure> {
 
 fn store_path(store: Option<&str>) -> Result<PathBuf, Failure> {
     let path = match store {
-        Some(url) => match planspec_server::config::parse_store(url).map_err(|e| usage("run", e))? {
-            planspec_server::config::StoreLocation::Sqlite(path) => path,
-        },
+        Some(url) => {
+            match planspec_server::config::parse_store(url).map_err(|e| usage("run", e))? {
+                planspec_server::config::StoreLocation::Sqlite(path) => path,
+            }
+        }
         None => PathBuf::from(".planspec").join("planspec.db"),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -428,7 +460,13 @@ fn ask_gate(client: &Client, ns: &str, gate: &str, node: &str) -> Result<(), Fai
         match answer.to_ascii_lowercase().as_str() {
             "y" | "yes" => {
                 let comment = read_line("comment (optional): ");
-                return review(client, ns, gate, true, (!comment.is_empty()).then_some(comment));
+                return review(
+                    client,
+                    ns,
+                    gate,
+                    true,
+                    (!comment.is_empty()).then_some(comment),
+                );
             }
             "n" | "no" => {
                 let mut reason = String::new();
@@ -443,7 +481,13 @@ fn ask_gate(client: &Client, ns: &str, gate: &str, node: &str) -> Result<(), Fai
     }
 }
 
-fn ask_person(client: &Client, ns: &str, name: &str, node: &str, prompt: &str) -> Result<(), Failure> {
+fn ask_person(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    node: &str,
+    prompt: &str,
+) -> Result<(), Failure> {
     loop {
         let answer = read_line(&format!(
             "node {node} waits for a person — {prompt}\n  [d]one / [f]ailed / [w]ait for someone else: "
@@ -458,7 +502,8 @@ fn ask_person(client: &Client, ns: &str, name: &str, node: &str, prompt: &str) -
                     }
                     match line.split_once('=') {
                         Some((k, v)) if !k.is_empty() => {
-                            let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+                            let value = serde_json::from_str(v)
+                                .unwrap_or_else(|_| Value::String(v.to_owned()));
                             outputs.insert(k.to_owned(), value);
                         }
                         _ => eprintln!("  (NAME=VALUE, please)"),
@@ -466,7 +511,12 @@ fn ask_person(client: &Client, ns: &str, name: &str, node: &str, prompt: &str) -
                 }
                 let path = execution_path(ns, name, &format!("/nodes/{}/complete", encode(node)));
                 return client
-                    .request("POST", &path, "application/json", Some(&json!({"outputs": outputs})))
+                    .request(
+                        "POST",
+                        &path,
+                        "application/json",
+                        Some(&json!({"outputs": outputs})),
+                    )
                     .map(|_| ())
                     .map_err(server_error);
             }
@@ -477,7 +527,12 @@ fn ask_person(client: &Client, ns: &str, name: &str, node: &str, prompt: &str) -
                 }
                 let path = execution_path(ns, name, &format!("/nodes/{}/fail", encode(node)));
                 return client
-                    .request("POST", &path, "application/json", Some(&json!({"message": message})))
+                    .request(
+                        "POST",
+                        &path,
+                        "application/json",
+                        Some(&json!({"message": message})),
+                    )
                     .map(|_| ())
                     .map_err(server_error);
             }
@@ -500,10 +555,7 @@ fn install_interrupt_handler(hits: Arc<AtomicU32>) {
     // SAFETY: the handler only does an atomic add on a value initialised before it is
     // installed, which is async-signal-safe.
     unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as *const () as libc::sighandler_t,
-        );
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
 }
 
@@ -537,17 +589,34 @@ impl View {
 
     fn update(&mut self, e: &Value, elapsed: Duration) {
         let mut lines = String::new();
-        for (node, s) in e["status"]["nodeStatuses"].as_object().into_iter().flatten() {
+        for (node, s) in e["status"]["nodeStatuses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             let phase = s["phase"].as_str().unwrap_or("Pending");
-            let waiting = s["message"].as_str().filter(|m| phase == "Running" && (m.starts_with("awaiting") || m.starts_with("waiting"))).map(str::to_owned);
-            let key = format!("{phase}|{}|{}", s["attempt"], waiting.as_deref().unwrap_or(""));
+            let waiting = s["message"]
+                .as_str()
+                .filter(|m| {
+                    phase == "Running" && (m.starts_with("awaiting") || m.starts_with("waiting"))
+                })
+                .map(str::to_owned);
+            let key = format!(
+                "{phase}|{}|{}",
+                s["attempt"],
+                waiting.as_deref().unwrap_or("")
+            );
             if self.seen.get(node) == Some(&key) {
                 continue;
             }
             self.seen.insert(node.clone(), key);
             let t = &self.term;
             let line = match phase {
-                "Succeeded" => Some(format!("  {} {node:<24} {}", t.paint(t.glyph("✓", "ok"), styles::ok()), duration_of(s))),
+                "Succeeded" => Some(format!(
+                    "  {} {node:<24} {}",
+                    t.paint(t.glyph("✓", "ok"), styles::ok()),
+                    duration_of(s)
+                )),
                 "Failed" => Some(format!(
                     "  {} {node:<24} {}",
                     t.paint(t.glyph("✗", "FAIL"), styles::error()),
@@ -558,12 +627,22 @@ impl View {
                     t.paint(t.glyph("↷", "skip"), styles::dim()),
                     s["extensions"]["reason"].as_str().unwrap_or("")
                 )),
-                "Cancelled" => Some(format!("  {} {node:<24} cancelled", t.paint(t.glyph("⊘", "cancel"), styles::warning()))),
+                "Cancelled" => Some(format!(
+                    "  {} {node:<24} cancelled",
+                    t.paint(t.glyph("⊘", "cancel"), styles::warning())
+                )),
                 "Running" => {
                     let attempt = s["attempt"].as_u64().unwrap_or(1);
                     match &waiting {
-                        Some(m) => Some(format!("  {} {node:<24} {}", t.paint(t.glyph("⏸", "wait"), styles::gate()), crate::term::escape_line(m))),
-                        None if attempt > 1 => Some(format!("  {} {node:<24} attempt {attempt}", t.paint(t.glyph("↻", "retry"), styles::warning()))),
+                        Some(m) => Some(format!(
+                            "  {} {node:<24} {}",
+                            t.paint(t.glyph("⏸", "wait"), styles::gate()),
+                            crate::term::escape_line(m)
+                        )),
+                        None if attempt > 1 => Some(format!(
+                            "  {} {node:<24} attempt {attempt}",
+                            t.paint(t.glyph("↻", "retry"), styles::warning())
+                        )),
                         None => None,
                     }
                 }
@@ -589,7 +668,13 @@ impl View {
             let width = 24u64;
             let filled = (done * width).checked_div(total).unwrap_or(0);
             let bar: String = (0..width)
-                .map(|i| if i < filled { self.term.glyph("█", "#") } else { self.term.glyph("░", "-") })
+                .map(|i| {
+                    if i < filled {
+                        self.term.glyph("█", "#")
+                    } else {
+                        self.term.glyph("░", "-")
+                    }
+                })
                 .collect();
             emit_err(&format!(
                 "\r\x1b[2K  {bar} {done}/{total} nodes · {running} running · {}",
@@ -610,7 +695,10 @@ fn parse_time(t: &Value) -> Option<time::OffsetDateTime> {
 }
 
 fn duration_of(s: &Value) -> String {
-    match (parse_time(&s["startTime"]), parse_time(&s["completionTime"])) {
+    match (
+        parse_time(&s["startTime"]),
+        parse_time(&s["completionTime"]),
+    ) {
         (Some(a), Some(b)) => {
             let ms = (b - a).whole_milliseconds().max(0);
             if ms < 10_000 {
@@ -639,13 +727,19 @@ fn summary_table(e: &Value, term: &Term, elapsed: Duration) -> String {
         clock(elapsed)
     ));
     if let Some(nodes) = e["status"]["nodeStatuses"].as_object() {
-        out.push_str(&format!("{:<28} {:<10} {:>8} {:>10}  {}\n", "NODE", "PHASE", "ATTEMPTS", "DURATION", "MESSAGE"));
+        out.push_str(&format!(
+            "{:<28} {:<10} {:>8} {:>10}  {}\n",
+            "NODE", "PHASE", "ATTEMPTS", "DURATION", "MESSAGE"
+        ));
         for (node, s) in nodes {
             out.push_str(&format!(
                 "{:<28} {:<10} {:>8} {:>10}  {}\n",
                 node,
                 s["phase"].as_str().unwrap_or(""),
-                s["attempt"].as_u64().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+                s["attempt"]
+                    .as_u64()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 duration_of(s),
                 crate::term::escape_line(
                     s["message"]

@@ -1,7 +1,7 @@
 //! `planspec server`: opens the store and serves the API until SIGINT or SIGTERM.
 
-use planspec_server::control_plane::ControlPlane;
 use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
+use planspec_server::control_plane::ControlPlane;
 #[cfg(not(unix))]
 use planspec_server::http::shutdown_signal;
 use planspec_server::http::{access_log, ServerConfig};

@@ -50,7 +50,10 @@ pub fn journal(client: &Client, ns: &str, name: &str) -> Result<Vec<Value>, crat
         for item in &items {
             entries.push(item["entry"].clone());
         }
-        match page["metadata"]["continue"].as_str().and_then(|c| c.parse().ok()) {
+        match page["metadata"]["continue"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+        {
             Some(next) if !items.is_empty() => from = next,
             _ => return Ok(entries),
         }
@@ -134,7 +137,9 @@ fn detail(e: &Value) -> String {
     }
     match e["type"].as_str().unwrap_or("") {
         "ExecutionStarted" => {
-            let plan = e["pinned"]["plan"]["metadata"]["name"].as_str().unwrap_or("?");
+            let plan = e["pinned"]["plan"]["metadata"]["name"]
+                .as_str()
+                .unwrap_or("?");
             let nodes = e["pinned"]["plan"]["spec"]["graph"]["nodes"]
                 .as_array()
                 .map(Vec::len)
@@ -184,7 +189,11 @@ fn detail(e: &Value) -> String {
                 parts.push(format!(
                     "{} {}",
                     v["name"].as_str().unwrap_or("?"),
-                    if v["passed"] == true { "passed" } else { "failed" }
+                    if v["passed"] == true {
+                        "passed"
+                    } else {
+                        "failed"
+                    }
                 ));
             }
         }
@@ -203,7 +212,11 @@ fn detail(e: &Value) -> String {
         }
         "TimerFired" => parts.push(format!("timer {}", e["timer"].as_str().unwrap_or("?"))),
         "CancelRequested" => {
-            parts.push(if e["force"] == true { "forced".into() } else { "graceful".into() });
+            parts.push(if e["force"] == true {
+                "forced".into()
+            } else {
+                "graceful".into()
+            });
             if let Some(by) = e["by"].as_str() {
                 parts.push(format!("by {by}"));
             }

@@ -288,7 +288,8 @@ impl Driver {
             // Waited for: when the Gate is created, the node opens it.
             self.shared.watch_object(template_key.clone(), &self.uid);
             if let Some(run) = self.run.as_mut() {
-                run.gates.insert(node.clone(), (template_key.clone(), attempt));
+                run.gates
+                    .insert(node.clone(), (template_key.clone(), attempt));
                 run.extras.waiting_on.insert(
                     node.clone(),
                     format!("waiting for gate {} (it does not exist)", template_key.name),
@@ -430,17 +431,23 @@ impl Driver {
             return;
         };
         let Some(object) = object else {
-            run.extras
-                .waiting_on
-                .insert(node.to_owned(), format!("waiting for gate {} (it does not exist)", key.name));
+            run.extras.waiting_on.insert(
+                node.to_owned(),
+                format!("waiting for gate {} (it does not exist)", key.name),
+            );
             let _ = self.write_status_only().await;
             return;
         };
         if run.extras.waiting_on.remove(node).is_some() {
             let _ = self.write_status_only().await;
         }
-        let generation = object.pointer("/metadata/generation").and_then(Value::as_u64).unwrap_or(1);
-        let decided = object.pointer("/status/decidedGeneration").and_then(Value::as_u64);
+        let generation = object
+            .pointer("/metadata/generation")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        let decided = object
+            .pointer("/status/decidedGeneration")
+            .and_then(Value::as_u64);
         let outcome = object
             .pointer("/status/resolution/outcome")
             .and_then(Value::as_str);
@@ -504,13 +511,24 @@ impl Driver {
                     .as_deref()
                     .unwrap_or(&self.key.namespace)
                     .to_owned();
-                let kind = r.resource_ref.kind.clone().unwrap_or_else(|| "Execution".into());
+                let kind = r
+                    .resource_ref
+                    .kind
+                    .clone()
+                    .unwrap_or_else(|| "Execution".into());
                 let key = ObjectKey::new(kind, ns, r.resource_ref.name.to_string());
                 self.shared.watch_object(key.clone(), &self.uid);
                 if let Some(run) = self.run.as_mut() {
                     run.resources.insert(node.clone(), (key.clone(), attempt));
                 }
-                let object = self.shared.store.get(&key).await.ok().flatten().map(|o| o.object);
+                let object = self
+                    .shared
+                    .store
+                    .get(&key)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| o.object);
                 self.resource_changed(&node, object.as_ref()).await;
             }
             ExternalRef::Uri(u) => {
@@ -519,7 +537,9 @@ impl Driver {
                 if let Some(run) = self.run.as_mut() {
                     run.inflight.insert((node.clone(), attempt), token.clone());
                 }
-                let every = poll_interval_ms.map(Duration::from_millis).unwrap_or(DEFAULT_POLL);
+                let every = poll_interval_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_POLL);
                 tokio::spawn(poll_uri(tx, node, u.uri, every, token));
             }
         }
@@ -532,7 +552,9 @@ impl Driver {
         let Some((key, _)) = run.resources.get(node).cloned() else {
             return;
         };
-        let phase = object.and_then(|o| o.pointer("/status/phase")).and_then(Value::as_str);
+        let phase = object
+            .and_then(|o| o.pointer("/status/phase"))
+            .and_then(Value::as_str);
         let outcome = match phase {
             Some("Succeeded" | "Ready" | "Approved" | "Available") => Outcome::Succeeded {
                 outputs: object
@@ -643,7 +665,14 @@ impl Driver {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let object = self.shared.store.get(&key).await.ok().flatten().map(|o| o.object);
+            let object = self
+                .shared
+                .store
+                .get(&key)
+                .await
+                .ok()
+                .flatten()
+                .map(|o| o.object);
             self.watched_object(key, object).await;
         }
     }
@@ -685,7 +714,14 @@ fn derived_uid(seed: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     let h = h.concat();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Polls `uri` until it answers 2xx; a JSON object answer becomes the outputs.

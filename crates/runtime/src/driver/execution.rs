@@ -286,7 +286,11 @@ impl Driver {
         if finished && !self.even_if_finished {
             return Ok(false);
         }
-        let commands = self.run.as_ref().map(|r| r.exec.recover()).unwrap_or_default();
+        let commands = self
+            .run
+            .as_ref()
+            .map(|r| r.exec.recover())
+            .unwrap_or_default();
         self.write_status_only().await?;
         self.carry_out(commands).await;
         Ok(true)
@@ -532,7 +536,10 @@ impl Driver {
                     Err(m) => (false, format!("refused by {who}: {m}")),
                 };
                 let mut verdicts = waiting.verdicts.clone();
-                for v in verdicts.iter_mut().filter(|v| !v.passed && v.message.as_deref() == Some(MANUAL)) {
+                for v in verdicts
+                    .iter_mut()
+                    .filter(|v| !v.passed && v.message.as_deref() == Some(MANUAL))
+                {
                     v.passed = passed;
                     v.message = Some(message.clone());
                 }

@@ -316,7 +316,9 @@ impl RuntimeHandle {
             match answer.await {
                 Ok(Err(RuntimeError::Unavailable(why))) if why == DRIVER_ENDED => {
                     if !restart {
-                        return Err(RuntimeError::Conflict("the execution is not running".into()));
+                        return Err(RuntimeError::Conflict(
+                            "the execution is not running".into(),
+                        ));
                     }
                     // Wait for the ended driver to unregister, then start a new one.
                     tokio::time::sleep(Duration::from_millis(20)).await;

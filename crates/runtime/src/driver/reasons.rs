@@ -17,9 +17,7 @@ pub(crate) fn reason_code(failure: &Failure) -> ReasonCode {
         }
         FailureReason::InvalidOutputs => ReasonCode::OutputsInvalid,
         FailureReason::OutputsTooLarge => ReasonCode::OutputsTooLarge,
-        FailureReason::InvalidInputs | FailureReason::InvalidConfig => {
-            ReasonCode::ProviderRejected
-        }
+        FailureReason::InvalidInputs | FailureReason::InvalidConfig => ReasonCode::ProviderRejected,
         FailureReason::HttpStatus if !failure.retryable => ReasonCode::ProviderRejected,
         _ => ReasonCode::ProviderFailed,
     }

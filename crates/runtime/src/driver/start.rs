@@ -59,16 +59,23 @@ impl Pinned {
     /// The graph this record compiles to.
     pub(crate) fn compile(&self) -> Result<ExecGraph, StartFailure> {
         let plan: Plan = serde_json::from_value(self.plan.clone()).map_err(|e| {
-            StartFailure::new(ReasonCode::PlanInvalid, format!("the pinned plan does not parse: {e}"))
+            StartFailure::new(
+                ReasonCode::PlanInvalid,
+                format!("the pinned plan does not parse: {e}"),
+            )
         })?;
         let goal: Option<Goal> = match &self.goal {
             Some(g) => Some(serde_json::from_value(g.clone()).map_err(|e| {
-                StartFailure::new(ReasonCode::GoalInvalid, format!("the pinned goal does not parse: {e}"))
+                StartFailure::new(
+                    ReasonCode::GoalInvalid,
+                    format!("the pinned goal does not parse: {e}"),
+                )
             })?),
             None => None,
         };
-        compile(&plan, goal.as_ref())
-            .map_err(|e| StartFailure::new(ReasonCode::PlanInvalid, format!("the plan cannot run: {e}")))
+        compile(&plan, goal.as_ref()).map_err(|e| {
+            StartFailure::new(ReasonCode::PlanInvalid, format!("the plan cannot run: {e}"))
+        })
     }
 }
 
@@ -79,12 +86,7 @@ pub(crate) async fn pin(
     execution: &ExecutionResource,
 ) -> Result<(Pinned, ExecGraph), StartFailure> {
     let ns = key.namespace.as_str();
-    let plan_ns = execution
-        .spec
-        .plan_ref
-        .namespace
-        .as_deref()
-        .unwrap_or(ns);
+    let plan_ns = execution.spec.plan_ref.namespace.as_deref().unwrap_or(ns);
     let plan_name = &*execution.spec.plan_ref.name;
     let plan_object = get(shared, "Plan", plan_ns, plan_name)
         .await?
@@ -109,17 +111,22 @@ pub(crate) async fn pin(
             ));
         }
     }
-    let plan: Plan = serde_json::from_value(plan_object.clone())
-        .map_err(|e| StartFailure::new(ReasonCode::PlanInvalid, format!("plan {plan_name}: {e}")))?;
+    let plan: Plan = serde_json::from_value(plan_object.clone()).map_err(|e| {
+        StartFailure::new(ReasonCode::PlanInvalid, format!("plan {plan_name}: {e}"))
+    })?;
     let goal_object = match &execution.spec.goal_ref {
         Some(r) => {
             let goal_ns = r.namespace.as_deref().unwrap_or(ns);
-            Some(get(shared, "Goal", goal_ns, &r.name).await?.ok_or_else(|| {
-                StartFailure::new(
-                    ReasonCode::GoalNotFound,
-                    format!("goal {goal_ns}/{} does not exist", &*r.name),
-                )
-            })?)
+            Some(
+                get(shared, "Goal", goal_ns, &r.name)
+                    .await?
+                    .ok_or_else(|| {
+                        StartFailure::new(
+                            ReasonCode::GoalNotFound,
+                            format!("goal {goal_ns}/{} does not exist", &*r.name),
+                        )
+                    })?,
+            )
         }
         None => None,
     };
@@ -177,7 +184,10 @@ async fn pin_providers(
             let object = get(shared, "Binding", ns, &binding_name).await?;
             let binding = match object {
                 Some(o) => Some(serde_json::from_value::<Binding>(o).map_err(|e| {
-                    StartFailure::new(ReasonCode::BindingInvalid, format!("binding {binding_name}: {e}"))
+                    StartFailure::new(
+                        ReasonCode::BindingInvalid,
+                        format!("binding {binding_name}: {e}"),
+                    )
                 })?),
                 None => None,
             };

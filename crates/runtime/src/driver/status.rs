@@ -43,7 +43,12 @@ fn model_phase(phase: NodePhase) -> &'static str {
 }
 
 /// The record of one node, as stored in the node table and listed by the API.
-pub(crate) fn node_record(id: &str, node: &NodeState, extras: &Extras, pinned: &Pinned) -> NodeRecord {
+pub(crate) fn node_record(
+    id: &str,
+    node: &NodeState,
+    extras: &Extras,
+    pinned: &Pinned,
+) -> NodeRecord {
     let mut record = Map::new();
     record.insert("node".into(), json!(id));
     record.insert("phase".into(), json!(node.phase.as_str()));
@@ -110,13 +115,13 @@ pub(crate) fn execution_status(
     } else {
         phase_name(execution)
     };
-    let old_phase = status.get("phase").and_then(Value::as_str).map(str::to_owned);
+    let old_phase = status
+        .get("phase")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     status.insert("phase".into(), json!(phase));
     if old_phase.as_deref() != Some(phase) {
-        status.insert(
-            "lastPhaseTransitionTime".into(),
-            json!(&*timestamp(now_ms)),
-        );
+        status.insert("lastPhaseTransitionTime".into(), json!(&*timestamp(now_ms)));
     }
     match state.reason {
         Some(reason) => status.insert("reason".into(), json!(reason.as_str())),
@@ -232,7 +237,12 @@ pub(crate) fn execution_status(
 }
 
 /// The status of an Execution that could not start.
-pub(crate) fn start_failed_status(previous: &Value, reason: &str, message: &str, now_ms: u64) -> Value {
+pub(crate) fn start_failed_status(
+    previous: &Value,
+    reason: &str,
+    message: &str,
+    now_ms: u64,
+) -> Value {
     let mut status = previous.as_object().cloned().unwrap_or_default();
     status.insert("phase".into(), json!("Failed"));
     status.insert("reason".into(), json!(reason));
@@ -273,7 +283,10 @@ fn phase_name(execution: &Execution) -> &'static str {
 
 /// (type, status, reason, message) of the one condition the runtime owns: `Succeeded`,
 /// `Unknown` while running.
-fn condition_for(execution: &Execution, extras: &Extras) -> (&'static str, &'static str, String, String) {
+fn condition_for(
+    execution: &Execution,
+    extras: &Extras,
+) -> (&'static str, &'static str, String, String) {
     let state = execution.state();
     let c = state.counters;
     let progress = format!("{} of {} nodes done", c.terminal(), c.total());

@@ -362,19 +362,29 @@ async fn a_re_dispatched_attempt_stops_what_the_previous_runtime_left_running() 
         .spawn()
         .unwrap();
     let orphan_pid = orphan.id();
-    let group_file =
-        planspec_runtime::provider::exec::group_path(&work, "build", 1);
+    let group_file = planspec_runtime::provider::exec::group_path(&work, "build", 1);
     std::fs::create_dir_all(group_file.parent().unwrap()).unwrap();
     std::fs::write(&group_file, orphan_pid.to_string()).unwrap();
     // Someone else's process, recorded for attempt 2: not ours to kill.
-    let mut stranger = std::process::Command::new("sleep").arg("300").spawn().unwrap();
-    let stranger_file =
-        planspec_runtime::provider::exec::group_path(&work, "build", 2);
+    let mut stranger = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
+    let stranger_file = planspec_runtime::provider::exec::group_path(&work, "build", 2);
     std::fs::write(&stranger_file, stranger.id().to_string()).unwrap();
 
-    let out = outputs(run(&registry(), req(pin("exec", shell("echo '{\"ok\": true}'")))).await);
+    let out = outputs(
+        run(
+            &registry(),
+            req(pin("exec", shell("echo '{\"ok\": true}'"))),
+        )
+        .await,
+    );
     assert_eq!(Value::Object(out), json!({"ok": true}));
-    assert!(process_gone(orphan_pid).await, "the orphan {orphan_pid} survived");
+    assert!(
+        process_gone(orphan_pid).await,
+        "the orphan {orphan_pid} survived"
+    );
     assert!(!group_file.exists(), "the group record is cleared");
 
     let mut second = req(pin("exec", shell("true")));

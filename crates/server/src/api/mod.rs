@@ -182,7 +182,11 @@ impl Api {
 
     /// Attaches the runtime that drives Executions (whose logs live under `data_dir`); the
     /// execution operations answer 503 without one. Only the first call counts.
-    pub fn attach_runtime(&self, runtime: planspec_runtime::RuntimeHandle, data_dir: std::path::PathBuf) {
+    pub fn attach_runtime(
+        &self,
+        runtime: planspec_runtime::RuntimeHandle,
+        data_dir: std::path::PathBuf,
+    ) {
         let _ = self.inner.runtime.set((runtime, data_dir));
     }
 

@@ -336,8 +336,8 @@ pub fn compile_plan(object: &Value) -> Result<String, String> {
     if let Some(o) = spec_only.as_object_mut() {
         o.remove("status");
     }
-    let plan: planspec_model::plan::Plan = serde_json::from_value(spec_only)
-        .map_err(|e| format!("the plan does not parse: {e}"))?;
+    let plan: planspec_model::plan::Plan =
+        serde_json::from_value(spec_only).map_err(|e| format!("the plan does not parse: {e}"))?;
     planspec_engine::compile(&plan, None)
         .map(|graph| graph.digest().to_owned())
         .map_err(|e| e.to_string())

@@ -63,11 +63,9 @@ fn runtime_status(name: &str, error: RuntimeError) -> Status {
         RuntimeError::NotFound(_) => Status::not_found(EXECUTION, name),
         RuntimeError::Conflict(why) => Status::conflict(EXECUTION, name, &why),
         RuntimeError::Invalid(why) => Status::bad_request(why),
-        RuntimeError::Unavailable(why) => Status::failure(
-            503,
-            crate::status::Reason::ServiceUnavailable,
-            why,
-        ),
+        RuntimeError::Unavailable(why) => {
+            Status::failure(503, crate::status::Reason::ServiceUnavailable, why)
+        }
     }
 }
 
@@ -170,8 +168,10 @@ impl Api {
         if next < total {
             metadata["continue"] = json!(next.to_string());
         }
-        Ok(json!({"apiVersion": "planspec.io/v1alpha1", "kind": "ExecutionJournal",
-                  "metadata": metadata, "execution": name, "uid": execution.uid, "items": items}))
+        Ok(
+            json!({"apiVersion": "planspec.io/v1alpha1", "kind": "ExecutionJournal",
+                  "metadata": metadata, "execution": name, "uid": execution.uid, "items": items}),
+        )
     }
 
     /// One page of the Execution's node records, in node-id order, optionally of one phase.
@@ -199,8 +199,10 @@ impl Api {
             metadata["continue"] = json!(c);
         }
         let items: Vec<Value> = page.records.into_iter().map(|r| r.record).collect();
-        Ok(json!({"apiVersion": "planspec.io/v1alpha1", "kind": "ExecutionNodeList",
-                  "metadata": metadata, "execution": name, "items": items}))
+        Ok(
+            json!({"apiVersion": "planspec.io/v1alpha1", "kind": "ExecutionNodeList",
+                  "metadata": metadata, "execution": name, "items": items}),
+        )
     }
 
     /// Up to `max` bytes of the log of `node`'s `attempt` (the latest when `None`) from
@@ -289,7 +291,10 @@ async fn latest_attempt(dir: &std::path::Path) -> Option<u32> {
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(n) = name.strip_suffix(".log").and_then(|n| n.parse::<u32>().ok()) {
+        if let Some(n) = name
+            .strip_suffix(".log")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
             best = best.max(Some(n));
         }
     }

@@ -64,9 +64,13 @@ impl Reconciler for BindingController {
             return Ok(Requeue::Never);
         };
         let options = ListOptions::default();
-        let plans: Vec<Plan> = typed_items(api.list(PLAN, Some(&key.namespace), &options).await?.items);
-        let executions: Vec<Execution> =
-            typed_items(api.list(EXECUTION, Some(&key.namespace), &options).await?.items);
+        let plans: Vec<Plan> =
+            typed_items(api.list(PLAN, Some(&key.namespace), &options).await?.items);
+        let executions: Vec<Execution> = typed_items(
+            api.list(EXECUTION, Some(&key.namespace), &options)
+                .await?
+                .items,
+        );
         let status = observe(&binding, &plans, &executions, &timestamp(api.now()));
         write_status(api, BINDING, &current, &status).await?;
         Ok(Requeue::Never)
@@ -92,7 +96,11 @@ pub fn observe(
     let named_by_execution = |plan: &Plan| {
         executions.iter().any(|e| {
             *e.spec.plan_ref.name == *plan.metadata.name
-                && (e.spec.binding_ref.as_ref().is_some_and(|r| *r.name == *name)
+                && (e
+                    .spec
+                    .binding_ref
+                    .as_ref()
+                    .is_some_and(|r| *r.name == *name)
                     || e.spec.node_bindings.values().any(|r| *r.name == *name))
         })
     };
@@ -122,7 +130,11 @@ pub fn observe(
         total += resolution.total_count();
         bound += resolution.bound_count();
         for mut u in resolution.unbound_capabilities() {
-            u.message = Some(format!("plan {}: {}", &*plan.metadata.name, u.message.unwrap_or_default()));
+            u.message = Some(format!(
+                "plan {}: {}",
+                &*plan.metadata.name,
+                u.message.unwrap_or_default()
+            ));
             unbound.push(u);
         }
         for n in &resolution.nodes {

@@ -46,11 +46,35 @@ mod tests {
     #[test]
     fn transition_time_moves_only_with_status() {
         let mut cs = Vec::new();
-        set_condition(&mut cs, "Ready", ConditionStatus::False, "A", None, Some(1), "t1");
-        set_condition(&mut cs, "Ready", ConditionStatus::False, "B", None, Some(2), "t2");
+        set_condition(
+            &mut cs,
+            "Ready",
+            ConditionStatus::False,
+            "A",
+            None,
+            Some(1),
+            "t1",
+        );
+        set_condition(
+            &mut cs,
+            "Ready",
+            ConditionStatus::False,
+            "B",
+            None,
+            Some(2),
+            "t2",
+        );
         assert_eq!(&*cs[0].last_transition_time, "t1");
         assert_eq!(cs[0].reason, "B");
-        set_condition(&mut cs, "Ready", ConditionStatus::True, "C", None, Some(2), "t3");
+        set_condition(
+            &mut cs,
+            "Ready",
+            ConditionStatus::True,
+            "C",
+            None,
+            Some(2),
+            "t3",
+        );
         assert_eq!(&*cs[0].last_transition_time, "t3");
     }
 }

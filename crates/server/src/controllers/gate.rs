@@ -228,9 +228,14 @@ pub async fn review(
         return Err(Status::bad_request("a review needs a reviewer"));
     }
     if review.action == ReviewAction::Reject
-        && review.comment.as_deref().is_none_or(|c| c.trim().is_empty())
+        && review
+            .comment
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
     {
-        return Err(Status::bad_request("a rejection needs a comment saying why"));
+        return Err(Status::bad_request(
+            "a rejection needs a comment saying why",
+        ));
     }
     let key = crate::api::key(GATE, namespace, name);
     loop {

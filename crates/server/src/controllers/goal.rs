@@ -250,7 +250,8 @@ fn selects(goal: &Goal, plan: &Plan, namespace: &str) -> bool {
     match &goal.spec.plan_selector {
         Some(selector) => selector.matches(&plan.metadata.labels),
         None => plan.spec.goal_ref.as_ref().is_some_and(|r| {
-            *r.name == *goal.metadata.name && r.namespace.as_deref().unwrap_or(namespace) == namespace
+            *r.name == *goal.metadata.name
+                && r.namespace.as_deref().unwrap_or(namespace) == namespace
         }),
     }
 }
@@ -293,7 +294,11 @@ fn choose<'p>(candidates: &[&'p Plan]) -> Option<&'p Plan> {
                 .any(|r| *r.name == *p.metadata.name)
         })
     };
-    let live: Vec<&Plan> = candidates.iter().copied().filter(|p| !superseded(p)).collect();
+    let live: Vec<&Plan> = candidates
+        .iter()
+        .copied()
+        .filter(|p| !superseded(p))
+        .collect();
     // Best of each series; plans without a series stand alone.
     let mut best: Vec<&Plan> = Vec::new();
     for plan in live {

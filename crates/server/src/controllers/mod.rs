@@ -224,7 +224,11 @@ async fn list_keys(
     namespace: Option<&str>,
 ) -> Result<Vec<ObjectKey>, Status> {
     let page = api
-        .list(resource, namespace, &crate::api::params::ListOptions::default())
+        .list(
+            resource,
+            namespace,
+            &crate::api::params::ListOptions::default(),
+        )
         .await?;
     Ok(page
         .items

@@ -47,7 +47,8 @@ pub mod paths {
     pub const FAIL: &str =
         "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/nodes/{node}/fail";
     /// An Execution's journal.
-    pub const JOURNAL: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/journal";
+    pub const JOURNAL: &str =
+        "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/journal";
     /// An Execution's node records.
     pub const NODES: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/nodes";
     /// A node attempt's log.
@@ -105,7 +106,9 @@ async fn object_body(app: &App, body: Body) -> Result<Map<String, Value>, Status
     }
     match serde_json::from_slice(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Status::bad_request("the request body must be a JSON object")),
+        Ok(_) => Err(Status::bad_request(
+            "the request body must be a JSON object",
+        )),
         Err(e) => Err(Status::bad_request(format!(
             "the request body is not JSON: {e}"
         ))),
@@ -122,7 +125,11 @@ fn answer(result: Result<Value, Status>) -> Response {
 fn flag(body: &Map<String, Value>, params: &Params, name: &str) -> Result<bool, Status> {
     match body.get(name) {
         Some(Value::Bool(b)) => return Ok(*b),
-        Some(_) => return Err(Status::bad_request(format!("`{name}` must be true or false"))),
+        Some(_) => {
+            return Err(Status::bad_request(format!(
+                "`{name}` must be true or false"
+            )))
+        }
         None => {}
     }
     match params.get(name) {
@@ -154,7 +161,12 @@ async fn cancel(
             let body = object_body(&app, body).await?;
             let force = flag(&body, &Params::parse(query.as_deref()), "force")?;
             app.api
-                .operate(&ns, &name, Operation::Cancel { force }, Some(actor(&headers)))
+                .operate(
+                    &ns,
+                    &name,
+                    Operation::Cancel { force },
+                    Some(actor(&headers)),
+                )
                 .await
         }
         .await,
@@ -240,7 +252,9 @@ fn number<T: std::str::FromStr>(params: &Params, name: &str) -> Result<Option<T>
     match params.get(name) {
         None | Some("") => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
-            Status::bad_request(format!("`{name}` must be a non-negative integer, not `{v}`"))
+            Status::bad_request(format!(
+                "`{name}` must be a non-negative integer, not `{v}`"
+            ))
         }),
     }
 }
@@ -272,7 +286,10 @@ async fn nodes(
     answer(
         async {
             let params = Params::parse(query.as_deref());
-            let phase = params.get("phase").filter(|p| !p.is_empty()).map(str::to_owned);
+            let phase = params
+                .get("phase")
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned);
             let limit = number::<usize>(&params, "limit")?;
             let after = params
                 .get("continue")

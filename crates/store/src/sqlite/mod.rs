@@ -163,7 +163,7 @@ impl Shared {
 
 impl SqliteStore {
     /// Opens (creating it and its parent directory if needed) the store at `path`, applies
-    /// pending schema migrations and starts the writer task. Must be called inside a tokio
+    /// pending schema migrations and starts the writer thread. Must be called inside a tokio
     /// runtime.
     ///
     /// Fails with [`StoreError::Backend`] when the file is in use by another store, is not a
@@ -239,8 +239,9 @@ impl SqliteStore {
         self.bulk_reads.close();
         self.readers.close().await;
         let mut closed = self.shared.closed.subscribe();
+        // A failed send means the writer has stopped already (it failed); it marks itself
+        // closed in any case, even when it panics.
         let _ = self.queue.send(Msg::Close).await;
-        // An error means the writer task is gone without saying so (its runtime stopped).
         let _ = closed.wait_for(|&c| c).await;
     }
 

@@ -37,29 +37,12 @@ struct Idle {
     closed: bool,
 }
 
-/// A connection lent to one read: back to the idle ones when dropped (closed instead, if the
-/// store closed meanwhile or enough are idle).
-struct Lent<'a> {
-    readers: &'a Readers,
-    conn: Option<Connection>,
-}
+/// One read in flight, counted until dropped (also when the read panics).
+struct InFlight<'a>(&'a Readers);
 
-impl Drop for Lent<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let spare = {
-                let mut idle = self.readers.idle();
-                if !idle.closed && idle.connections.len() < self.readers.keep {
-                    idle.connections.push(conn);
-                    None
-                } else {
-                    Some(conn)
-                }
-            };
-            // Closed outside the lock.
-            drop(spare);
-        }
-        self.readers.lent.send_modify(|n| *n = n.saturating_sub(1));
+        self.0.lent.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -85,11 +68,14 @@ impl Readers {
 
     /// Runs `read` on the caller's thread, for reads of one row (see the module documentation).
     pub(super) fn inline<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let lent = self.lend()?;
-        match &lent.conn {
-            Some(conn) => read(conn),
-            None => Err(StoreError::Backend("the store is closed".into())),
-        }
+        let (_in_flight, idle) = self.start()?;
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = read(&conn);
+        self.put_back(conn);
+        result
     }
 
     /// Runs `read` on the runtime's blocking pool, for reads of many rows.
@@ -104,25 +90,31 @@ impl Readers {
             .map_err(|e| StoreError::Backend(format!("a read failed: {e}")))?
     }
 
-    fn lend(&self) -> Result<Lent<'_>> {
-        let conn = {
+    /// Counts a read in (refused once closed) and takes an idle connection, if any.
+    fn start(&self) -> Result<(InFlight<'_>, Option<Connection>)> {
+        let mut idle = self.idle();
+        if idle.closed {
+            return Err(StoreError::Backend("the store is closed".into()));
+        }
+        self.lent.send_modify(|n| *n += 1);
+        Ok((InFlight(self), idle.connections.pop()))
+    }
+
+    /// Keeps `conn` for the next read, or closes it if the store closed meanwhile, enough are
+    /// idle, or a failed read left a transaction open (an idle snapshot would keep the WAL from
+    /// being checkpointed).
+    fn put_back(&self, conn: Connection) {
+        let spare = {
             let mut idle = self.idle();
-            if idle.closed {
-                return Err(StoreError::Backend("the store is closed".into()));
+            if !idle.closed && idle.connections.len() < self.keep && conn.is_autocommit() {
+                idle.connections.push(conn);
+                None
+            } else {
+                Some(conn)
             }
-            let conn = idle.connections.pop();
-            self.lent.send_modify(|n| *n += 1);
-            conn
         };
-        let mut lent = Lent {
-            readers: self,
-            conn: None,
-        };
-        lent.conn = Some(match conn {
-            Some(conn) => conn,
-            None => self.connect()?,
-        });
-        Ok(lent)
+        // Closed outside the lock.
+        drop(spare);
     }
 
     fn connect(&self) -> Result<Connection> {
