@@ -21,10 +21,12 @@
 //! they finish on their own while the restarted server dispatches the same attempts again,
 //! which is exactly the race the per-key marker settles.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -177,10 +179,7 @@ fn execution_name(i: usize) -> String {
 // The server process and HTTP.
 // ------------------------------------------------------------------------------------------
 
-struct Running {
-    child: Child,
-    addr: String,
-}
+type Running = common::ServerProcess;
 
 fn start(store: &str, stderr_path: &Path) -> Running {
     let stderr = std::fs::OpenOptions::new()
@@ -188,47 +187,15 @@ fn start(store: &str, stderr_path: &Path) -> Running {
         .append(true)
         .open(stderr_path)
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-        .args(["server", "--listen", "127.0.0.1:0", "--store", store])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| {
-            panic!(
-                "the server announced no address ({line:?}); its stderr ends with:\n{}",
-                tail(stderr_path, 30)
-            )
-        })
-        .to_owned();
-    Running { child, addr }
-}
-
-/// A server left running by a failing test is killed with it.
-impl Drop for Running {
-    fn drop(&mut self) {
-        // A no-op for a child already waited for.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::ServerProcess::start(store, Stdio::from(stderr)).unwrap_or_else(|line| {
+        panic!(
+            "the server announced no address ({line:?}); its stderr ends with:\n{}",
+            tail(stderr_path, 30)
+        )
+    })
 }
 
 impl Running {
-    fn sigkill(mut self) {
-        // `Child::kill` is SIGKILL on Unix.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
     fn sigterm(mut self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

@@ -4,11 +4,13 @@
 //! `resourceVersion`; `PRAGMA integrity_check` must say `ok`, both on the file exactly as
 //! the crash left it and after the restarts. Two crash/restart cycles on one file.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,30 +18,11 @@ use std::time::{Duration, Instant};
 const CLIENTS: usize = 6;
 const NS: &str = "default";
 
-struct Running {
-    child: Child,
-    addr: String,
-}
+type Running = common::ServerProcess;
 
 fn start(store: &str) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-        .args(["server", "--listen", "127.0.0.1:0", "--store", store])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Running { child, addr }
+    common::ServerProcess::start(store, Stdio::null())
+        .unwrap_or_else(|line| panic!("no address in {line:?}"))
 }
 
 /// One HTTP/1.1 request on its own connection. `Err` when the connection fails at any point

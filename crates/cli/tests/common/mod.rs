@@ -1,0 +1,58 @@
+//! Shared by the CLI's integration tests: a real `planspec server` process.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A `planspec server` child process, killed (and reaped) when dropped.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// `127.0.0.1:PORT`, as the server announced it.
+    pub addr: String,
+}
+
+impl ServerProcess {
+    /// Starts `planspec server --listen 127.0.0.1:0 --store STORE` with its stderr going to
+    /// `stderr`, and reads the address it announces on its first stdout line. `Err` carries
+    /// that line when it holds no address.
+    pub fn start(store: &str, stderr: Stdio) -> Result<ServerProcess, String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
+            .args(["server", "--listen", "127.0.0.1:0", "--store", store])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("the planspec binary starts");
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned);
+        match addr {
+            Some(addr) => Ok(ServerProcess { child, addr }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(line)
+            }
+        }
+    }
+
+    /// SIGKILL, then reap.
+    pub fn sigkill(mut self) {
+        // `Child::kill` is SIGKILL on Unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // A no-op for a child already reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
