@@ -140,6 +140,37 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
     };
     let client = Client::new(&plane.url()).with_header("X-PlanSpec-User", &args.actor.name());
 
+    // The namespaces the documents live in must exist: create the missing ones.
+    let namespaces: BTreeSet<&str> = manifests
+        .iter()
+        .map(|m| m.namespace.as_str())
+        .chain(std::iter::once(ns.as_str()))
+        .collect();
+    for namespace in namespaces {
+        let path = format!(
+            "{}/{}",
+            Target::Namespace.collection(None),
+            encode(namespace)
+        );
+        if let Err(e) = client.get(&path) {
+            if e.code() != Some(404) {
+                return Err(server_error(e));
+            }
+            let body =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+            match client.request(
+                "POST",
+                &Target::Namespace.collection(None),
+                "application/json",
+                Some(&body),
+            ) {
+                Ok(_) => emit_err(&format!("namespace/{namespace} created\n")),
+                Err(e) if e.code() == Some(409) => {}
+                Err(e) => return Err(server_error(e)),
+            }
+        }
+    }
+
     // Apply everything but Executions.
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for manifest in manifests
@@ -749,12 +780,19 @@ fn summary_table(e: &Value, term: &Term, elapsed: Duration) -> String {
                 )
             ));
         }
-    } else {
-        let p = &e["status"]["extensions"]["progress"];
+    } else if let Some(p) = e["status"]["extensions"]["progress"].as_object() {
+        let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
         out.push_str(&format!(
             "{} nodes: {} succeeded, {} failed, {} skipped, {} cancelled\n",
-            p["total"], p["succeeded"], p["failed"], p["skipped"], p["cancelled"]
+            n("total"),
+            n("succeeded"),
+            n("failed"),
+            n("skipped"),
+            n("cancelled")
         ));
+    } else if let Some(reason) = e["status"]["reason"].as_str() {
+        // It never started (no plan, no providers …): nothing ran.
+        out.push_str(&format!("nothing ran ({reason})\n"));
     }
     out
 }
