@@ -710,3 +710,62 @@ async fn execution_data_and_leases_survive_reopen() {
     assert!(next.token > lease.token);
     store.close().await;
 }
+
+/// A request whose own data makes a statement fail (labels nested deeper than SQLite's JSON
+/// parser allows, so the label-index trigger fails) fails alone: the other requests of the
+/// same group commit still succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_fails_in_sql_fails_alone_in_its_group() {
+    let (store, _dir) = fresh().await;
+    let mut deep = json!("x");
+    for _ in 0..1100 {
+        deep = json!({ "a": deep });
+    }
+    for round in 0..10 {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("ok-{round}-{i}");
+                store.create(key(&name), name.clone(), doc(&name, 1)).await
+            }));
+        }
+        let poisoned = {
+            let store = store.clone();
+            let name = format!("deep-{round}");
+            let mut object = doc(&name, 1);
+            object["metadata"]["labels"] = json!({ "nested": deep.clone() });
+            tokio::spawn(async move { store.create(key(&name), name.clone(), object).await })
+        };
+        for task in tasks {
+            task.await
+                .unwrap()
+                .expect("a harmless create in the same group succeeds");
+        }
+        // The poisoned create itself may fail (its labels are unreadable to SQLite); it must
+        // not have taken the others with it.
+        let _ = poisoned.await.unwrap();
+    }
+}
+
+/// The lock follows the file, not the spelling of its path: a symlink to an open store's
+/// database is refused like the path itself.
+#[tokio::test]
+async fn a_symlink_to_an_open_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let _store = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let err = SqliteStore::open(&link, SqliteOptions::default())
+        .await
+        .err()
+        .expect("a second store on the same file is refused");
+    assert!(err.to_string().contains("in use"), "{err}");
+    let dotted = dir.path().join(".").join("s.db");
+    assert!(SqliteStore::open(&dotted, SqliteOptions::default())
+        .await
+        .is_err());
+}

@@ -10,8 +10,21 @@ pub(super) struct LockFile {
 }
 
 impl LockFile {
+    /// Locks `<db>.lock`, where `<db>` is the database's canonical path: the same file
+    /// reached through a symlink or another spelling (`dir/../s.db`) takes the same lock.
+    /// (Two hard links to one file are two names; do not do that.)
     pub(super) fn acquire(db: &Path) -> Result<LockFile> {
-        let mut name = db.as_os_str().to_owned();
+        // The file must exist to be canonicalised; an empty file is a new SQLite database.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .open(db)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", db.display())))?;
+        let canonical = std::fs::canonicalize(db).map_err(|e| {
+            StoreError::Backend(format!("cannot resolve the path {}: {e}", db.display()))
+        })?;
+        let mut name = canonical.into_os_string();
         name.push(".lock");
         let path = PathBuf::from(name);
         let file = std::fs::OpenOptions::new()

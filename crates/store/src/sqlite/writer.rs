@@ -308,9 +308,11 @@ impl Writer {
             match job {
                 Job::Write { ops, reply } => {
                     let writes = ops.iter().any(|op| !matches!(op, WriteOp::Check { .. }));
-                    // A request of one op that is refused has changed nothing; a longer one
-                    // sharing the transaction needs a savepoint to undo its first ops alone.
-                    let savepoint = shared_batch && ops.len() > 1;
+                    // A request sharing the transaction runs in its own savepoint, so that its
+                    // refusal — or a statement error caused by its own data (malformed JSON
+                    // for an index trigger, a value too big) — undoes it alone and the other
+                    // requests of the group still commit.
+                    let savepoint = shared_batch;
                     match self.apply_request(ops, next, savepoint) {
                         Ok(Ok(changes)) => {
                             next += changes.len() as i64;
@@ -324,18 +326,33 @@ impl Writer {
                         }
                     }
                 }
-                Job::Lease { op, reply } => match leases::apply(&self.conn, op) {
-                    Ok(lease) => {
-                        // A refused lease operation wrote nothing.
-                        dirty |= lease.is_some();
-                        done.push(Done::Lease(reply, Ok(lease)));
+                Job::Lease { op, reply } => {
+                    let savepoint = shared_batch && exec(&self.conn, "SAVEPOINT request").is_ok();
+                    match leases::apply(&self.conn, op) {
+                        Ok(lease) => {
+                            if savepoint && exec(&self.conn, "RELEASE request").is_err() {
+                                let e = StoreError::Backend("cannot release a savepoint".into());
+                                done.push(Done::Lease(reply, Err(e.clone_backend())));
+                                broken = Some(e);
+                                continue;
+                            }
+                            // A refused lease operation wrote nothing.
+                            dirty |= lease.is_some();
+                            done.push(Done::Lease(reply, Ok(lease)));
+                        }
+                        Err(e) => {
+                            let e = StoreError::Backend(e.to_string());
+                            let undone = savepoint
+                                && !self.conn.is_autocommit()
+                                && exec(&self.conn, "ROLLBACK TO request").is_ok()
+                                && exec(&self.conn, "RELEASE request").is_ok();
+                            done.push(Done::Lease(reply, Err(e.clone_backend())));
+                            if !undone {
+                                broken = Some(e);
+                            }
+                        }
                     }
-                    Err(e) => {
-                        let e = StoreError::Backend(e.to_string());
-                        done.push(Done::Lease(reply, Err(e.clone_backend())));
-                        broken = Some(e);
-                    }
-                },
+                }
             }
         }
 
@@ -405,7 +422,18 @@ impl Writer {
                     refused = Some(e);
                     break;
                 }
-                Err(OpError::Db(e)) => return Err(e),
+                Err(OpError::Db(e)) => {
+                    // Still inside the transaction (SQLite did not abandon it): undo this
+                    // request alone and fail only it. Otherwise the batch is lost.
+                    if savepoint
+                        && !self.conn.is_autocommit()
+                        && exec(&self.conn, "ROLLBACK TO request").is_ok()
+                        && exec(&self.conn, "RELEASE request").is_ok()
+                    {
+                        return Ok(Err(e));
+                    }
+                    return Err(e);
+                }
             }
         }
         if savepoint {
