@@ -759,10 +759,9 @@ async fn a_symlink_to_an_open_store_is_refused() {
         .unwrap();
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&path, &link).unwrap();
-    let err = SqliteStore::open(&link, SqliteOptions::default())
-        .await
-        .err()
-        .expect("a second store on the same file is refused");
+    let Err(err) = SqliteStore::open(&link, SqliteOptions::default()).await else {
+        panic!("a second store on the same file is refused");
+    };
     assert!(err.to_string().contains("in use"), "{err}");
     let dotted = dir.path().join(".").join("s.db");
     assert!(SqliteStore::open(&dotted, SqliteOptions::default())
