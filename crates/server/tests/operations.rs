@@ -413,3 +413,131 @@ async fn a_gate_node_waits_for_its_review_and_a_rejection_fails_the_run() {
         "gate_rejected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_that_never_started_cannot_be_retried_and_says_why() {
+    let env = start().await;
+    env.post(&format!("{V}/executions"), execution("orphan"))
+        .await;
+    let e = env
+        .until("orphan", "failed at start", |e| phase(e) == "Failed")
+        .await;
+    assert_eq!(e["status"]["reason"], "plan_not_found");
+    let refused = env
+        .op(&format!("{V}/executions/orphan/retry"), json!({}), 409)
+        .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("never started"),
+        "{refused:#}"
+    );
+    env.op(
+        &format!("{V}/executions/orphan/retry"),
+        json!({"from": "Not A Node/../x"}),
+        400,
+    )
+    .await;
+}
+
+/// `a` + node `b-c` and `a-b` + node `c` would both name their Gate `a-b-c`: each run still
+/// gets its own, and approving one decides only that run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_names_that_collide_still_give_each_run_its_own_gate() {
+    let env = start().await;
+    env.post(
+        &format!("{V}/gates"),
+        json!({"apiVersion": "planspec.io/v1alpha1", "kind": "Gate", "metadata": {"name": "ok"},
+               "spec": {"gateType": "approval", "targetRef": {"kind": "Plan", "name": "p"}}}),
+    )
+    .await;
+    for (plan_name, node) in [("p", "b-c"), ("q", "c")] {
+        let mut p = plan(json!([{"id": node, "kind": "Gate", "gateRef": {"name": "ok"}}]));
+        p["metadata"]["name"] = json!(plan_name);
+        env.post(&format!("{V}/plans"), p).await;
+    }
+    let mut a = execution("a");
+    a["spec"]["planRef"]["name"] = json!("p");
+    env.post(&format!("{V}/executions"), a).await;
+    let mut ab = execution("a-b");
+    ab["spec"]["planRef"]["name"] = json!("q");
+    env.post(&format!("{V}/executions"), ab).await;
+    let first = env
+        .until("a", "waiting", |e| {
+            e["status"]["nodeStatuses"]["b-c"]["extensions"]["gate"].is_string()
+        })
+        .await;
+    let second = env
+        .until("a-b", "waiting", |e| {
+            e["status"]["nodeStatuses"]["c"]["extensions"]["gate"].is_string()
+        })
+        .await;
+    let g1 = first["status"]["nodeStatuses"]["b-c"]["extensions"]["gate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let g2 = second["status"]["nodeStatuses"]["c"]["extensions"]["gate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(g1, g2, "two runs share one gate");
+    env.op(
+        &format!("{V}/gates/{g1}/review"),
+        json!({"action": "approve"}),
+        200,
+    )
+    .await;
+    env.until("a", "approved run succeeds", |e| phase(e) == "Succeeded")
+        .await;
+    let other = env
+        .c
+        .get(&format!("{V}/executions/a-b"))
+        .await
+        .expect(200)
+        .json();
+    assert_ne!(phase(&other), "Succeeded", "the other run was decided too");
+}
+
+/// A person does the work, then a person confirms a manual criterion: two waits, two
+/// `complete`s, each answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_task_with_a_manual_criterion_waits_twice() {
+    let env = start().await;
+    env.post(
+        &format!("{V}/plans"),
+        plan(json!([{"id": "sign", "kind": "Task",
+            "acceptanceCriteria": [{"type": "manual", "name": "looks-right"}]}])),
+    )
+    .await;
+    env.post(
+        &format!("{V}/bindings"),
+        binding(json!([rule("sign", "human://approver", json!({}))])),
+    )
+    .await;
+    env.post(&format!("{V}/executions"), execution("run")).await;
+    env.until("run", "awaiting the work", |e| {
+        e["status"]["extensions"]["awaitingHuman"] == json!(["sign"])
+    })
+    .await;
+    env.op(
+        &format!("{V}/executions/run/nodes/sign/complete"),
+        json!({"outputs": {"done": true}}),
+        200,
+    )
+    .await;
+    env.until("run", "awaiting the criterion", |e| {
+        e["status"]["nodeStatuses"]["sign"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("looks-right"))
+    })
+    .await;
+    env.op(
+        &format!("{V}/executions/run/nodes/sign/complete"),
+        json!({}),
+        200,
+    )
+    .await;
+    env.until("run", "succeeded", |e| phase(e) == "Succeeded")
+        .await;
+}

@@ -280,7 +280,15 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
             .into_iter()
             .flatten()
         {
-            if status["phase"] != "Running" || asked.contains(node) {
+            // One question per wait: a node may wait again (criteria after the work, a
+            // retried attempt), and that is a new wait.
+            let wait = format!(
+                "{node}|{}|{}|{}",
+                status["attempt"],
+                status["extensions"]["activity"],
+                status["message"].as_str().unwrap_or("")
+            );
+            if status["phase"] != "Running" || asked.contains(&wait) {
                 continue;
             }
             let at_gate = status["extensions"]["activity"] == "Gate";
@@ -296,7 +304,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                     continue;
                 };
                 let gate = &gate.to_owned();
-                asked.insert(node.clone());
+                asked.insert(wait.clone());
                 view.clear();
                 if args.yes {
                     review(
@@ -316,7 +324,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                     ));
                 }
             } else if awaiting {
-                asked.insert(node.clone());
+                asked.insert(wait.clone());
                 view.clear();
                 let prompt = status["message"].as_str().unwrap_or("").to_owned();
                 if interactive {

@@ -276,6 +276,8 @@ impl Driver {
             .unwrap_or(&self.key.namespace)
             .to_owned();
         let template_key = ObjectKey::new("Gate", ns.clone(), gate_ref.name.to_string());
+        // Interest first, then the read: a template created in between is not missed.
+        self.shared.watch_object(template_key.clone(), &self.uid);
         let template = self
             .shared
             .store
@@ -358,8 +360,47 @@ impl Driver {
             "spec": spec,
             "status": {"phase": "Waiting", "observedGeneration": 1}
         });
-        match self.shared.store.create(key.clone(), uid, object).await {
-            Ok(_) | Err(StoreError::AlreadyExists(_)) => Some(key),
+        match self
+            .shared
+            .store
+            .create(key.clone(), uid.clone(), object.clone())
+            .await
+        {
+            Ok(_) => Some(key),
+            Err(StoreError::AlreadyExists(_)) => {
+                // Ours (created before a restart), or another run's / a leftover with the same
+                // name (`a`+`b-c` and `a-b`+`c` both make `a-b-c`): then a name with a hash.
+                match self.shared.store.get(&key).await {
+                    Ok(Some(existing)) if existing.uid == uid => Some(key),
+                    _ => {
+                        let hashed = dns_name(&format!("{base}-{}", &uid[..8]));
+                        let key = ObjectKey::new("Gate", ns, hashed.clone());
+                        let mut object = object;
+                        object["metadata"]["name"] = json!(hashed);
+                        match self
+                            .shared
+                            .store
+                            .create(key.clone(), uid.clone(), object)
+                            .await
+                        {
+                            Ok(_) => Some(key),
+                            Err(StoreError::AlreadyExists(_)) => {
+                                match self.shared.store.get(&key).await {
+                                    Ok(Some(existing)) if existing.uid == uid => Some(key),
+                                    _ => {
+                                        eprintln!("planspec: runtime: gate names {base} and {hashed} are taken by other objects");
+                                        None
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("planspec: runtime: creating gate {key}: {e}");
+                                None
+                            }
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 eprintln!("planspec: runtime: creating gate {key}: {e}");
                 None
@@ -680,14 +721,14 @@ impl Driver {
     /// Keeps the machine verdicts of a Task whose manual criteria wait for a person.
     pub(crate) fn hold_verdicts(&mut self, node: &str, attempt: u32, verdicts: Vec<Verdict>) {
         if let Some(run) = self.run.as_mut() {
-            run.human
-                .entry(node.to_owned())
-                .and_modify(|w| w.verdicts = verdicts.clone())
-                .or_insert(Waiting {
+            run.human.insert(
+                node.to_owned(),
+                Waiting {
                     attempt,
                     kind: HumanWait::Criteria,
                     verdicts,
-                });
+                },
+            );
         }
     }
 }

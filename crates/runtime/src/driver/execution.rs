@@ -97,6 +97,8 @@ pub(crate) struct Driver {
     pub(crate) run: Option<Run>,
     /// Steps handled but not yet written (see [`Driver::flush`]).
     batch: Batch,
+    /// Set when the Execution failed before it started (nothing to retry or cancel).
+    never_started: Option<String>,
 }
 
 /// Where a request's answer goes.
@@ -157,6 +159,7 @@ impl Driver {
             even_if_finished,
             run: None,
             batch: Batch::default(),
+            never_started: None,
         }
     }
 
@@ -196,9 +199,10 @@ impl Driver {
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Request { reply, .. } | Msg::Manual { reply, .. } => {
-                    let _ = reply.send(Err(RuntimeError::Unavailable(
-                        super::DRIVER_ENDED.to_owned(),
-                    )));
+                    let _ = reply.send(Err(match &self.never_started {
+                        Some(why) => RuntimeError::Conflict(why.clone()),
+                        None => RuntimeError::Unavailable(super::DRIVER_ENDED.to_owned()),
+                    }));
                 }
                 _ => {}
             }
@@ -238,6 +242,15 @@ impl Driver {
         if journal.is_empty() {
             let phase = stored.0.pointer("/status/phase").and_then(Value::as_str);
             if matches!(phase, Some("Succeeded" | "Failed" | "Cancelled")) {
+                let why = stored
+                    .0
+                    .pointer("/status/reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                self.never_started = Some(format!(
+                    "execution {} never started ({why}): there is nothing to retry or cancel; create a new Execution",
+                    self.key.name
+                ));
                 return Ok(false);
             }
             return self.start(stored).await;
@@ -420,7 +433,15 @@ impl Driver {
                 by,
                 reply,
             } => match self.manual_input(&node, result, by) {
-                Ok(input) => self.process(input, Some(reply)).await,
+                Ok(input) => {
+                    // The person's answer is in; a later wait (criteria after the work) is a
+                    // new one.
+                    if let Some(run) = self.run.as_mut() {
+                        run.human.remove(&node);
+                        run.extras.awaiting.remove(&node);
+                    }
+                    self.process(input, Some(reply)).await
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                     Ok(())
@@ -694,7 +715,8 @@ impl Driver {
                 limit,
                 now_ms(),
             );
-            if entries.is_empty() && run.object.get("status") == Some(&status) {
+            if entries.is_empty() && records.is_empty() && run.object.get("status") == Some(&status)
+            {
                 return Ok(());
             }
             let mut object = run.object.clone();

@@ -190,6 +190,18 @@ async fn retry(
                     .filter(|f| !f.is_empty())
                     .map(str::to_owned),
             };
+            if let Some(f) = &from {
+                let valid = !f.is_empty()
+                    && f.len() <= 63
+                    && f.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    return Err(Status::bad_request(format!(
+                        "`from` must be a node id (a DNS label), not {:?}",
+                        f.chars().take(80).collect::<String>()
+                    )));
+                }
+            }
             app.api
                 .operate(&ns, &name, Operation::Retry { from }, Some(actor(&headers)))
                 .await
