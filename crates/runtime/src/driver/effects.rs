@@ -144,6 +144,13 @@ impl Driver {
         let uid = self.uid.clone();
         tokio::spawn(async move {
             let _ = tokio::fs::create_dir_all(&work_dir).await;
+            // An attempt dispatched again after a restart keeps what it logged before:
+            // `<attempt>.log.before-restart` (the newest such part), then a fresh log.
+            if tokio::fs::try_exists(&log_path).await.unwrap_or(false) {
+                let mut kept = log_path.clone().into_os_string();
+                kept.push(".before-restart");
+                let _ = tokio::fs::rename(&log_path, &kept).await;
+            }
             let log = match LogSink::create(&log_path, LogLimits::default()).await {
                 Ok(sink) => sink,
                 Err(e) => {
