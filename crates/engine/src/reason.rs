@@ -157,6 +157,9 @@ reason_codes! {
     /// At least one node failed.
     NodeFailed = "node_failed", Execution, false,
         "The execution failed because at least one node failed; the message names the first.";
+    /// The journal cannot be resumed.
+    JournalUnreadable = "journal_unreadable", Execution, false,
+        "The Execution's journal could not be resumed (an entry does not parse, or it does not fit the pinned graph, e.g. after an engine change); the Execution was marked failed and its journal kept.";
     /// The execution deadline passed.
     ExecutionDeadlineExceeded = "execution_deadline_exceeded", Execution, false,
         "The execution ran past its deadline (the Goal's `timeout`); running attempts were killed.";

@@ -288,3 +288,35 @@ async fn a_restarted_runtime_resumes_with_the_same_idempotency_keys() {
     let next_keys = std::fs::read_to_string(env.dir.path().join("marks/next.keys")).unwrap();
     assert_eq!(next_keys.lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_whose_journal_cannot_be_resumed_is_marked_failed() {
+    let env = Env::new().await;
+    env.put(
+        "Plan",
+        "p",
+        json!({"description": "d", "graph": {"nodes": [{"id": "a", "kind": "Task"}]}}),
+    )
+    .await;
+    env.put("Execution", "run", json!({"planRef": {"name": "p"}}))
+        .await;
+    // A journal whose first entry is not an engine event (as a future or damaged store
+    // might hold): the runtime must not leave the run looking alive.
+    env.store
+        .transact(vec![planspec_store::WriteOp::AppendJournal {
+            execution_uid: "uid-execution-run".into(),
+            expected_next_seq: 0,
+            entries: vec![json!({"type": "SomethingNew", "at": 1})],
+        }])
+        .await
+        .unwrap();
+    let _runtime = env.runtime();
+    let e = env.finished("run").await;
+    assert_eq!(e["status"]["phase"], "Failed");
+    assert_eq!(e["status"]["reason"], "journal_unreadable");
+    assert_eq!(
+        env.journal("uid-execution-run").await.len(),
+        1,
+        "the journal is kept"
+    );
+}

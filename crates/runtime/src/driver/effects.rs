@@ -89,10 +89,34 @@ impl Driver {
                         }
                     }
                 }
-                Command::Kill { node, attempt, .. } => {
-                    if let Some(run) = self.run.as_mut() {
-                        if let Some(token) = run.inflight.remove(&(node.to_string(), attempt)) {
-                            token.cancel();
+                Command::Kill {
+                    node,
+                    attempt,
+                    idempotency_key,
+                } => {
+                    let token = self
+                        .run
+                        .as_mut()
+                        .and_then(|run| run.inflight.remove(&(node.to_string(), attempt)));
+                    match token {
+                        Some(token) => token.cancel(),
+                        // Nothing in flight here: the kill is re-issued after a restart, and the
+                        // attempt's processes (if a dead runtime left them) are stopped by
+                        // their recorded group, checked by the key.
+                        None => {
+                            let group = crate::provider::exec::group_path(
+                                &self.execution_dir().join("work"),
+                                &node,
+                                attempt,
+                            );
+                            tokio::spawn(async move {
+                                crate::process::reap_leftover(
+                                    &group,
+                                    &format!("PLANSPEC_IDEMPOTENCY_KEY={idempotency_key}"),
+                                    Duration::from_secs(10),
+                                )
+                                .await;
+                            });
                         }
                     }
                 }

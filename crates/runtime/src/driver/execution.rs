@@ -238,7 +238,10 @@ impl Driver {
         let Some(stored) = self.get_object().await? else {
             return Err(End::Deleted);
         };
-        let journal = self.read_journal().await?;
+        let journal = match self.read_journal().await? {
+            Ok(j) => j,
+            Err(why) => return self.unresumable(&stored, why).await,
+        };
         if journal.is_empty() {
             let phase = stored.0.pointer("/status/phase").and_then(Value::as_str);
             if matches!(phase, Some("Succeeded" | "Failed" | "Cancelled")) {
@@ -257,29 +260,18 @@ impl Driver {
         }
         let pinned = match first_pinned(&journal) {
             Ok(p) => p,
-            Err(message) => {
-                eprintln!(
-                    "planspec: runtime: execution {}: the journal cannot be resumed: {message}",
-                    self.key
-                );
-                return Ok(false);
-            }
+            Err(message) => return self.unresumable(&stored, message).await,
         };
         let graph = match pinned.compile() {
             Ok(g) => Arc::new(g),
-            Err(f) => {
-                eprintln!("planspec: runtime: execution {}: {}", self.key, f.message);
-                return Ok(false);
-            }
+            Err(f) => return self.unresumable(&stored, f.message).await,
         };
         let exec = match Execution::fold(graph, &journal) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!(
-                    "planspec: runtime: execution {}: the journal does not fold: {e}",
-                    self.key
-                );
-                return Ok(false);
+                return self
+                    .unresumable(&stored, format!("the journal does not fold: {e}"))
+                    .await
             }
         };
         let finished = exec.is_finished();
@@ -307,6 +299,33 @@ impl Driver {
         self.write_status_only().await?;
         self.carry_out(commands).await;
         Ok(true)
+    }
+
+    /// An Execution whose journal cannot be resumed is not left looking alive: unless it has
+    /// already finished, it is marked `Failed` with `journal_unreadable` and the reason (its
+    /// journal is kept for inspection; nothing of it runs).
+    async fn unresumable(&mut self, stored: &(Value, i64), why: String) -> Result<bool, End> {
+        eprintln!(
+            "planspec: runtime: execution {}: the journal cannot be resumed: {why}",
+            self.key
+        );
+        let phase = stored.0.pointer("/status/phase").and_then(Value::as_str);
+        if !matches!(phase, Some("Succeeded" | "Failed" | "Cancelled")) {
+            self.fail_start(
+                &stored.0,
+                stored.1,
+                StartFailure {
+                    reason: ReasonCode::JournalUnreadable,
+                    message: format!("the journal cannot be resumed: {why}"),
+                },
+            )
+            .await?;
+        }
+        self.never_started = Some(format!(
+            "execution {}'s journal cannot be resumed: {why}",
+            self.key.name
+        ));
+        Ok(false)
     }
 
     /// Starts a new Execution: pin, then `ExecutionStarted`.
@@ -823,7 +842,8 @@ impl Driver {
         }
     }
 
-    async fn read_journal(&self) -> Result<Vec<Event>, End> {
+    /// The whole journal; the inner `Err` says which entry does not parse.
+    async fn read_journal(&self) -> Result<Result<Vec<Event>, String>, End> {
         let mut events = Vec::new();
         loop {
             let page = loop {
@@ -842,16 +862,15 @@ impl Driver {
                 match serde_json::from_value::<Event>(entry.entry) {
                     Ok(e) => events.push(e),
                     Err(e) => {
-                        eprintln!(
-                            "planspec: runtime: execution {}: journal entry {} does not parse: {e}",
-                            self.key, entry.seq
-                        );
-                        return Err(End::Shutdown);
+                        return Ok(Err(format!(
+                            "journal entry {} does not parse: {e}",
+                            entry.seq
+                        )))
                     }
                 }
             }
             if n < JOURNAL_PAGE {
-                return Ok(events);
+                return Ok(Ok(events));
             }
         }
     }
