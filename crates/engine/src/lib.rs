@@ -80,8 +80,8 @@ mod ids;
 mod machine;
 mod reason;
 mod replay;
-mod status;
 pub mod template;
+mod timestamp;
 
 pub use backoff::backoff_delay_ms;
 pub use command::{Command, Step};
@@ -97,7 +97,7 @@ pub use machine::{
 };
 pub use reason::{ReasonCategory, ReasonCode, UnknownReasonCode};
 pub use replay::{replay, Divergence};
-pub use status::timestamp;
+pub use timestamp::timestamp;
 
 /// An input or journal entry the engine cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -439,10 +439,9 @@ fn gates_open_and_are_approved_or_rejected() {
             [Command::OpenGate { node, gate_ref, .. }] if node == "approve" && gate_ref.name == "release"
         ));
         assert_eq!(run.phase("approve"), NodePhase::Running);
-        let status = run.exec.status(100);
         assert_eq!(
-            status.node_statuses[&NodeId::new("approve")].phase,
-            planspec_model::execution::NodePhase::Blocked
+            run.exec.node("approve").unwrap().activity,
+            Some(planspec_engine::Activity::Gate)
         );
         let step = run.send(Input::GateResolved {
             at: run.now,
@@ -1053,26 +1052,6 @@ fn outputs_and_inputs_over_the_limit_fail_the_node() {
 }
 
 #[test]
-fn status_is_small_and_counts_nodes() {
-    let p = plan(json!([task("a", &[]), task("b", &["a"])]), json!([]));
-    let mut run = Run::of(&p);
-    run.start(json!({}));
-    run.succeed("a", 1, json!({"x": 1}));
-    let status = run.exec.status(10);
-    assert_eq!(status.phase, Some(ExecutionPhase::Running));
-    assert_eq!(status.run_id.as_deref(), Some("uid-1"));
-    assert_eq!(status.start_time.unwrap().as_str(), "2026-02-04T12:00:00Z");
-    assert_eq!(status.node_statuses.len(), 2);
-    let counters = &status.extensions.as_ref().unwrap()["counters"];
-    assert_eq!(counters["succeeded"], json!(1));
-    assert_eq!(counters["running"], json!(1));
-    assert!(
-        run.exec.status(1).node_statuses.is_empty(),
-        "too many nodes to list"
-    );
-}
-
-#[test]
 fn ten_thousand_nodes_run_to_completion() {
     // A chain of 5,000 and a fan-out of 5,000 joined at the end.
     let mut nodes = vec![task("c0", &[])];
@@ -1092,9 +1071,6 @@ fn ten_thousand_nodes_run_to_completion() {
     }
     assert_eq!(run.exec.phase(), ExecutionPhase::Succeeded);
     assert_eq!(run.exec.counters().succeeded, 10_000);
-    let status = run.exec.status(1_000);
-    assert!(status.node_statuses.is_empty(), "the status stays small");
-    assert!(serde_json::to_vec(&status).unwrap().len() < 1_000);
 }
 
 #[test]

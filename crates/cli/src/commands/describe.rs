@@ -113,7 +113,8 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
     out
 }
 
-fn duration(start: &Value, end: &Value) -> String {
+/// How long a node ran (`1.234s`), `running` while it runs, empty before it starts.
+pub(crate) fn duration(start: &Value, end: &Value) -> String {
     let parse = |v: &Value| {
         time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
             .ok()

@@ -654,7 +654,7 @@ impl View {
                 "Succeeded" => Some(format!(
                     "  {} {node:<24} {}",
                     t.paint(t.glyph("✓", "ok"), styles::ok()),
-                    duration_of(s)
+                    super::describe::duration(&s["startTime"], &s["completionTime"])
                 )),
                 "Failed" => Some(format!(
                     "  {} {node:<24} {}",
@@ -729,27 +729,6 @@ fn clock(d: Duration) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-fn parse_time(t: &Value) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(t.as_str()?, &time::format_description::well_known::Rfc3339).ok()
-}
-
-fn duration_of(s: &Value) -> String {
-    match (
-        parse_time(&s["startTime"]),
-        parse_time(&s["completionTime"]),
-    ) {
-        (Some(a), Some(b)) => {
-            let ms = (b - a).whole_milliseconds().max(0);
-            if ms < 10_000 {
-                format!("{}.{:03}s", ms / 1000, ms % 1000)
-            } else {
-                format!("{}s", ms / 1000)
-            }
-        }
-        _ => String::new(),
-    }
-}
-
 /// The table printed at the end.
 fn summary_table(e: &Value, term: &Term, elapsed: Duration) -> String {
     let mut out = String::new();
@@ -779,7 +758,7 @@ fn summary_table(e: &Value, term: &Term, elapsed: Duration) -> String {
                     .as_u64()
                     .map(|a| a.to_string())
                     .unwrap_or_else(|| "-".into()),
-                duration_of(s),
+                super::describe::duration(&s["startTime"], &s["completionTime"]),
                 crate::term::escape_line(
                     s["message"]
                         .as_str()

@@ -283,20 +283,10 @@ fn safe_name(node_id: &str) -> String {
 
 /// The outputs file of one attempt: `<work dir>/.planspec/outputs/<node>.<attempt>.json`.
 pub fn outputs_path(work_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
-    let safe: String = node_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     work_dir
         .join(".planspec")
         .join("outputs")
-        .join(format!("{safe}.{attempt}.json"))
+        .join(format!("{}.{attempt}.json", safe_name(node_id)))
 }
 
 /// The environment variable an input is passed in: `PLANSPEC_INPUT_` and the name in ASCII
