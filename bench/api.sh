@@ -53,7 +53,7 @@ python3 bench/api/load.py floor --dir "$WORK/floor-before" --out "$OUT/floor-bef
 rm -rf "$WORK/floor-before"
 
 echo "== planspec server" >&2
-"$BIN" server --listen 127.0.0.1:0 --store "sqlite:$WORK/api.db" >"$WORK/server.out" 2>"$WORK/server.err" &
+"$BIN" server --dev --listen 127.0.0.1:0 --store "sqlite:$WORK/api.db" >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 ADDR=
 for _ in $(seq 200); do

@@ -91,6 +91,8 @@ pub enum Command {
     Approve(crate::commands::ops::ReviewArgs),
     /// Reject a Gate (`gate/NAME --comment WHY`).
     Reject(crate::commands::ops::ReviewArgs),
+    /// List the Gates waiting for your approval (you are a reviewer, not the run's creator).
+    Approvals(crate::commands::approvals::ApprovalsArgs),
     /// Cancel an Execution: running nodes finish, nothing new starts (`--force` kills them).
     Cancel(crate::commands::ops::CancelArgs),
     /// Re-run an Execution's failed nodes (or `--from NODE`) and what depends on them.
@@ -101,38 +103,121 @@ pub enum Command {
     Fail(crate::commands::ops::FailArgs),
     /// Print the logs of an Execution's nodes (`-f` follows).
     Logs(crate::commands::logs::LogsArgs),
-    /// Show an Execution's journal as a timeline.
+    /// Show an Execution's journal as a timeline of stages, with who acted.
     Trace(crate::commands::trace::TraceArgs),
+    /// Re-derive an Execution's journal with the engine and report any difference (exit 1).
+    Replay(crate::commands::evidence::ReplayArgs),
+    /// Write an Execution's evidence bundle (plan, policies, journal, audit, hashes).
+    Export(crate::commands::evidence::ExportArgs),
+    /// Explain policy verdicts (`policy explain execution/NAME`).
+    Policy(crate::commands::policy::PolicyArgs),
+    /// Who you are to the server (`whoami`) and what you may do (`can-i`).
+    Auth(crate::commands::auth::AuthArgs),
+    /// Check a server's credentials and save them as a context of the config file.
+    Login(crate::commands::config::LoginArgs),
+    /// Show and change the client config file's contexts (server, token, namespace).
+    Config(crate::commands::config::ConfigArgs),
+    /// List the audit log, or verify its hash chain (`audit list`, `audit verify`).
+    Audit(crate::commands::audit::AuditArgs),
+    /// Sign and verify Provider manifests (`keygen`, `sign`, `verify`; offline).
+    Provider(crate::commands::provider::ProviderArgs),
 }
 
-/// Where the API server is and which namespace to use (client commands).
-#[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
-    /// The API server's address.
-    #[arg(
-        long,
-        env = "PLANSPEC_SERVER",
-        value_name = "URL",
-        default_value = "http://127.0.0.1:8080",
-        help_heading = "Connection"
-    )]
-    pub server: String,
+/// The connection flags of client commands, as given. [`ClientArgs`] resolves them with the
+/// environment and the config file's contexts (`crate::client::connection`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientFlags {
+    /// The API server's address [env: PLANSPEC_SERVER; else the context's; default:
+    /// http://127.0.0.1:8080].
+    #[arg(long = "server", value_name = "URL", help_heading = "Connection")]
+    pub server: Option<String>,
 
-    /// The namespace to work in [default: default].
+    /// The namespace to work in [env: PLANSPEC_NAMESPACE; else the context's; default:
+    /// default].
     #[arg(
         short = 'n',
-        long,
-        env = "PLANSPEC_NAMESPACE",
+        long = "namespace",
         value_name = "NAMESPACE",
         help_heading = "Connection"
     )]
     pub namespace: Option<String>,
+
+    /// The bearer token to send [env: PLANSPEC_TOKEN; else the context's] (see
+    /// docs/security.md; a context's tokenFile keeps it out of the process list).
+    #[arg(long = "token", value_name = "TOKEN", help_heading = "Connection")]
+    pub token: Option<String>,
+
+    /// The context of the config file to use [env: PLANSPEC_CONTEXT; default: its
+    /// current-context] (`planspec config get-contexts`).
+    #[arg(long = "context", value_name = "NAME", help_heading = "Connection")]
+    pub context: Option<String>,
+}
+
+/// Where the API server is, the credentials, and which namespace to use (client commands):
+/// the flags resolved with the environment and the config file when the command line is
+/// parsed (`crate::client::connection` has the precedence). A config file that cannot be
+/// used fails the parse with a [`clap::error::ErrorKind::Io`] error, which `main` reports
+/// as a failure (exit 1), not a usage error.
+#[derive(Debug, Clone)]
+pub struct ClientArgs {
+    /// The flags as given.
+    pub flags: ClientFlags,
+    /// The server's URL.
+    pub server: String,
+    /// The namespace when given explicitly (flag or `PLANSPEC_NAMESPACE`): documents naming
+    /// another one are refused.
+    pub namespace: Option<String>,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+    /// The namespace to work in.
+    pub resolved_namespace: String,
 }
 
 impl ClientArgs {
-    /// The namespace given, or `default`.
+    /// The namespace to work in.
     pub fn ns(&self) -> &str {
-        self.namespace.as_deref().unwrap_or("default")
+        &self.resolved_namespace
+    }
+
+    /// Fixed settings, for a command that talks to a server it started itself.
+    pub fn fixed(server: impl Into<String>, namespace: impl Into<String>) -> ClientArgs {
+        let namespace = namespace.into();
+        ClientArgs {
+            flags: ClientFlags::default(),
+            server: server.into(),
+            namespace: Some(namespace.clone()),
+            token: None,
+            resolved_namespace: namespace,
+        }
+    }
+
+    /// Resolves `flags` with this process's environment and the config file.
+    pub fn resolve(flags: ClientFlags) -> Result<ClientArgs, clap::Error> {
+        crate::client::connection::resolve_args(flags)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, format!("{e}\n")))
+    }
+}
+
+impl clap::FromArgMatches for ClientArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        ClientArgs::resolve(ClientFlags::from_arg_matches(matches)?)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        let mut flags = self.flags.clone();
+        flags.update_from_arg_matches(matches)?;
+        *self = ClientArgs::resolve(flags)?;
+        Ok(())
+    }
+}
+
+impl Args for ClientArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ClientFlags::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ClientFlags::augment_args_for_update(cmd)
     }
 }
 
@@ -497,9 +582,30 @@ pub struct ServerArgs {
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
 
-    /// Allow listening on an address that is not loopback (the API has no authentication yet).
+    /// Allow listening on an address that is not loopback without TLS (tokens would cross
+    /// the network in clear text).
     #[arg(long)]
     pub insecure_bind: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-private-key-file. With TLS
+    /// the server may listen beyond loopback.
+    #[arg(long, value_name = "FILE", requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The private key of --tls-cert-file (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The token file: users, service accounts and groups with the SHA-256 hashes of their
+    /// tokens, re-read when it changes [default: tokens.yaml beside the store]. Created on
+    /// first start with an admin whose token goes to admin.token (mode 0600) beside it.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Dev mode: requests without a token act as `system:anonymous-dev`, which may do
+    /// everything. Only on a loopback address. Tokens still work if --token-file is given.
+    #[arg(long)]
+    pub dev: bool,
 
     /// Where the access log goes: a file (appended to), or `-` for standard error.
     #[arg(long, value_name = "FILE", default_value = "-")]
@@ -509,6 +615,21 @@ pub struct ServerArgs {
     /// `all`, or `off`.
     #[arg(long, value_name = "LEVEL", default_value = "writes")]
     pub access_log_level: String,
+
+    /// Record reads (get, list, watch, logs) in the audit log too; every mutating request is
+    /// always recorded.
+    #[arg(long)]
+    pub audit_reads: bool,
+
+    /// The trust policy Provider manifests are verified against (YAML or JSON:
+    /// `trustedPublishers`, `allowExpiredSignatures`). Without it no publisher is trusted.
+    #[arg(long, value_name = "FILE")]
+    pub trust_policy: Option<PathBuf>,
+
+    /// The directory `{secretFile: NAME}` references in provider configuration are read from
+    /// (keep it outside the data directory, readable by the server only).
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 /// How `version` prints.

@@ -25,6 +25,14 @@ fn main() -> ExitCode {
     let matches = cli::Cli::command().get_matches();
     let cli = match cli::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
+        // The client config could not be used (`cli::ClientArgs`): a failure, not a usage
+        // error.
+        Err(error) if error.kind() == clap::error::ErrorKind::Io => {
+            let message = error.to_string();
+            let message = message.trim_end().trim_start_matches("error: ");
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
         Err(error) => error.exit(),
     };
     let sub_matches = matches.subcommand().map(|(_, m)| m);

@@ -20,9 +20,9 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// "Pure logic has no I/O": the model, the validator and the engine read no files, no
-/// standard input, no environment, no network and start no processes. Reading inputs is the
-/// CLI's job (`crates/cli/src/input.rs`); the engine gets every fact from the runtime.
+/// "Pure logic has no I/O": the model, the validator, the engine and the trust checks
+/// (`planspec-trust`) read no files, no standard input, no environment, no network and start
+/// no processes. Reading inputs is the CLI's job (`crates/cli/src/input.rs`); the engine gets every fact from the runtime.
 #[test]
 fn pure_crates_do_no_io() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -41,7 +41,7 @@ fn pure_crates_do_no_io() {
         "tokio",
     ];
     let mut found = Vec::new();
-    for krate in ["model", "validate", "engine"] {
+    for krate in ["model", "validate", "engine", "trust"] {
         for file in rust_files(&crates.join(krate).join("src")) {
             let text = std::fs::read_to_string(&file).unwrap();
             for (n, line) in text.lines().enumerate() {

@@ -24,7 +24,14 @@ fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("planspec.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-        .args(["server", "--listen", "127.0.0.1:0", "--store", &store])
+        .args([
+            "server",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -565,7 +572,14 @@ fn the_server_logs_writes_to_its_access_log() {
     let log = dir.path().join("access.log");
     let store = format!("sqlite:{}", dir.path().join("planspec.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-        .args(["server", "--listen", "127.0.0.1:0", "--store", &store])
+        .args([
+            "server",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+        ])
         .args(["--access-log", log.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

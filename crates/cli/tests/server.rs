@@ -20,7 +20,7 @@ struct Running {
 fn start(args: &[&str], envs: &[(&str, &Path)]) -> (Running, String) {
     let mut command = planspec();
     command
-        .args(["server", "--listen", "127.0.0.1:0"])
+        .args(["server", "--dev", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -76,7 +76,14 @@ impl Server {
         let store = format!("sqlite:{}", dir.path().join("planspec.db").display());
         let stderr = std::fs::File::create(dir.path().join("server.stderr")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-            .args(["server", "--listen", "127.0.0.1:0", "--store", &store])
+            .args([
+                "server",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                &store,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -105,11 +112,27 @@ impl Server {
     }
 
     fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let request = ureq::AgentBuilder::new()
+        self.request_as(method, path, body, None)
+    }
+
+    /// A request of the dev-mode identity, acting as `user` (with every permission: these
+    /// tests are about running upstream plans, not authorization) when one is given.
+    fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        user: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(20))
             .build()
-            .request(method, &format!("http://{}{path}", self.addr))
-            .set("X-PlanSpec-User", "user:test");
+            .request(method, &format!("http://{}{path}", self.addr));
+        if let Some(user) = user {
+            request = request
+                .set("Impersonate-User", user)
+                .set("Impersonate-Group", "system:masters");
+        }
         let result = match body {
             Some(b) => request
                 .set("Content-Type", "application/json")
@@ -510,8 +533,8 @@ fn a_gated_upstream_plan_runs_once_its_gate_is_approved() {
             "gate node {gate_node} is {phase:?} before any review"
         );
         let path = format!("/apis/planspec.io/v1alpha1/namespaces/{ns}/gates/{gate_name}/review");
-        let body = json!({"action": "approve", "reviewer": reviewer, "comment": "ship it"});
-        let (status, answer) = server.request("POST", &path, Some(&body));
+        let body = json!({"action": "approve", "comment": "ship it"});
+        let (status, answer) = server.request_as("POST", &path, Some(&body), Some(&reviewer));
         assert_eq!(status, 200, "approving {gate_name}: {answer:#}");
         approved = true;
     });

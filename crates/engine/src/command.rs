@@ -6,6 +6,7 @@ use crate::ids::TimerId;
 use crate::reason::ReasonCode;
 use planspec_model::execution::ExecutionPhase;
 use planspec_model::plan::{AcceptanceCriterion, ExternalRef};
+use planspec_model::policy::RiskLevel;
 use planspec_model::{NodeId, ObjectReference};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +52,21 @@ pub enum Command {
         attempt: u32,
         /// The Gate resource.
         gate_ref: ObjectReference,
+    },
+    /// Open an approval for a Task whose verdict is `assist`: a Gate owned by the Execution
+    /// (`<execution>-<node>`). Answer with `GateResolved` for the node.
+    RequestApproval {
+        /// The Task.
+        node: NodeId,
+        /// Which approval of this node in this run: 1 for the first, 2 for the one a retry
+        /// round asks for, and so on (each is its own Gate).
+        approval: u32,
+        /// The node's risk.
+        risk: RiskLevel,
+        /// Why it needs approval.
+        reason: String,
+        /// For the reviewers.
+        message: String,
     },
     /// Wait for an External node's dependency. Answer with `ExternalCompleted`.
     WatchExternal {

@@ -7,8 +7,11 @@
 //! The engine never reads a clock.
 
 use crate::ids::TimerId;
+use crate::policy::{Governance, PolicyRef, RuleRef};
 use crate::reason::ReasonCode;
+use planspec_model::actor::UserInfo;
 use planspec_model::execution::ExecutionPhase;
+use planspec_model::policy::{PolicyVerdict, RiskLevel};
 use planspec_model::NodeId;
 use planspec_model::ObjectReference;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -42,6 +45,13 @@ pub enum Input {
         /// A deadline (ms since the epoch) on top of the Goal's `timeout`; the earlier wins.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<u64>,
+        /// Who created the Execution.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        creator: Option<UserInfo>,
+        /// The Policies and facts every Task's verdict is made against. Without it (journals
+        /// from before governance) nodes are not routed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        governance: Option<Box<Governance>>,
     },
     /// A provider finished an attempt of a Task.
     NodeResult {
@@ -79,6 +89,14 @@ pub enum Input {
         /// Their comment.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
+        /// The values the approval carried (the Gate's typed input); with `approved`, the
+        /// node's outputs besides `approved`, `by` and `comment` (which win a clash).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outputs: Option<Map<String, Value>>,
+        /// Decided by the Gate's timeout (its `onTimeout`), not by reviewers; a rejection is
+        /// then `gate_timeout`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        timed_out: bool,
     },
     /// What an External node waits for completed (or failed).
     ExternalCompleted {
@@ -134,6 +152,9 @@ pub enum Outcome {
         /// Output values by name.
         #[serde(default)]
         outputs: Map<String, Value>,
+        /// What the attempt cost, in US dollars, as the provider reported it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     /// It failed.
     Failed {
@@ -195,6 +216,55 @@ pub enum Decision {
         reason: ReasonCode,
         /// Detail: the condition, or the upstream node.
         message: String,
+    },
+    /// The pinned Policies were evaluated for a Ready Task: `allow` dispatches it, `assist`
+    /// holds it until a person approves, `deny` is followed by its `NodeFailed`.
+    NodeVerdict {
+        /// When.
+        at: u64,
+        /// The node.
+        node: NodeId,
+        /// The verdict.
+        verdict: PolicyVerdict,
+        /// The node's risk.
+        risk: RiskLevel,
+        /// Why (the deciding rule's reason, a default, or a built-in reason).
+        reason: String,
+        /// For people.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+        /// The rules that matched.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        matched: Vec<RuleRef>,
+        /// The Policy versions evaluated.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        policies: Vec<PolicyRef>,
+    },
+    /// A person approved a Task its `assist` verdict held; it may dispatch.
+    NodeApproved {
+        /// When.
+        at: u64,
+        /// The node.
+        node: NodeId,
+        /// Who approved.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// Their comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// A provider reported what an attempt cost.
+    CostRecorded {
+        /// When.
+        at: u64,
+        /// The node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The cost, in US dollars.
+        usd: f64,
+        /// Everything reported so far in this run, in US dollars.
+        total_usd: f64,
     },
     /// An attempt of a Task, or the wait of an External, starts.
     NodeStarted {
@@ -409,6 +479,9 @@ impl Decision {
         match self {
             Decision::ExecutionRunning { at, .. }
             | Decision::NodeReady { at, .. }
+            | Decision::NodeVerdict { at, .. }
+            | Decision::NodeApproved { at, .. }
+            | Decision::CostRecorded { at, .. }
             | Decision::NodeSkipped { at, .. }
             | Decision::NodeStarted { at, .. }
             | Decision::GateOpened { at, .. }

@@ -2,8 +2,10 @@
 //! machine runs. Immutable once built.
 
 use crate::ids::{canonical_json, sha256_digest};
+use crate::policy::Constraints;
 use crate::reason::ReasonCode;
 use planspec_model::plan::{AcceptanceCriterion, ExternalRef};
+use planspec_model::policy::RiskLevel;
 use planspec_model::{NodeId, ObjectReference, OutputName};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -177,6 +179,8 @@ pub struct TaskConfig {
     pub criteria: Vec<AcceptanceCriterion>,
     /// The capabilities the Task needs.
     pub capability_refs: Vec<ObjectReference>,
+    /// The Task's own declared risk, if any.
+    pub risk: Option<RiskLevel>,
 }
 
 /// A Gate node's configuration.
@@ -228,6 +232,7 @@ pub struct ExecGraph {
     /// `dependents[i]`: nodes with `i` among their hard or soft dependencies, by rank.
     pub(crate) dependents: Vec<Vec<usize>>,
     pub(crate) goal_timeout_ms: Option<u64>,
+    pub(crate) constraints: Constraints,
     pub(crate) goal: Value,
     pub(crate) plan: Value,
     pub(crate) limits: Limits,
@@ -280,6 +285,21 @@ impl ExecGraph {
     /// The Goal's `timeout`, in milliseconds: the execution deadline counts from the start.
     pub fn goal_timeout_ms(&self) -> Option<u64> {
         self.goal_timeout_ms
+    }
+
+    /// The Goal's constraints the engine enforces (`budgetUsd`, `maxRuntimeSeconds`, `safety`).
+    pub fn constraints(&self) -> &Constraints {
+        &self.constraints
+    }
+
+    /// The Goal as expressions see it (`goal`).
+    pub fn goal_context(&self) -> &Value {
+        &self.goal
+    }
+
+    /// The Plan as expressions see it (`plan`).
+    pub fn plan_context(&self) -> &Value {
+        &self.plan
     }
 
     /// The limits the engine enforces.
@@ -358,6 +378,12 @@ impl ExecGraph {
                 };
                 if let (Value::Object(node), Value::Object(extra)) = (&mut node, extra) {
                     node.extend(extra);
+                }
+                // Only when declared, so the digests of plans without risk stay as they were.
+                if let (Value::Object(node), ExecKind::Task(TaskConfig { risk: Some(risk), .. })) =
+                    (&mut node, &n.kind)
+                {
+                    node.insert("risk".into(), json!(risk));
                 }
                 node
             })

@@ -75,9 +75,11 @@ pub mod cel;
 mod command;
 mod compile;
 mod event;
+pub mod evidence;
 mod graph;
 mod ids;
 mod machine;
+pub mod policy;
 mod reason;
 mod replay;
 pub mod template;
@@ -93,7 +95,8 @@ pub use graph::{
 };
 pub use ids::{idempotency_key, InvalidTimerId, TimerId, IDEMPOTENCY_KEY_PREFIX};
 pub use machine::{
-    Activity, ArmedTimer, CancelMode, Counters, Execution, NodePhase, NodeState, Snapshot, State,
+    Activity, Approval, ArmedTimer, CancelMode, Counters, Execution, NodePhase, NodeState,
+    Snapshot, State, VerdictRecord,
 };
 pub use reason::{ReasonCategory, ReasonCode, UnknownReasonCode};
 pub use replay::{replay, Divergence};

@@ -133,6 +133,18 @@ reason_codes! {
     /// The Gate was rejected.
     GateRejected = "gate_rejected", Failure, false,
         "The Gate resource the node waits for was rejected.";
+    /// The Gate timed out and its `onTimeout` rejected it.
+    GateTimeout = "gate_timeout", Failure, false,
+        "The Gate the node waits for was not decided within its `timeout`, and its `onTimeout` (by default `reject`) rejected it.";
+    /// A Policy denied the node, its risk is `blocked`, or it is destructive under `safety: no_destructive_actions`.
+    PolicyDenied = "policy_denied", Failure, false,
+        "The node's policy verdict is `deny` (a Policy rule, the namespace default, risk `blocked`, or a destructive provider under the Goal's `safety: no_destructive_actions`); the message names the rule.";
+    /// The approval a policy `assist` verdict asked for was rejected.
+    ApprovalRejected = "approval_rejected", Failure, false,
+        "The node's policy verdict is `assist` and a reviewer rejected the approval Gate opened for it.";
+    /// The Goal's `budgetUsd` is spent.
+    BudgetExceeded = "budget_exceeded", Failure, false,
+        "The costs providers reported reached the Goal's `budgetUsd`; no further attempt is dispatched.";
     // Skips.
     /// The `when` condition is false.
     WhenFalse = "when_false", Skip, false,
@@ -182,6 +194,12 @@ reason_codes! {
     /// The Execution object cannot be read.
     ExecutionInvalid = "execution_invalid", Start, false,
         "The Execution object does not fit the model.";
+    /// A Policy of the namespace cannot be read.
+    PolicyInvalid = "policy_invalid", Start, false,
+        "A Policy of the Execution's namespace could not be read as a Policy, so no verdict could be made; the message names it.";
+    /// A task node is bound to a Provider whose manifest does not verify.
+    ProviderUntrusted = "provider_untrusted", Start, false,
+        "A task node is bound to a Provider whose signed manifest does not verify against the server's trust policy (or has none), and no Policy of the namespace sets `allowUnverifiedProviders`; the message names each node, Provider and issue code.";
     /// The store failed while the execution was being pinned.
     StoreUnavailable = "store_unavailable", Start, false,
         "The store failed while the Plan, Goal and Bindings were being read.";

@@ -60,6 +60,7 @@ fn run_to_completion(run: &mut Run, first: Vec<Command>) -> ExecutionPhase {
                 attempt,
                 outcome: Outcome::Succeeded {
                     outputs: Default::default(),
+                    cost_usd: None,
                 },
             },
             Command::EvaluateCriteria {
@@ -86,12 +87,15 @@ fn run_to_completion(run: &mut Run, first: Vec<Command>) -> ExecutionPhase {
                 approved: true,
                 by: Some("user:ci".into()),
                 comment: None,
+                outputs: None,
+                timed_out: false,
             },
             Command::WatchExternal { node, .. } => Input::ExternalCompleted {
                 at: run.now,
                 node,
                 outcome: Outcome::Succeeded {
                     outputs: Default::default(),
+                    cost_usd: None,
                 },
             },
             _ => continue,

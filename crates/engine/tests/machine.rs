@@ -449,6 +449,8 @@ fn gates_open_and_are_approved_or_rejected() {
             approved,
             by: Some("user:bob".into()),
             comment: Some("looks risky".into()),
+            outputs: None,
+            timed_out: false,
         });
         if approved {
             assert_eq!(dispatched_ids(&step), ["deploy"]);
@@ -467,6 +469,59 @@ fn gates_open_and_are_approved_or_rejected() {
         }
         run.check_journal();
     }
+}
+
+#[test]
+fn approved_values_become_the_gate_outputs_and_a_timeout_rejects_as_gate_timeout() {
+    let p = plan(
+        json!([
+            {"id": "approve", "kind": "Gate", "gateRef": {"name": "release"}},
+            {"id": "deploy", "kind": "Task", "dependsOn": ["approve"],
+             "inputs": {"version": "${{ nodes.approve.outputs.version }}",
+                        "canary": "${{ nodes.approve.outputs.canary }}"}}
+        ]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    let values = json!({"version": "1.4.2", "canary": 10, "approved": "forged"});
+    let step = run.send(Input::GateResolved {
+        at: run.now,
+        node: NodeId::new("approve"),
+        approved: true,
+        by: Some("bob".into()),
+        comment: None,
+        outputs: values.as_object().cloned(),
+        timed_out: false,
+    });
+    match &step.commands[..] {
+        [Command::Dispatch { node, inputs, .. }] if node == "deploy" => {
+            assert_eq!(*inputs, json!({"version": "1.4.2", "canary": 10}))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The decision's own outputs win a clash with a value of the same name.
+    assert_eq!(run.outputs("approve")["approved"], json!(true));
+    assert_eq!(run.outputs("approve")["by"], json!("bob"));
+    run.check_journal();
+
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    run.send(Input::GateResolved {
+        at: run.now,
+        node: NodeId::new("approve"),
+        approved: false,
+        by: Some("system:planspec".into()),
+        comment: Some("not decided within 30m".into()),
+        outputs: None,
+        timed_out: true,
+    });
+    assert_eq!(run.reason("approve"), Some(ReasonCode::GateTimeout));
+    assert_eq!(
+        run.exec.node("approve").unwrap().message.as_deref(),
+        Some("timed out: not decided within 30m")
+    );
+    run.check_journal();
 }
 
 #[test]
@@ -496,6 +551,7 @@ fn externals_complete_by_an_event_or_time_out() {
         node: NodeId::new("wait"),
         outcome: Outcome::Succeeded {
             outputs: json!({"url": "x"}).as_object().cloned().unwrap(),
+            cost_usd: None,
         },
     });
     assert_eq!(dispatched_ids(&step), ["next"]);
@@ -791,6 +847,8 @@ fn an_execution_started_for_another_graph_is_refused() {
             parameters: Default::default(),
             pinned: Value::Null,
             deadline: None,
+            creator: None,
+            governance: None,
         })
         .unwrap_err();
     assert!(err.to_string().contains("sha256:00"));
@@ -1089,6 +1147,8 @@ fn each_retry_round_has_its_own_deadline() {
         parameters: Default::default(),
         pinned: json!({"bindings": "opaque"}),
         deadline: Some(T0 + 60_000),
+        creator: None,
+        governance: None,
     });
     assert_eq!(
         timers(&step),

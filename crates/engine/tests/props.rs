@@ -146,7 +146,9 @@ impl World {
                 Command::EvaluateCriteria { node, attempt, .. } => {
                     self.owed.push(Owed::Criteria(node.to_string(), attempt))
                 }
-                Command::OpenGate { node, .. } => self.owed.push(Owed::Gate(node.to_string())),
+                Command::OpenGate { node, .. } | Command::RequestApproval { node, .. } => {
+                    self.owed.push(Owed::Gate(node.to_string()))
+                }
                 Command::WatchExternal { node, .. } => {
                     self.owed.push(Owed::External(node.to_string()))
                 }
@@ -211,6 +213,7 @@ impl World {
                             .as_object()
                             .cloned()
                             .unwrap_or_default(),
+                        cost_usd: None,
                     },
                 };
                 Input::NodeResult {
@@ -236,6 +239,8 @@ impl World {
                 approved: self.pick(4) != 0,
                 by: Some("user:x".into()),
                 comment: None,
+                outputs: None,
+                timed_out: false,
             },
             Owed::External(node) => Input::ExternalCompleted {
                 at,
@@ -249,6 +254,7 @@ impl World {
                 } else {
                     Outcome::Succeeded {
                         outputs: Default::default(),
+                        cost_usd: None,
                     }
                 },
             },
@@ -357,6 +363,8 @@ proptest! {
             parameters: serde_json::to_value(parameters).unwrap().as_object().cloned().unwrap(),
             pinned: Value::Null,
             deadline: deadline.map(|d| run.now + d),
+            creator: None,
+            governance: None,
         };
         let first = run.send(start).commands;
         let mut world = World { run, owed: Vec::new(), choices, next: 0, retries_left: retries };

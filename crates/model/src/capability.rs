@@ -40,6 +40,10 @@ pub struct CapabilitySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), extend("default" = []))]
     pub requirements: Vec<CapabilityRequirement>,
+    /// The risk of using the Capability (PlanSpec extension): `low`, `medium`, `high` (never
+    /// runs without a person's approval) or `blocked` (never runs). Policies see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::policy::RiskLevel>,
 }
 
 /// Type of a parameter: `string`, `number`, `boolean`, `object` or `array`.

@@ -1,6 +1,6 @@
 //! `Gate`: a standalone approval checkpoint, referenced by Gate nodes.
 
-use crate::common::{DnsLabel, Timestamp};
+use crate::common::{DnsLabel, Duration, Timestamp};
 use crate::meta::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ crate::resource::resource! {
     Gate, "Gate", GateSpec, GateStatus
 }
 
-/// Desired state of a Gate. There is no timeout in v1alpha1.
+/// Desired state of a Gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
@@ -25,17 +25,41 @@ pub struct GateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
     pub description: Option<String>,
-    /// Who may decide: `user:alice`, `team:security`, `email:…` or a bare e-mail address.
+    /// Who may decide. Each entry is a user (`alice`, `user:alice`), a group
+    /// (`group:release-managers`, or `team:…`, the same) or an e-mail address (`email:a@b.c` or
+    /// a bare `a@b.c`, matched without regard to case). Empty: anyone allowed to review.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(length(min = 1, max = 253)))]
     pub reviewers: Vec<String>,
-    /// How many approvals are needed, 1–100 (default 1).
+    /// How many approvals by distinct reviewers are needed, 1–100 (default 1).
     #[serde(default = "crate::defaults::one_u32")]
     #[schemars(range(min = 1, max = 100))]
     pub required_approvers: u32,
+    /// How long the Gate waits once an Execution reached it; then `onTimeout` decides it.
+    /// Without it the Gate waits for as long as it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// The decision when `timeout` passes undecided: `reject` (the default: block on
+    /// timeout) or `approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_timeout: Option<TimeoutOutcome>,
+    /// A JSON Schema (draft 2020-12) the values of an approval must satisfy; the approved values
+    /// become the Gate node's outputs. Without it an approval carries no values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Map<String, Value>>,
     /// Free-form material for the reviewers (an object, not a list of context items).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Map<String, Value>>,
+}
+
+/// What a Gate's timeout decides: `reject` or `approve`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum TimeoutOutcome {
+    #[default]
+    Reject,
+    Approve,
 }
 
 /// Kind of checkpoint: `approval`, `review` or `sign-off`.
@@ -144,6 +168,10 @@ pub struct GateStatus {
     /// The spec generation the decision applies to; a newer generation makes it stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_generation: Option<u64>,
+    /// When an undecided Gate times out: the moment an Execution reached it plus
+    /// `spec.timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
     /// Detailed observations (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
@@ -155,9 +183,14 @@ pub struct GateStatus {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct GateReview {
-    /// Who acted (`user:alice`, …).
+    /// Who acted: the authenticated user name (`alice`).
     #[schemars(length(min = 1, max = 253))]
     pub reviewer: String,
+    /// The `reviewers` entry that made the reviewer eligible when it is a group
+    /// (`group:release-managers`); recorded by the server from the reviewer's groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub via: Option<String>,
     /// `approve`, `reject` or `comment`.
     pub action: ReviewAction,
     /// When the reviewer acted.
@@ -168,6 +201,9 @@ pub struct GateReview {
     /// The spec generation the action applies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_generation: Option<u64>,
+    /// The values an approval submits, valid against `spec.inputSchema`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Map<String, Value>>,
 }
 
 /// A review action: `approve`, `reject` or `comment`.
@@ -195,6 +231,22 @@ pub struct GateResolution {
     /// Why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// What decided: `reviews` (the default) or `timeout` (`spec.onTimeout`, by
+    /// `system:planspec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ResolutionReason>,
+    /// The approved values (`spec.inputSchema`); the Gate node's outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Map<String, Value>>,
+}
+
+/// What decided a Gate: `reviews` or `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum ResolutionReason {
+    Reviews,
+    Timeout,
 }
 
 /// Outcome of a Gate decision: `approved` or `rejected`.

@@ -1,4 +1,4 @@
-//! The API version and the six resource kinds, with their plural and short names.
+//! The API version and the resource kinds, with their plural and short names and scope.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// The only API version of this model.
 pub const API_VERSION: &str = "planspec.io/v1alpha1";
 
-/// A resource kind: `Goal`, `Plan`, `Capability`, `Binding`, `Execution` or `Gate`.
+/// A resource kind: `Goal`, `Plan`, `Capability`, `Binding`, `Execution`, `Gate` (the plan
+/// model), `Policy`, `Provider`, `Role`, `RoleBinding`, `ClusterRole` or `ClusterRoleBinding`
+/// (governance; the last two are cluster-scoped).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -18,11 +20,33 @@ pub enum Kind {
     Binding,
     Execution,
     Gate,
+    Policy,
+    Provider,
+    Role,
+    RoleBinding,
+    ClusterRole,
+    ClusterRoleBinding,
 }
 
 impl Kind {
     /// Every kind, in the order resources are usually applied.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 12] = [
+        Kind::Goal,
+        Kind::Plan,
+        Kind::Capability,
+        Kind::Binding,
+        Kind::Execution,
+        Kind::Gate,
+        Kind::Policy,
+        Kind::Provider,
+        Kind::Role,
+        Kind::RoleBinding,
+        Kind::ClusterRole,
+        Kind::ClusterRoleBinding,
+    ];
+
+    /// The kinds of the plan model (what upstream `planspec.io/v1alpha1` defines).
+    pub const PLAN_MODEL: [Kind; 6] = [
         Kind::Goal,
         Kind::Plan,
         Kind::Capability,
@@ -30,6 +54,20 @@ impl Kind {
         Kind::Execution,
         Kind::Gate,
     ];
+
+    /// Whether objects of this kind live in a namespace (`false`: cluster-scoped).
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Kind::ClusterRole | Kind::ClusterRoleBinding)
+    }
+
+    /// Whether the kind has a `spec` (the RBAC kinds have top-level `rules`, `subjects` and
+    /// `roleRef` instead, as in Kubernetes).
+    pub fn has_spec(self) -> bool {
+        !matches!(
+            self,
+            Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding
+        )
+    }
 
     /// The `kind` value as written (`Plan`).
     pub fn as_str(self) -> &'static str {
@@ -40,6 +78,12 @@ impl Kind {
             Kind::Binding => "Binding",
             Kind::Execution => "Execution",
             Kind::Gate => "Gate",
+            Kind::Policy => "Policy",
+            Kind::Provider => "Provider",
+            Kind::Role => "Role",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -52,6 +96,12 @@ impl Kind {
             Kind::Binding => "bindings",
             Kind::Execution => "executions",
             Kind::Gate => "gates",
+            Kind::Policy => "policies",
+            Kind::Provider => "providers",
+            Kind::Role => "roles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRole => "clusterroles",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -64,6 +114,12 @@ impl Kind {
             Kind::Binding => &["bd"],
             Kind::Execution => &["ex", "exec"],
             Kind::Gate => &["gt"],
+            Kind::Policy => &["pol"],
+            Kind::Provider => &["prov"],
+            Kind::Role => &[],
+            Kind::RoleBinding => &[],
+            Kind::ClusterRole => &[],
+            Kind::ClusterRoleBinding => &[],
         }
     }
 

@@ -13,7 +13,9 @@
 
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod approval;
+pub mod audit;
 pub mod binding;
 pub mod capability;
 pub mod common;
@@ -26,6 +28,9 @@ pub mod graph;
 pub mod kind;
 pub mod meta;
 pub mod plan;
+pub mod policy;
+pub mod provider;
+pub mod rbac;
 pub mod resource;
 pub mod schema;
 pub mod selector;
@@ -44,4 +49,7 @@ pub use graph::{EdgeOrigin, GraphEdge, GraphNode, PlanGraph};
 pub use kind::{Kind, API_VERSION};
 pub use meta::{Condition, LabelSelector, Labels, ObjectMeta, ObjectReference, OwnerReference};
 pub use plan::{Edge, EdgeType, Node, NodeKind, Plan, PlanSpec, PlanStatus};
+pub use policy::{Policy, PolicySpec, PolicyStatus, PolicyVerdict, RiskLevel};
+pub use provider::{Provider, ProviderSpec, ProviderStatus, ProviderType};
+pub use rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 pub use resource::List;

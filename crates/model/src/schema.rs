@@ -5,7 +5,10 @@
 
 use crate::kind::{Kind, API_VERSION};
 use crate::resource::List;
-use crate::{Binding, Capability, Execution, Gate, Goal, Plan};
+use crate::{
+    Binding, Capability, ClusterRole, ClusterRoleBinding, Execution, Gate, Goal, Plan, Policy,
+    Provider, Role, RoleBinding,
+};
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -23,6 +26,12 @@ pub fn schema_file_name(kind: Kind) -> &'static str {
         Kind::Binding => "binding.json",
         Kind::Execution => "execution.json",
         Kind::Gate => "gate.json",
+        Kind::Policy => "policy.json",
+        Kind::Provider => "provider.json",
+        Kind::Role => "role.json",
+        Kind::RoleBinding => "rolebinding.json",
+        Kind::ClusterRole => "clusterrole.json",
+        Kind::ClusterRoleBinding => "clusterrolebinding.json",
     }
 }
 
@@ -35,6 +44,12 @@ pub fn kind_schema(kind: Kind) -> Value {
         Kind::Binding => root_schema::<Binding>(),
         Kind::Execution => root_schema::<Execution>(),
         Kind::Gate => root_schema::<Gate>(),
+        Kind::Policy => root_schema::<Policy>(),
+        Kind::Provider => root_schema::<Provider>(),
+        Kind::Role => root_schema::<Role>(),
+        Kind::RoleBinding => root_schema::<RoleBinding>(),
+        Kind::ClusterRole => root_schema::<ClusterRole>(),
+        Kind::ClusterRoleBinding => root_schema::<ClusterRoleBinding>(),
     };
     finish_root(schema, schema_file_name(kind), None)
 }
@@ -57,6 +72,12 @@ pub fn document_schema() -> Value {
             Kind::Binding => generator.subschema_for::<Binding>(),
             Kind::Execution => generator.subschema_for::<Execution>(),
             Kind::Gate => generator.subschema_for::<Gate>(),
+            Kind::Policy => generator.subschema_for::<Policy>(),
+            Kind::Provider => generator.subschema_for::<Provider>(),
+            Kind::Role => generator.subschema_for::<Role>(),
+            Kind::RoleBinding => generator.subschema_for::<RoleBinding>(),
+            Kind::ClusterRole => generator.subschema_for::<ClusterRole>(),
+            Kind::ClusterRoleBinding => generator.subschema_for::<ClusterRoleBinding>(),
         };
         refs.push((kind, reference.to_value()));
     }

@@ -380,7 +380,7 @@ fn document_schema_dispatches_on_kind() {
     assert_eq!(doc["else"]["$ref"], "#/$defs/Resource");
     let resource = &defs(&doc)["Resource"];
     let dispatch = resource["allOf"].as_array().unwrap();
-    assert_eq!(dispatch.len(), 6);
+    assert_eq!(dispatch.len(), Kind::ALL.len());
     for (rule, kind) in dispatch.iter().zip(Kind::ALL) {
         assert_eq!(rule["if"]["properties"]["kind"]["const"], kind.as_str());
         let target = rule["then"]["$ref"].as_str().unwrap();

@@ -14,11 +14,13 @@
 
 pub mod acceptance;
 pub mod driver;
+pub mod governance;
 mod http_client;
 pub mod log;
 pub mod outputs;
 mod process;
 pub mod provider;
+pub mod secret;
 
 pub use acceptance::{
     evaluate, verdict, AcceptanceVerdict, CriteriaContext, CriterionResult, CriterionStatus,

@@ -35,6 +35,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::secret::Redactor;
+
 /// A stream's bytes are written once a newline arrives or once this many bytes are pending.
 pub const MAX_PENDING_LINE: usize = 16 * 1024;
 
@@ -119,6 +121,8 @@ impl std::fmt::Debug for LogSink {
 
 struct SinkState {
     file: Option<File>,
+    /// Secrets of the attempt; every byte written passes through it.
+    redactor: Redactor,
     limits: LogLimits,
     streams: [StreamState; 2],
     written: u64,
@@ -157,6 +161,7 @@ impl LogSink {
         Ok(LogSink {
             inner: Some(Arc::new(Mutex::new(SinkState {
                 file: Some(file),
+                redactor: Redactor::new(),
                 limits,
                 streams: Default::default(),
                 written: 0,
@@ -178,6 +183,15 @@ impl LogSink {
     /// The log file's path; `None` for a disabled sink.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// Registers the attempt's secret values: from now on every line written to the log (by
+    /// any clone) has them replaced with `[REDACTED]`. Output is written line by line, so a
+    /// secret is caught unless a process prints it split across a line longer than the
+    /// pending-line limit.
+    pub async fn set_redactor(&self, redactor: Redactor) {
+        let Some(inner) = &self.inner else { return };
+        inner.lock().await.redactor = redactor;
     }
 
     /// Appends bytes of one stream, subject to the stream's limit.
@@ -250,7 +264,8 @@ impl SinkState {
         let Some(file) = self.file.as_mut() else {
             return;
         };
-        match file.write_all(bytes).await {
+        let bytes = self.redactor.redact_bytes(bytes);
+        match file.write_all(&bytes).await {
             Ok(()) => self.written += bytes.len() as u64,
             Err(e) => self.error = Some(e),
         }

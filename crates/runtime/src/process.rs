@@ -256,6 +256,16 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
 ) -> io::Result<Finished> {
     let mut command = Command::new(&spec.program);
+    // The server's `PLANSPEC_SECRET_*` variables are for `{secretEnv}` references only: a
+    // process gets a secret under the name its configuration gives it, never by inheritance.
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|n| n.starts_with(planspec_model::provider::SECRET_ENV_PREFIX))
+        {
+            command.env_remove(name);
+        }
+    }
     command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

@@ -44,7 +44,8 @@ pub fn default_store_path(
 }
 
 /// Parses `--listen` (`127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`) and refuses an
-/// address that is not loopback unless `insecure_bind`: the API has no authentication yet.
+/// address that is not loopback unless `insecure_bind`: the API speaks plain HTTP, so bearer
+/// tokens would cross the network in clear text unless a TLS-terminating proxy is in front.
 pub fn listen_address(value: &str, insecure_bind: bool) -> Result<SocketAddr, String> {
     let address = match value.parse::<SocketAddr>() {
         Ok(a) => a,
@@ -63,7 +64,7 @@ pub fn listen_address(value: &str, insecure_bind: bool) -> Result<SocketAddr, St
     };
     if !address.ip().is_loopback() && !insecure_bind {
         return Err(format!(
-            "refusing to listen on {address}: it is not a loopback address and the API has no authentication yet; pass --insecure-bind to do it anyway"
+            "refusing to listen on {address}: it is not a loopback address and the API speaks plain HTTP (tokens would cross the network in clear text); put a TLS-terminating proxy in front and pass --insecure-bind"
         ));
     }
     Ok(address)

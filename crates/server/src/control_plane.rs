@@ -6,6 +6,7 @@ use crate::api::clock::SystemClock;
 use crate::api::{Api, ApiOptions};
 use crate::controllers::{self, Controllers};
 use crate::http::{Server, ServerConfig};
+use planspec_runtime::secret::SecretSource;
 use planspec_runtime::{ProviderRegistry, Runtime, RuntimeOptions};
 use planspec_store::{SqliteOptions, SqliteStore, Store};
 use std::future::Future;
@@ -82,13 +83,18 @@ impl ControlPlane {
         let api = Api::new(
             store.clone() as Arc<dyn Store>,
             Arc::new(SystemClock),
-            ApiOptions::default(),
+            ApiOptions {
+                allow_self_approval: config.allow_self_approval,
+                ..ApiOptions::default()
+            },
         );
         let server = Server::bind(config, api.clone())
             .await
             .map_err(|e| ControlPlaneError::Server(e.to_string()))?;
-        let registry = ProviderRegistry::with_builtins()
+        let mut registry = ProviderRegistry::with_builtins()
             .map_err(|e| ControlPlaneError::Providers(e.to_string()))?;
+        registry.set_trust_policy(config.providers.trust_policy.clone());
+        registry.set_secrets(SecretSource::new(config.providers.secrets_dir.clone()));
         let data_dir = runtime_data_dir(store_path);
         let runtime = Runtime::start(
             store.clone() as Arc<dyn Store>,
@@ -96,7 +102,11 @@ impl ControlPlane {
             RuntimeOptions::new(data_dir.clone()),
         );
         api.attach_runtime(runtime.handle(), data_dir.clone());
-        let controllers = Controllers::start(api.clone(), controllers::standard());
+        let mut reconcilers = controllers::standard();
+        reconcilers.push(Arc::new(controllers::ProviderController::new(
+            config.providers.trust_policy.clone(),
+        )));
+        let controllers = Controllers::start(api.clone(), reconcilers);
         Ok(ControlPlane {
             store,
             api,

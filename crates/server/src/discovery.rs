@@ -37,6 +37,8 @@ pub const NAMESPACE_VERBS: [&str; 7] = [
 pub const STATUS_VERBS: [&str; 3] = ["get", "patch", "update"];
 /// Categories of every PlanSpec kind: `kubectl get planspec` and `kubectl get all` list them.
 pub const CATEGORIES: [&str; 2] = ["planspec", "all"];
+/// Categories of the governance kinds (not in `all`, as `kubectl get all` leaves RBAC out).
+pub const GOVERNANCE_CATEGORIES: [&str; 1] = ["planspec"];
 /// Verbs of `plans/graph` (`GET …/plans/{name}/graph`).
 pub const GRAPH_VERBS: [&str; 1] = ["get"];
 /// Verbs of the upstream operations `validate` (`POST /apis/planspec.io/v1alpha1/validate`)
@@ -197,13 +199,14 @@ pub fn api_group() -> ApiGroup {
     }
 }
 
-/// The resource and its `/status` subresource.
-fn entries(resource: ResourceType) -> [ApiResource; 2] {
+/// The resource and its `/status` subresource (the RBAC kinds have none).
+fn entries(resource: ResourceType) -> Vec<ApiResource> {
     let (verbs, categories): (&[&str], &[&str]) = match resource {
-        ResourceType::Kind(_) => (&KIND_VERBS, &CATEGORIES),
+        ResourceType::Kind(k) if Kind::PLAN_MODEL.contains(&k) => (&KIND_VERBS, &CATEGORIES),
+        ResourceType::Kind(_) => (&KIND_VERBS, &GOVERNANCE_CATEGORIES),
         ResourceType::Namespace => (&NAMESPACE_VERBS, &[]),
     };
-    [
+    let mut entries = vec![
         ApiResource {
             name: resource.plural().to_owned(),
             singular_name: resource.singular().to_owned(),
@@ -222,7 +225,11 @@ fn entries(resource: ResourceType) -> [ApiResource; 2] {
             short_names: Vec::new(),
             categories: Vec::new(),
         },
-    ]
+    ];
+    if matches!(resource, ResourceType::Kind(k) if !k.has_spec()) {
+        entries.pop();
+    }
+    entries
 }
 
 /// `/apis/planspec.io/v1alpha1`: every kind (name = plural, singular, short names,
@@ -270,7 +277,7 @@ pub fn core_v1_resource_list() -> ApiResourceList {
         kind: "APIResourceList".to_owned(),
         api_version: "v1".to_owned(),
         group_version: "v1".to_owned(),
-        resources: entries(ResourceType::Namespace).into(),
+        resources: entries(ResourceType::Namespace),
     }
 }
 
@@ -373,9 +380,9 @@ mod tests {
         assert_eq!(list["apiVersion"], "v1");
         assert_eq!(list["groupVersion"], "planspec.io/v1alpha1");
         let resources = list["resources"].as_array().unwrap();
-        assert_eq!(resources.len(), 15);
+        assert_eq!(resources.len(), 15 + 2 * 2 + 4);
         assert_eq!(
-            resources[12..],
+            resources[20..],
             [
                 json!({"name": "plans/graph", "singularName": "", "namespaced": true, "kind": "PlanGraph", "verbs": ["get"]}),
                 json!({"name": "validate", "singularName": "", "namespaced": false, "kind": "ValidationResult", "verbs": ["create"]}),
@@ -411,10 +418,22 @@ mod tests {
                 .unwrap();
             assert_eq!(main["kind"], kind.as_str());
             assert_eq!(main["singularName"], kind.as_str().to_lowercase());
-            assert_eq!(main["shortNames"], json!(kind.short_names()));
-            assert!(resources
-                .iter()
-                .any(|r| r["name"] == format!("{}/status", kind.plural())));
+            let short: Vec<&str> = kind.short_names().to_vec();
+            assert_eq!(
+                main.get("shortNames").cloned().unwrap_or(json!([])),
+                json!(short)
+            );
+            assert_eq!(main["namespaced"], kind.namespaced());
+            assert_eq!(
+                resources
+                    .iter()
+                    .any(|r| r["name"] == format!("{}/status", kind.plural())),
+                kind.has_spec()
+            );
+            let in_all = main["categories"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c == "all"));
+            assert_eq!(in_all, Kind::PLAN_MODEL.contains(&kind), "{kind:?}");
         }
     }
 

@@ -32,6 +32,13 @@
 //!   ([`api::admission`]), query parameters ([`api::params`]), watch streams over the store's
 //!   change log ([`api::watch`]), the injected [`api::clock::Clock`].
 //!
+//! Identity, over the same store:
+//!
+//! * [`auth`] — authentication: the token file (SHA-256 hashes, reloaded when it changes), the
+//!   bootstrap admin, dev mode, in-memory tokens (the embedded control plane's);
+//! * [`authz`] — RBAC: the Role/ClusterRole/binding objects cached from the store's change
+//!   log, the `403` Status, the default ClusterRoles.
+//!
 //! And the HTTP glue, which only parses requests, calls [`api::Api`] and encodes answers:
 //!
 //! * [`http`] — the axum router, content negotiation (JSON or `Table`), request size limits,
@@ -47,6 +54,8 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod control_plane;
 pub mod controllers;
@@ -54,6 +63,7 @@ pub mod discovery;
 pub mod http;
 pub mod openapi;
 pub mod patch;
+pub mod providers;
 pub mod resource;
 pub mod ssa;
 pub mod status;

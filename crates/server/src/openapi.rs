@@ -267,6 +267,11 @@ fn paths_for(resource: ResourceType, paths: &mut Map<String, Value>) {
     let object = schema_name(resource);
     let list = format!("{object}List");
     let (collection, item, all) = match resource {
+        ResourceType::Kind(k) if !k.namespaced() => (
+            format!("/apis/{GROUP}/{VERSION}/{plural}"),
+            format!("/apis/{GROUP}/{VERSION}/{plural}/{{name}}"),
+            None,
+        ),
         ResourceType::Kind(_) => (
             format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{plural}"),
             format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{plural}/{{name}}"),
@@ -323,14 +328,17 @@ fn paths_for(resource: ResourceType, paths: &mut Map<String, Value>) {
             "delete": op(resource, "delete", &format!("delete{kind}"), with(item_params(), vec![query("dryRun", "`All`: check only."), query("propagationPolicy", "Background, Foreground or Orphan.")]), false, &object),
         }),
     );
-    paths.insert(
-        format!("{item}/status"),
-        json!({
-            "get": op(resource, "get", &format!("read{kind}Status"), item_params(), false, &object),
-            "put": op(resource, "put", &format!("replace{kind}Status"), with(item_params(), write_params()), true, &object),
-            "patch": op(resource, "patch", &format!("patch{kind}Status"), with(item_params(), patch_params()), true, &object),
-        }),
-    );
+    let has_status = !matches!(resource, ResourceType::Kind(k) if !k.has_spec());
+    if has_status {
+        paths.insert(
+            format!("{item}/status"),
+            json!({
+                "get": op(resource, "get", &format!("read{kind}Status"), item_params(), false, &object),
+                "put": op(resource, "put", &format!("replace{kind}Status"), with(item_params(), write_params()), true, &object),
+                "patch": op(resource, "patch", &format!("patch{kind}Status"), with(item_params(), patch_params()), true, &object),
+            }),
+        );
+    }
     if let Some(all) = all {
         paths.insert(
             all,
@@ -406,6 +414,7 @@ fn operation_paths(paths: &mut Map<String, Value>) {
         }}),
     );
     execution_operation_paths(paths);
+    audit_paths(paths);
     paths.insert(
         format!("/apis/{GROUP}/{VERSION}"),
         json!({"get": {
@@ -424,8 +433,8 @@ fn execution_operation_paths(paths: &mut Map<String, Value>) {
     let ns = path_param("namespace", "The namespace.");
     let name = path_param("name", "The Execution's name.");
     let node = path_param("node", "The node's id.");
-    let actor = json!({"name": "X-PlanSpec-User", "in": "header", "required": false,
-                       "description": "Who acts (`user:alice`); declared, not authenticated yet.",
+    let actor = json!({"name": "Impersonate-User", "in": "header", "required": false,
+                       "description": "Act as this user (needs `impersonate` on `users`). Without it the actor is the identity the bearer token proves.",
                        "schema": {"type": "string"}});
     let post = |id: &str, description: &str, params: Vec<Value>, body: Value, responses: Value| {
         json!({"post": {"operationId": id, "description": description, "parameters": params,
@@ -486,11 +495,28 @@ fn execution_operation_paths(paths: &mut Map<String, Value>) {
     );
     paths.insert(
         format!("{base}/gates/{{name}}/review"),
-        post("reviewGate", "Records a review (`approve`, `reject` with a required `comment`, or `comment`) by the acting user and decides the Gate in the same write. 403 for someone not among `reviewers`; 409 once decided on the current generation.",
+        post("reviewGate", "Records a review (`approve`, `reject` with a required `comment`, or `comment`) by the authenticated user and decides the Gate in the same write (with its audit records). 403 for someone not among `reviewers` (users or groups) and for the Execution's creator approving (no self-approval); 422 for a rejection without a `comment` and for `values` that do not satisfy the Gate's `inputSchema`; 409 once decided on the current generation or past its timeout.",
              vec![ns, path_param("name", "The Gate's name."), actor],
              json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action"],
-                 "properties": {"action": {"enum": ["approve", "reject", "comment"]}, "comment": {"type": "string"}, "reviewer": {"type": "string"}}}}}}),
+                 "properties": {"action": {"enum": ["approve", "reject", "comment"]}, "comment": {"type": "string"},
+                     "values": {"type": "object", "description": "An approval's typed input, valid against the Gate's `inputSchema`; the Gate node's outputs."},
+                     "reviewer": {"type": "string", "description": "Optional; if given, it must name the authenticated user."}}}}}}),
              json!({"200": {"description": "The Gate as stored.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/io.planspec.v1alpha1.Gate"}}}}})),
+    );
+}
+
+/// The audit log (`crate::http::audit`).
+fn audit_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/auditrecords"),
+        json!({"get": {"operationId": "listAuditRecords",
+                       "description": "The audit log in `seq` order: `{kind: AuditRecordList, metadata: {continue?, head: {seq, hash}}, items: [{seq, time, actor, verb, resource, outcome, requestId?, details?, prevHash, hash}]}`. Each record's `hash` is SHA-256 over the previous record's hash and its own canonical JSON; `metadata.head` is the newest record the store recorded (read in the page's snapshot). Needs `list` on `auditrecords`.",
+                       "parameters": [query("limit", "At most this many records (default 500, at most 5000)."),
+                                      query("continue", "The `continue` of the previous page."),
+                                      query("actor", "Only records of this username."),
+                                      query("namespace", "Only records about this namespace."),
+                                      query("resource", "Only records about this resource (plural).")],
+                       "responses": {"200": {"description": "One page of records.", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
     );
 }
 
@@ -651,7 +677,7 @@ mod tests {
         let nodes = schemas[&component].pointer(&pointer).unwrap();
         assert_eq!(nodes["x-kubernetes-list-type"], "map");
         assert_eq!(nodes["x-kubernetes-list-map-keys"], json!(["id"]));
-        for kind in Kind::ALL {
+        for kind in Kind::ALL.into_iter().filter(|k| k.has_spec()) {
             let start = format!("io.planspec.v1alpha1.{}", kind.as_str());
             let (component, pointer) = locate(schemas, &start, &["status", "conditions"]).unwrap();
             let conditions = schemas[&component].pointer(&pointer).unwrap();
@@ -697,10 +723,14 @@ mod tests {
         let doc: Value =
             serde_json::from_str(&find("apis/planspec.io/v1alpha1").unwrap().text).unwrap();
         for kind in Kind::ALL {
-            let path = format!(
-                "/apis/planspec.io/v1alpha1/namespaces/{{namespace}}/{}/{{name}}",
-                kind.plural()
-            );
+            let path = if kind.namespaced() {
+                format!(
+                    "/apis/planspec.io/v1alpha1/namespaces/{{namespace}}/{}/{{name}}",
+                    kind.plural()
+                )
+            } else {
+                format!("/apis/planspec.io/v1alpha1/{}/{{name}}", kind.plural())
+            };
             let patch = &doc["paths"][&path]["patch"];
             assert_eq!(
                 patch["x-kubernetes-group-version-kind"],

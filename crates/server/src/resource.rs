@@ -1,5 +1,6 @@
-//! The resource types the server serves — the six PlanSpec kinds under `planspec.io/v1alpha1`
-//! and the core `v1` `Namespace` — with the names each is known by on the wire.
+//! The resource types the server serves — the PlanSpec kinds under `planspec.io/v1alpha1`
+//! (namespaced, except `ClusterRole` and `ClusterRoleBinding`) and the core `v1` `Namespace` —
+//! with the names each is known by on the wire.
 
 use planspec_model::{Kind, API_VERSION};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,10 @@ pub const VERSION: &str = "v1alpha1";
 
 /// Field selector fields every namespaced kind supports.
 const NAMESPACED_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.phase"];
+/// Field selector fields of the namespaced RBAC kinds (they have no status).
+const RBAC_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+/// Field selector fields of the cluster-scoped RBAC kinds.
+const CLUSTER_RBAC_FIELDS: &[&str] = &["metadata.name"];
 /// Field selector fields of namespaces (as in Kubernetes).
 const NAMESPACE_FIELDS: &[&str] = &["metadata.name", "status.phase"];
 
@@ -25,13 +30,19 @@ pub enum ResourceType {
 
 impl ResourceType {
     /// Every served type: the PlanSpec kinds in [`Kind::ALL`] order, then `Namespace`.
-    pub const ALL: [ResourceType; 7] = [
+    pub const ALL: [ResourceType; 13] = [
         ResourceType::Kind(Kind::Goal),
         ResourceType::Kind(Kind::Plan),
         ResourceType::Kind(Kind::Capability),
         ResourceType::Kind(Kind::Binding),
         ResourceType::Kind(Kind::Execution),
         ResourceType::Kind(Kind::Gate),
+        ResourceType::Kind(Kind::Policy),
+        ResourceType::Kind(Kind::Provider),
+        ResourceType::Kind(Kind::Role),
+        ResourceType::Kind(Kind::RoleBinding),
+        ResourceType::Kind(Kind::ClusterRole),
+        ResourceType::Kind(Kind::ClusterRoleBinding),
         ResourceType::Namespace,
     ];
 
@@ -84,6 +95,12 @@ impl ResourceType {
             ResourceType::Kind(Kind::Binding) => "binding",
             ResourceType::Kind(Kind::Execution) => "execution",
             ResourceType::Kind(Kind::Gate) => "gate",
+            ResourceType::Kind(Kind::Policy) => "policy",
+            ResourceType::Kind(Kind::Provider) => "provider",
+            ResourceType::Kind(Kind::Role) => "role",
+            ResourceType::Kind(Kind::RoleBinding) => "rolebinding",
+            ResourceType::Kind(Kind::ClusterRole) => "clusterrole",
+            ResourceType::Kind(Kind::ClusterRoleBinding) => "clusterrolebinding",
             ResourceType::Namespace => "namespace",
         }
     }
@@ -96,9 +113,13 @@ impl ResourceType {
         }
     }
 
-    /// `true` for the namespaced PlanSpec kinds, `false` for namespaces.
+    /// `true` for the namespaced PlanSpec kinds, `false` for namespaces and the cluster-scoped
+    /// kinds (`ClusterRole`, `ClusterRoleBinding`).
     pub fn namespaced(self) -> bool {
-        matches!(self, ResourceType::Kind(_))
+        match self {
+            ResourceType::Kind(k) => k.namespaced(),
+            ResourceType::Namespace => false,
+        }
     }
 
     /// The plural qualified by the group, as Kubernetes writes it in error messages:
@@ -115,6 +136,8 @@ impl ResourceType {
     /// The fields a field selector may name for this type.
     pub fn field_selector_fields(self) -> &'static [&'static str] {
         match self {
+            ResourceType::Kind(k) if !k.has_spec() && !k.namespaced() => CLUSTER_RBAC_FIELDS,
+            ResourceType::Kind(k) if !k.has_spec() => RBAC_FIELDS,
             ResourceType::Kind(_) => NAMESPACED_FIELDS,
             ResourceType::Namespace => NAMESPACE_FIELDS,
         }

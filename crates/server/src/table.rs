@@ -473,6 +473,103 @@ fn columns(resource: ResourceType) -> Vec<Column> {
                 |o, _| text(str_at(o, &["status", "resolution", "outcome"])),
             ),
         ],
+        ResourceType::Kind(Kind::Policy) => vec![
+            NAME,
+            col(
+                "Rules",
+                "integer",
+                "Number of rules (spec.rules).",
+                0,
+                |o, _| json!(len_at(o, &["spec", "rules"]).unwrap_or(0)),
+            ),
+            col(
+                "Default",
+                "string",
+                "The verdict when no rule matches (spec.defaultVerdict).",
+                0,
+                |o, _| text(str_at(o, &["spec", "defaultVerdict"])),
+            ),
+            AGE,
+            DESCRIPTION,
+        ],
+        ResourceType::Kind(Kind::Provider) => vec![
+            NAME,
+            col(
+                "Type",
+                "string",
+                "The kind of implementation (spec.type).",
+                0,
+                |o, _| text(str_at(o, &["spec", "type"])),
+            ),
+            col(
+                "Risk",
+                "string",
+                "The declared risk (spec.risk).",
+                0,
+                |o, _| text(str_at(o, &["spec", "risk"]).or(Some("low"))),
+            ),
+            col(
+                "Verified",
+                "string",
+                "Whether the signed manifest verified (status.verified).",
+                0,
+                |o, _| {
+                    let verified = at(o, &["status", "verified"]).and_then(Value::as_bool);
+                    text(Some(if verified == Some(true) {
+                        "True"
+                    } else {
+                        "False"
+                    }))
+                },
+            ),
+            AGE,
+            DESCRIPTION,
+        ],
+        ResourceType::Kind(Kind::Role | Kind::ClusterRole) => vec![
+            NAME,
+            col("Rules", "integer", "Number of rules.", 0, |o, _| {
+                json!(len_at(o, &["rules"]).unwrap_or(0))
+            }),
+            AGE,
+        ],
+        ResourceType::Kind(Kind::RoleBinding | Kind::ClusterRoleBinding) => vec![
+            NAME,
+            col(
+                "Role",
+                "string",
+                "The role granted (roleRef.kind/roleRef.name).",
+                0,
+                |o, _| {
+                    let kind = str_at(o, &["roleRef", "kind"]).unwrap_or("");
+                    let name = str_at(o, &["roleRef", "name"]).unwrap_or("");
+                    Value::String(format!("{kind}/{name}"))
+                },
+            ),
+            AGE,
+            col(
+                "Subjects",
+                "string",
+                "Who is granted the role.",
+                1,
+                |o, _| {
+                    let names: Vec<String> = at(o, &["subjects"])
+                        .and_then(Value::as_array)
+                        .map(|s| {
+                            s.iter()
+                                .map(|s| {
+                                    format!(
+                                        "{}:{}",
+                                        s.get("kind").and_then(Value::as_str).unwrap_or(""),
+                                        s.get("name").and_then(Value::as_str).unwrap_or("")
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Value::String(names.join(","))
+                },
+            ),
+        ],
         ResourceType::Namespace => vec![
             NAME,
             col(

@@ -803,8 +803,12 @@ async fn discovery_health_version_openapi_and_errors() {
         r.json();
     }
     let resources = c.get("/apis/planspec.io/v1alpha1").await.json();
-    // Six kinds with their /status, plans/graph, and the upstream validate and apply.
-    assert_eq!(resources["resources"].as_array().unwrap().len(), 15);
+    // Six plan-model kinds and Policy and Provider with their /status, the four RBAC kinds
+    // (no status), plans/graph, and the upstream validate and apply.
+    assert_eq!(
+        resources["resources"].as_array().unwrap().len(),
+        8 * 2 + 4 + 3
+    );
     let version = c.get("/version").await.json();
     assert!(version["gitVersion"].as_str().unwrap().starts_with('v'));
     assert_eq!(c.get("/healthz").await.expect(200).body, "ok");

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Client, TestServer};
+use planspec_model::actor::UserInfo;
 use planspec_model::gate::ReviewAction;
 use planspec_server::controllers::{self, review, Controllers, Review};
 use serde_json::{json, Value};
@@ -228,9 +229,10 @@ fn gate(name: &str, reviewers: &[&str], required: u32) -> Value {
 
 fn approve(who: &str) -> Review {
     Review {
-        reviewer: who.into(),
+        reviewer: UserInfo::new(who, Vec::<String>::new()),
         action: ReviewAction::Approve,
         comment: None,
+        values: None,
     }
 }
 
@@ -255,14 +257,15 @@ async fn gate_reviews_need_distinct_listed_approvers_on_the_current_generation()
         "default",
         "g",
         Review {
-            reviewer: "user:a".into(),
+            reviewer: UserInfo::new("user:a", Vec::<String>::new()),
             action: ReviewAction::Reject,
             comment: None,
+            values: None,
         },
     )
     .await
     .unwrap_err();
-    assert_eq!(no_reason.code, 400);
+    assert_eq!(no_reason.code, 422);
 
     let g = review(api, "default", "g", approve("user:a"))
         .await

@@ -46,6 +46,10 @@ impl Env {
     }
 
     async fn op(&self, path: &str, body: Value, code: u16) -> Value {
+        self.op_as("user:ann", path, body, code).await
+    }
+
+    async fn op_as(&self, user: &str, path: &str, body: Value, code: u16) -> Value {
         let reply = self
             .c
             .request(
@@ -53,7 +57,11 @@ impl Env {
                 path,
                 &[
                     ("content-type", "application/json"),
-                    ("x-planspec-user", "user:ann"),
+                    // The dev-mode identity acts as `user` (ann by default), with every
+                    // permission: these tests are about the operations, not authorization
+                    // (tests/rbac.rs).
+                    ("impersonate-user", user),
+                    ("impersonate-group", "system:masters"),
                 ],
                 body.to_string().into_bytes(),
             )
@@ -386,17 +394,18 @@ async fn a_gate_node_waits_for_its_review_and_a_rejection_fails_the_run() {
     assert_eq!(gate["spec"]["targetRef"]["kind"], "Execution");
     assert_eq!(gate["spec"]["reviewers"], json!(["user:ann"]));
     assert_eq!(gate["metadata"]["ownerReferences"][0]["name"], "run");
-    // Not a reviewer: 403. A rejection without a reason: 400.
-    env.op(
+    // Not a reviewer: 403. A rejection without a reason: 422.
+    env.op_as(
+        "user:bob",
         &format!("{V}/gates/run-approve/review"),
-        json!({"action": "approve", "reviewer": "user:bob"}),
+        json!({"action": "approve"}),
         403,
     )
     .await;
     env.op(
         &format!("{V}/gates/run-approve/review"),
         json!({"action": "reject"}),
-        400,
+        422,
     )
     .await;
     env.op(

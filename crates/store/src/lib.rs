@@ -35,6 +35,9 @@
 //!   record of each node of a big Execution, paged by node id.
 //! * **Leases** ([`Store::acquire_lease`]): named, expiring, with increasing fencing tokens;
 //!   the caller passes the time.
+//! * **The audit log** ([`WriteOp::AppendAudit`], [`Store::read_audit`]): an append-only hash
+//!   chain of [`AuditRecord`]s; the store assigns each record's `seq` and hashes in commit
+//!   order and records the chain's head apart from the records.
 
 #![warn(missing_docs)]
 
@@ -43,12 +46,14 @@ pub use planspec_model::selector::{FieldSelector, Selector};
 use serde_json::Value;
 use std::fmt;
 
+mod audit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod execution;
 mod lease;
 pub mod sqlite;
 
+pub use audit::{AuditEntry, AuditPage, AuditQuery, AuditRecord, ChainHead};
 pub use execution::{JournalEntry, NodeRecord, NodeRecordPage, NodeRecordQuery, EXECUTION_KIND};
 pub use lease::Lease;
 pub use sqlite::{SqliteOptions, SqliteStore};
@@ -150,8 +155,8 @@ pub struct Change {
 /// or timestamps. That is the API server's job.
 ///
 /// `Create`, `Update` and `Delete` write objects: each takes a revision and yields a
-/// [`Change`]. `Check`, `AppendJournal` and `PutNodeRecords` take no revision and yield no
-/// change; they commit or fail with the rest of the transaction.
+/// [`Change`]. `Check`, `AppendJournal`, `PutNodeRecords` and `AppendAudit` take no revision
+/// and yield no change; they commit or fail with the rest of the transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// Fails with [`StoreError::AlreadyExists`] if the key exists.
@@ -217,17 +222,25 @@ pub enum WriteOp {
         /// The records to write.
         records: Vec<NodeRecord>,
     },
+    /// Appends a record to the audit log. The store gives it the next `seq` and its
+    /// `prev_hash` and `hash` ([`AuditRecord::seal`]) in commit order, so a record written in
+    /// the same transaction as, say, a journal entry commits (or is undone) with it. Never
+    /// refused, except when the transaction's other ops are.
+    AppendAudit(AuditEntry),
 }
 
 impl WriteOp {
-    /// The object this operation writes or checks; `None` for journal and node-record ops.
+    /// The object this operation writes or checks; `None` for journal, node-record and audit
+    /// ops.
     pub fn key(&self) -> Option<&ObjectKey> {
         match self {
             WriteOp::Create { key, .. }
             | WriteOp::Update { key, .. }
             | WriteOp::Delete { key, .. }
             | WriteOp::Check { key, .. } => Some(key),
-            WriteOp::AppendJournal { .. } | WriteOp::PutNodeRecords { .. } => None,
+            WriteOp::AppendJournal { .. }
+            | WriteOp::PutNodeRecords { .. }
+            | WriteOp::AppendAudit(_) => None,
         }
     }
 
@@ -521,6 +534,15 @@ pub trait Store: Send + Sync {
     /// The leases whose name starts with `prefix` (`""`: all), by name, expired ones
     /// included (compare `expires_at_ms` with your clock).
     async fn list_leases(&self, prefix: &str) -> Result<Vec<Lease>>;
+
+    /// One page of the audit log, in `seq` order, with the chain's recorded head from the same
+    /// snapshot. Filters (actor, namespace, resource) use indexes; `limit` counts selected
+    /// records.
+    async fn read_audit(&self, query: &AuditQuery) -> Result<AuditPage>;
+
+    /// The head of the audit log: its newest record's `seq` and hash ([`ChainHead::genesis`]
+    /// for an empty log).
+    async fn audit_head(&self) -> Result<ChainHead>;
 
     /// Creates one object; see [`Store::transact`].
     async fn create(&self, key: ObjectKey, uid: String, object: Value) -> Result<StoredObject> {

@@ -104,6 +104,67 @@ async fn reopen_keeps_everything() {
     store.close().await;
 }
 
+/// The newest revision is not a counter of its own (migration 0004): it comes from the change
+/// log, or from `compacted_revision` when compaction emptied the log — and survives a reopen
+/// either way. Without ring, so lists and change pages read it from SQLite.
+#[tokio::test]
+async fn revision_survives_a_compaction_that_empties_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let options = SqliteOptions {
+        ring_capacity: 0,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&path, options.clone()).await.unwrap();
+    for i in 0..5 {
+        let name = format!("o{i}");
+        store
+            .create(key(&name), format!("u{i}"), doc(&name, i))
+            .await
+            .unwrap();
+    }
+    store.delete(key("o0"), None).await.unwrap();
+    assert_eq!(store.compact(0).await.unwrap(), 6);
+    assert_eq!(store.current_revision().await.unwrap(), 6);
+    assert_eq!(
+        store.list(&ListQuery::all("Plan")).await.unwrap().revision,
+        6
+    );
+    let page = store.changes_since(6, 0).await.unwrap();
+    assert!(page.changes.is_empty());
+    assert_eq!(page.revision, 6);
+    store.close().await;
+
+    let store = SqliteStore::open(&path, options).await.unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), 6);
+    assert_eq!(store.compacted_revision().await.unwrap(), 6);
+    assert_eq!(
+        store.list(&ListQuery::all("Plan")).await.unwrap().revision,
+        6
+    );
+    let next = store
+        .create(key("after"), "u".into(), doc("after", 0))
+        .await
+        .unwrap();
+    assert_eq!(next.revision, 7);
+    assert_eq!(
+        store.list(&ListQuery::all("Plan")).await.unwrap().revision,
+        7
+    );
+    // Revisions stay consecutive whoever writes: a row that skips one is refused.
+    let mut conn = raw(&path).await;
+    let skipped = sqlx::query(
+        "INSERT INTO changes (revision, change_type, kind, namespace, name, uid, created_revision, object) \
+         VALUES (9, 'ADDED', 'Plan', 'default', 'x', 'u', 9, '{}')",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(skipped.is_err(), "a gap in the revisions was accepted");
+    conn.close().await.unwrap();
+    assert_eq!(store.integrity_check().await.unwrap(), ["ok"]);
+    store.close().await;
+}
+
 /// `changes_since` gives the same answers whether it reads the ring or the table.
 #[tokio::test]
 async fn ring_and_table_agree() {
@@ -236,7 +297,9 @@ async fn creates_directories_wal_and_sound_file() {
         versions,
         [
             (1, "init".to_owned()),
-            (2, "indexes_journals_leases".to_owned())
+            (2, "indexes_journals_leases".to_owned()),
+            (3, "audit".to_owned()),
+            (4, "derived_revision".to_owned())
         ]
     );
     conn.close().await.unwrap();
@@ -527,7 +590,7 @@ async fn upgrades_a_0001_database() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, [1, 2], "upgraded in place");
+    assert_eq!(versions, [1, 2, 3, 4], "upgraded in place");
     let labels: Vec<(String, String, String)> =
         sqlx::query_as("SELECT name, key, value FROM label_index ORDER BY name, key")
             .fetch_all(&mut conn)

@@ -119,7 +119,13 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
             Kind::Binding => ctx.binding(),
             Kind::Gate => ctx.gate(),
             Kind::Capability => ctx.capability_refs(),
-            Kind::Goal => {}
+            Kind::Goal
+            | Kind::Policy
+            | Kind::Provider
+            | Kind::Role
+            | Kind::RoleBinding
+            | Kind::ClusterRole
+            | Kind::ClusterRoleBinding => {}
         }
         ctx.owner_references();
         let display = r.display_name();

@@ -176,7 +176,7 @@ codes! {
     LegacyExternalRefKey = "0214", "legacy-external-ref-key", Warning, "External reference uses `resource`/`webhook`; write `resourceRef`/`webhookUrl`.";
     LegacyCriterionWebhook = "0215", "legacy-criterion-webhook", Warning, "Custom criterion uses `webhook`; write `webhookUrl`.";
     ProseCriterion = "0216", "prose-criterion", Warning, "Task acceptance criterion has only a description; it is read as a manual check.";
-    LegacyGateTimeout = "0217", "legacy-gate-field", Warning, "Gate `spec.timeout`/`spec.metadata` are not part of v1alpha1 and are ignored.";
+    LegacyGateTimeout = "0217", "legacy-gate-field", Warning, "Gate `spec.metadata` is not part of v1alpha1 and is ignored (`spec.timeout` was too, before Gates got timeouts).";
     OpaqueWhen = "0218", "opaque-when", Warning, "`when` is not a valid CEL expression; it is kept as an opaque label and never evaluated.";
     LeadingDigitName = "0219", "leading-digit-name", Warning, "A name starts with a digit; accepted on read, but write names that start with a letter.";
     MixedLegacyForms = "0220", "conflicting-legacy-forms", Error, "A legacy and a modern form of the same field disagree.";
@@ -224,6 +224,7 @@ codes! {
     UnsupportedParameterKeyword = "0416", "parameter-keyword-mismatch", Error, "`format`, `itemType` or `objectProperties` does not fit the parameter's `type`.";
     DuplicateRequirement = "0417", "duplicate-requirement", Warning, "A Capability lists the same requirement twice.";
     DuplicateBindingRule = "0418", "binding-rule-never-applies", Warning, "A Binding rule can never apply: an earlier or higher-priority rule has the same selector.";
+    ProviderImplementation = "0419", "provider-implementation", Error, "A Provider's implementation does not fit its `type` (`exec` needs `spec.exec`, `http` needs `spec.http`, a shell command is one script, only `POST`), or a secret reference is malformed.";
 
     // PS05xx — across resources validated together
     UnresolvedReference = "0501", "unresolved-reference", Warning, "A reference names a resource that is not in the validated set.";

@@ -37,6 +37,12 @@ pub fn normalize(
         Kind::Binding => binding(doc, diags),
         Kind::Execution => execution(doc, diags),
         Kind::Gate => gate(doc, diags),
+        Kind::Policy
+        | Kind::Provider
+        | Kind::Role
+        | Kind::RoleBinding
+        | Kind::ClusterRole
+        | Kind::ClusterRoleBinding => {}
     }
 }
 
@@ -630,16 +636,12 @@ fn gate(doc: &mut Node, diags: &mut Vec<Diagnostic>) {
     let Some(spec) = doc.get_mut("spec") else {
         return;
     };
-    for (key, hint) in [
-        (
-            "timeout",
-            "remove it; how long a gate may wait is set by the policy that governs it",
-        ),
-        (
-            "metadata",
-            "remove it; put labels and annotations in the Gate's `metadata`, not in `spec`",
-        ),
-    ] {
+    // `spec.timeout` is part of v1alpha1 (with `onTimeout`); only its day form is legacy.
+    day_duration(spec, "timeout", "spec.timeout", diags);
+    for (key, hint) in [(
+        "metadata",
+        "remove it; put labels and annotations in the Gate's `metadata`, not in `spec`",
+    )] {
         if let Some(entry) = spec.remove(key) {
             warn(
                 diags,

@@ -176,14 +176,10 @@ fn check_resource(
 
 /// The compiled schema of each kind, built once per process on first use.
 fn compiled(kind: Kind) -> &'static Result<CompiledSchema, String> {
-    static SCHEMAS: [OnceLock<Result<CompiledSchema, String>>; 6] = [
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-    ];
+    #[allow(clippy::declare_interior_mutable_const)] // each array slot is its own OnceLock
+    const EMPTY: OnceLock<Result<CompiledSchema, String>> = OnceLock::new();
+    static SCHEMAS: [OnceLock<Result<CompiledSchema, String>>; Kind::ALL.len()] =
+        [EMPTY; Kind::ALL.len()];
     let slot = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
     SCHEMAS[slot].get_or_init(|| {
         schema::compile(&planspec_model::schema::kind_schema(kind)).map_err(|e| {

@@ -80,6 +80,14 @@ fn check_invariants(text: &str) -> Result<(), TestCaseError> {
             Kind::Binding => r.to_typed::<Binding>().map(drop),
             Kind::Execution => r.to_typed::<Execution>().map(drop),
             Kind::Gate => r.to_typed::<Gate>().map(drop),
+            Kind::Policy => r.to_typed::<planspec_model::Policy>().map(drop),
+            Kind::Provider => r.to_typed::<planspec_model::Provider>().map(drop),
+            Kind::Role => r.to_typed::<planspec_model::Role>().map(drop),
+            Kind::RoleBinding => r.to_typed::<planspec_model::RoleBinding>().map(drop),
+            Kind::ClusterRole => r.to_typed::<planspec_model::ClusterRole>().map(drop),
+            Kind::ClusterRoleBinding => {
+                r.to_typed::<planspec_model::ClusterRoleBinding>().map(drop)
+            }
         };
         prop_assert!(
             typed.is_ok(),

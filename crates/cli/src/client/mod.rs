@@ -1,5 +1,13 @@
 //! A blocking client for the PlanSpec API server, following Kubernetes conventions:
 //! resource paths, `Status` errors, `Table` output and newline-delimited watch events.
+//!
+//! Credentials: a [`Client`] made with [`Client::with_token`] sends `Authorization: Bearer
+//! <token>` with every request, watches included — added in one place,
+//! [`Client::prepare`]. Which token, server and namespace a command uses is [`connection`]'s
+//! business (flags, environment, the contexts of the [`config`] file).
+
+pub mod config;
+pub mod connection;
 
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
@@ -42,10 +50,22 @@ impl Target {
         }
     }
 
-    /// The collection path: in `namespace`, or across all namespaces when `None`.
+    /// Whether objects of the target live in a namespace.
+    pub fn namespaced(self) -> bool {
+        match self {
+            Target::Kind(kind) => kind.namespaced(),
+            Target::Namespace => false,
+        }
+    }
+
+    /// The collection path: in `namespace`, or across all namespaces when `None` (a
+    /// cluster-scoped kind ignores `namespace`).
     pub fn collection(self, namespace: Option<&str>) -> String {
         match (self, namespace) {
             (Target::Namespace, _) => "/api/v1/namespaces".to_owned(),
+            (Target::Kind(kind), _) if !kind.namespaced() => {
+                format!("/apis/{GROUP_VERSION}/{}", kind.plural())
+            }
             (Target::Kind(kind), Some(ns)) => format!(
                 "/apis/{GROUP_VERSION}/namespaces/{}/{}",
                 encode(ns),
@@ -55,7 +75,7 @@ impl Target {
         }
     }
 
-    /// The path of one object.
+    /// The path of one object (`namespace` is ignored for cluster-scoped targets).
     pub fn item(self, namespace: &str, name: &str) -> String {
         format!("{}/{}", self.collection(Some(namespace)), encode(name))
     }
@@ -153,6 +173,8 @@ pub struct Client {
     agent: ureq::Agent,
     /// Extra headers sent with every request (the actor, …).
     headers: Vec<(String, String)>,
+    /// The bearer token sent with every request.
+    token: Option<String>,
 }
 
 /// An answer read as bytes, with its headers.
@@ -183,7 +205,39 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             agent,
             headers: Vec::new(),
+            token: None,
         }
+    }
+
+    /// This client, authenticating every request with the bearer token `token` (`None`:
+    /// none).
+    pub fn with_token(mut self, token: Option<&str>) -> Client {
+        self.token = token.filter(|t| !t.is_empty()).map(str::to_owned);
+        self
+    }
+
+    /// A request to `path` on `agent` with what every request carries: `Accept`,
+    /// `User-Agent`, the extra headers, and the bearer token. The one place credentials are
+    /// added.
+    fn prepare(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        accept: &str,
+    ) -> ureq::Request {
+        let url = format!("{}{path}", self.base);
+        let mut request = agent.request(method, &url).set("Accept", accept).set(
+            "User-Agent",
+            concat!("planspec/", env!("CARGO_PKG_VERSION")),
+        );
+        for (name, value) in &self.headers {
+            request = request.set(name, value);
+        }
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        request
     }
 
     /// This client, sending `name: value` with every request.
@@ -218,14 +272,7 @@ impl Client {
         accept: &str,
         body: Option<&Value>,
     ) -> Result<ureq::Response, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.agent.request(method, &url).set("Accept", accept).set(
-            "User-Agent",
-            concat!("planspec/", env!("CARGO_PKG_VERSION")),
-        );
-        for (name, value) in &self.headers {
-            request = request.set(name, value);
-        }
+        let request = self.prepare(&self.agent, method, path, accept);
         let result = match body {
             Some(body) => request
                 .set("Content-Type", "application/json")
@@ -287,8 +334,7 @@ impl Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .build();
-        let url = format!("{}{path}", self.base);
-        let response = match agent.get(&url).set("Accept", accept).call() {
+        let response = match self.prepare(&agent, "GET", path, accept).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(code, response)) => {
                 let text = response.into_string().unwrap_or_default();

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::cli::{CreateArgs, CreateCommand};
-use crate::client::{Client, Target};
+use crate::client::Target;
 use crate::error::{emit, Exit, Outcome};
 
 use super::resources::server_error;
@@ -17,7 +17,7 @@ pub fn run(args: &CreateArgs) -> Outcome {
                 "kind": "Namespace",
                 "metadata": { "name": name },
             });
-            Client::new(&client.server)
+            super::resources::connect(client)
                 .request(
                     "POST",
                     &Target::Namespace.collection(None),

@@ -74,10 +74,7 @@ fn delete_one(
     namespace: &str,
     name: &str,
 ) -> Result<(), ClientError> {
-    let path = match target {
-        Target::Namespace => format!("{}/{}", target.collection(None), encode(name)),
-        Target::Kind(_) => target.item(namespace, name),
-    };
+    let path = target.item(namespace, name);
     client
         .request("DELETE", &path, "application/json", None)
         .map(|_| ())

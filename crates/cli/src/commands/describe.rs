@@ -21,14 +21,7 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     };
     let target = target(kind, "describe")?;
     let client = connect(&args.client);
-    let path = match target {
-        Target::Namespace => format!(
-            "{}/{}",
-            target.collection(None),
-            crate::client::encode(name)
-        ),
-        Target::Kind(_) => target.item(args.client.ns(), name),
-    };
+    let path = target.item(args.client.ns(), name);
     let object = client.get(&path).map_err(server_error)?;
     let mut text = describe(&object)?;
     if target == Target::Kind(planspec_model::Kind::Execution) {
@@ -46,10 +39,7 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     let revision = object["metadata"]["resourceVersion"]
         .as_str()
         .and_then(|v| v.parse::<i64>().ok());
-    let collection = match target {
-        Target::Namespace => target.collection(None),
-        Target::Kind(_) => target.collection(Some(args.client.ns())),
-    };
+    let collection = target.collection(Some(args.client.ns()));
     let history = match revision {
         Some(revision) => client
             .history(&collection, name, revision)
@@ -136,7 +126,7 @@ fn owned_by(client: &crate::client::Client, namespace: &str, object: &Value) -> 
         return Vec::new();
     };
     let mut owned = Vec::new();
-    for kind in planspec_model::Kind::ALL {
+    for kind in planspec_model::Kind::PLAN_MODEL {
         let Ok(list) = client.get(&Target::Kind(kind).collection(Some(namespace))) else {
             continue;
         };

@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::cli::EditArgs;
-use crate::client::{encode, ClientError, Target};
+use crate::client::ClientError;
 use crate::error::{emit, emit_err, Exit, Failure, Outcome};
 
 use super::resources::{connect, object_ref, server_error, target, to_yaml};
@@ -16,10 +16,7 @@ use super::resources::{connect, object_ref, server_error, target, to_yaml};
 pub fn run(args: &EditArgs) -> Outcome {
     let target = target(&args.kind, "edit")?;
     let client = connect(&args.client);
-    let path = match target {
-        Target::Namespace => format!("{}/{}", target.collection(None), encode(&args.name)),
-        Target::Kind(_) => target.item(args.client.ns(), &args.name),
-    };
+    let path = target.item(args.client.ns(), &args.name);
     let object = client.get(&path).map_err(server_error)?;
     let original = format!(
         "# Edit the object below; saving an unchanged file (or an empty one) cancels.\n\

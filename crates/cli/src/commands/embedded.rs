@@ -2,10 +2,18 @@
 //! as `planspec server`, on a loopback port, in a background thread, for as long as the value
 //! lives. Dropping it shuts down gracefully (running attempts are left to resume, with their
 //! idempotency keys, at the next start on the same store).
+//!
+//! It accepts one credential: a token generated for this run (256 random bits, held in memory
+//! only and handed to the run's own client), whose identity is `local:<OS user>` in
+//! `system:masters`. Nothing else on the machine can use the loopback port: no anonymous
+//! access, as there would be in dev mode, and nothing to set up.
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
+use planspec_model::actor::{UserInfo, GROUP_MASTERS};
+use planspec_server::auth::token_file::generate_token;
+use planspec_server::auth::AuthConfig;
 use planspec_server::control_plane::ControlPlane;
 use planspec_server::http::ServerConfig;
 
@@ -14,6 +22,7 @@ use crate::error::Failure;
 /// A running embedded control plane.
 pub struct Embedded {
     url: String,
+    token: String,
     store: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -22,6 +31,9 @@ pub struct Embedded {
 impl Embedded {
     /// Starts a control plane over the SQLite file `store`.
     pub fn start(store: &Path) -> Result<Embedded, Failure> {
+        let token = generate_token()
+            .map_err(|e| Failure::Message(format!("error: cannot generate a token: {e}")))?;
+        let auth = AuthConfig::single_token(token.clone(), local_user());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<String, String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let path = store.to_path_buf();
@@ -42,6 +54,9 @@ impl Embedded {
                 runtime.block_on(async move {
                     let config = ServerConfig {
                         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                        auth,
+                        // One person, one private plane: `run --yes` approves its own Gates.
+                        allow_self_approval: true,
                         ..ServerConfig::default()
                     };
                     let plane = match ControlPlane::start(&path, &config).await {
@@ -63,6 +78,7 @@ impl Embedded {
         match ready_rx.recv() {
             Ok(Ok(url)) => Ok(Embedded {
                 url,
+                token,
                 store: store.to_path_buf(),
                 stop: Some(stop_tx),
                 thread: Some(thread),
@@ -90,6 +106,11 @@ impl Embedded {
         self.url.clone()
     }
 
+    /// The bearer token of this control plane.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// The store file.
     pub fn store(&self) -> &Path {
         &self.store
@@ -105,4 +126,16 @@ impl Drop for Embedded {
             let _ = thread.join();
         }
     }
+}
+
+/// The identity of the person running `planspec run`: `local:<OS user>`, in
+/// `system:masters` (it is their own control plane).
+pub fn local_user() -> UserInfo {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty() && n.len() <= 200 && !n.chars().any(char::is_control))
+        .unwrap_or_else(|| "unknown".into());
+    UserInfo::new(format!("local:{name}"), [GROUP_MASTERS])
 }

@@ -27,15 +27,12 @@ pub fn run(args: &GetArgs) -> Outcome {
         query.push(format!("labelSelector={}", encode(selector)));
     }
     let path = match &args.name {
-        Some(name) => match target {
-            Target::Namespace => format!("{collection}/{}", encode(name)),
-            Target::Kind(_) => target.item(args.client.ns(), name),
-        },
+        Some(name) => target.item(args.client.ns(), name),
         None => with_query(&collection, &query),
     };
     let table = matches!(args.output, ObjectFormat::Table | ObjectFormat::Wide);
     let wide = args.output == ObjectFormat::Wide;
-    let show_namespace = args.all_namespaces && target != Target::Namespace;
+    let show_namespace = args.all_namespaces && target.namespaced();
     let accept = if table { TABLE } else { "application/json" };
     let value = client
         .request("GET", &path, accept, None)
@@ -47,7 +44,7 @@ pub fn run(args: &GetArgs) -> Outcome {
         if empty && args.name.is_none() {
             if !args.watch {
                 emit_err(&match namespace {
-                    Some(ns) if target != Target::Namespace => {
+                    Some(ns) if target.namespaced() => {
                         format!("No resources found in {ns} namespace.\n")
                     }
                     _ => "No resources found\n".to_owned(),
@@ -164,7 +161,7 @@ pub fn targets(kinds: &str) -> Result<Vec<Target>, Failure> {
     let mut out: Vec<Target> = Vec::new();
     for name in kinds.split(',').map(str::trim) {
         let named: Vec<Target> = if name.eq_ignore_ascii_case("all") {
-            planspec_model::Kind::ALL
+            planspec_model::Kind::PLAN_MODEL
                 .into_iter()
                 .map(Target::Kind)
                 .collect()
@@ -208,12 +205,9 @@ fn run_many(args: &GetArgs, targets: &[Target]) -> Outcome {
     let mut errors: Vec<String> = Vec::new();
     for &target in targets {
         let namespace = (!args.all_namespaces).then_some(args.client.ns());
-        let show_namespace = args.all_namespaces && target != Target::Namespace;
+        let show_namespace = args.all_namespaces && target.namespaced();
         let path = match (&args.name, target) {
-            (Some(name), Target::Namespace) => {
-                format!("{}/{}", target.collection(None), encode(name))
-            }
-            (Some(name), Target::Kind(_)) => target.item(args.client.ns(), name),
+            (Some(name), _) => target.item(args.client.ns(), name),
             (None, _) => with_query(&target.collection(namespace), &query),
         };
         let value = match client.request("GET", &path, accept, None) {

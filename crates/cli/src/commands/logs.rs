@@ -138,7 +138,7 @@ fn nodes_with_attempts(
 pub fn run(args: &LogsArgs) -> Outcome {
     let name = name_of("logs", &args.execution, EXECUTION_KINDS)?;
     let ns = args.client.ns();
-    let client = Client::new(&args.client.server);
+    let client = super::resources::connect(&args.client);
     // Which nodes to show, and where each stands.
     let mut cursors: BTreeMap<String, Cursor> = BTreeMap::new();
     let mut partial: BTreeMap<String, String> = BTreeMap::new();

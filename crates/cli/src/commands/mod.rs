@@ -1,17 +1,24 @@
 //! One module per command. Each returns an [`Outcome`]; `main` turns it into an exit code.
 
 pub mod apply;
+pub mod approvals;
+pub mod audit;
+pub mod auth;
 pub mod completions;
+pub mod config;
 pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod diff;
 pub mod edit;
 pub mod embedded;
+pub mod evidence;
 pub mod get;
 pub mod graph;
 pub mod logs;
 pub mod ops;
+pub mod policy;
+pub mod provider;
 pub mod resources;
 pub mod run;
 pub mod schema;
@@ -46,11 +53,20 @@ pub fn run(cli: &Cli, matches: Option<&ArgMatches>) -> Outcome {
         Command::Run(args) => run::run(args, &cli.global),
         Command::Approve(args) => ops::review(args, true),
         Command::Reject(args) => ops::review(args, false),
+        Command::Approvals(args) => approvals::run(args),
         Command::Cancel(args) => ops::cancel(args),
         Command::Retry(args) => ops::retry(args),
         Command::Complete(args) => ops::complete(args),
         Command::Fail(args) => ops::fail(args),
         Command::Logs(args) => logs::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Replay(args) => evidence::replay(args),
+        Command::Export(args) => evidence::export(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Auth(args) => auth::run(args),
+        Command::Login(args) => config::login(args),
+        Command::Config(args) => config::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Provider(args) => provider::run(args),
     }
 }

@@ -1,9 +1,9 @@
 //! Operations on running work: `approve`/`reject` a Gate, `cancel`/`retry` an Execution,
 //! `complete`/`fail` a node that waits for a person.
 //!
-//! Each is one `POST` to the server (see `crates/server/src/http/operations.rs`), sent as the
-//! user named by `--as`, `PLANSPEC_USER`, or `user:$USER`. Until authentication arrives (the
-//! governance issue) that name is declared, not proven.
+//! Each is one `POST` to the server (see `crates/server/src/http/operations.rs`), made as the
+//! identity the bearer token proves; `--as USER` acts as someone else (Kubernetes
+//! impersonation: the server allows it only to identities with the `impersonate` verb).
 
 use clap::Args;
 use serde_json::{json, Map, Value};
@@ -14,21 +14,53 @@ use crate::error::{emit, usage, Exit, Failure, Outcome};
 
 use super::resources::server_error;
 
-/// Who is acting (client side).
+/// Acting as someone else (kubectl's `--as`).
 #[derive(Debug, Clone, Args)]
 pub struct ActorArgs {
-    /// Who you are, e.g. `user:alice` [default: $PLANSPEC_USER, else user:$USER].
+    /// Act as this user (impersonation: needs the `impersonate` verb on `users`).
+    #[arg(long = "as", value_name = "USER", help_heading = "Connection")]
+    pub actor: Option<String>,
+    /// With --as: a group of the identity acted as (repeatable; needs `impersonate` on
+    /// `groups`).
     #[arg(
-        long = "as",
-        value_name = "USER",
-        env = "PLANSPEC_USER",
+        long = "as-group",
+        value_name = "GROUP",
+        requires = "actor",
         help_heading = "Connection"
     )]
-    pub actor: Option<String>,
+    pub groups: Vec<String>,
 }
 
 impl ActorArgs {
-    /// The actor name sent to the server.
+    /// `client`, impersonating the `--as` user when one is given.
+    pub fn apply(&self, client: Client) -> Client {
+        match self
+            .actor
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            Some(user) => {
+                let client = client.with_header("Impersonate-User", user);
+                let groups: Vec<&str> = self
+                    .groups
+                    .iter()
+                    .map(|g| g.trim())
+                    .filter(|g| !g.is_empty())
+                    .collect();
+                if groups.is_empty() {
+                    client
+                } else {
+                    // One header, the groups comma-separated (RFC 9110 list syntax).
+                    client.with_header("Impersonate-Group", &groups.join(", "))
+                }
+            }
+            None => client,
+        }
+    }
+
+    /// A name for messages: the `--as` user, else `user:$USER` (the server knows better:
+    /// `planspec auth whoami`).
     pub fn name(&self) -> String {
         if let Some(a) = self.actor.as_deref().filter(|a| !a.trim().is_empty()) {
             return a.trim().to_owned();
@@ -46,9 +78,17 @@ pub struct ReviewArgs {
     /// The Gate: `gate/NAME` or `NAME`.
     #[arg(value_name = "GATE")]
     pub gate: String,
-    /// What you say (required to reject).
-    #[arg(long, short = 'm', value_name = "TEXT")]
+    /// What you say (required to reject: the reason).
+    #[arg(long, short = 'm', value_name = "TEXT", visible_alias = "reason")]
     pub comment: Option<String>,
+    /// A value of the Gate's typed input, `KEY=VALUE` (VALUE is parsed as JSON if it can be,
+    /// else taken as text); becomes the gate node's output KEY. Repeatable; approve only.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The Gate's typed input as one JSON (or YAML) object from a file (`-`: standard input);
+    /// `--set` adds to it. Approve only.
+    #[arg(long = "values-file", value_name = "FILE")]
+    pub values_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub actor: ActorArgs,
     #[command(flatten)]
@@ -169,8 +209,8 @@ pub fn execution_path(ns: &str, name: &str, rest: &str) -> String {
 }
 
 fn post(client: &ClientArgs, actor: &ActorArgs, path: &str, body: Value) -> Result<Value, Failure> {
-    Client::new(&client.server)
-        .with_header("X-PlanSpec-User", &actor.name())
+    actor
+        .apply(super::resources::connect(client))
         .request("POST", path, "application/json", Some(&body))
         .map_err(server_error)
 }
@@ -185,14 +225,21 @@ pub fn review(args: &ReviewArgs, approve: bool) -> Outcome {
             "a rejection needs a reason: --comment TEXT",
         ));
     }
-    let path = format!(
-        "/apis/planspec.io/v1alpha1/namespaces/{}/gates/{}/review",
-        encode(args.client.ns()),
-        encode(name)
-    );
+    let path = super::approvals::review_path(args.client.ns(), name);
+    if !approve && (!args.set.is_empty() || args.values_file.is_some()) {
+        return Err(usage(
+            subcommand,
+            "only an approval carries values (--set, --values-file)",
+        ));
+    }
     let mut body = json!({"action": if approve { "approve" } else { "reject" }});
     if let Some(c) = &args.comment {
         body["comment"] = json!(c);
+    }
+    if let Some(values) =
+        super::approvals::values(subcommand, &args.set, args.values_file.as_deref())?
+    {
+        body["values"] = Value::Object(values);
     }
     let gate = post(&args.client, &args.actor, &path, body)?;
     let phase = gate["status"]["phase"].as_str().unwrap_or("Pending");
@@ -203,9 +250,15 @@ pub fn review(args: &ReviewArgs, approve: bool) -> Outcome {
         .map(|m| format!(" ({m})"))
         .unwrap_or_default();
     let verb = if approve { "approved" } else { "rejected" };
+    // Who the server recorded (the authenticated user), not who we think we are.
+    let reviewer = gate["status"]["reviewHistory"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|r| r["reviewer"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| args.actor.name());
     emit(&format!(
-        "gate/{name} {verb} by {}: now {phase}{}\n",
-        args.actor.name(),
+        "gate/{name} {verb} by {reviewer}: now {phase}{}\n",
         if phase == "Approved" || phase == "Rejected" {
             String::new()
         } else {

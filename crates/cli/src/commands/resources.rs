@@ -24,9 +24,10 @@ pub struct Manifest {
     pub object: Value,
 }
 
-/// Connects to the server `args` name.
+/// Connects to the server `args` name, with its bearer token: the one place a client gets
+/// its credentials.
 pub fn connect(args: &ClientArgs) -> Client {
-    Client::new(&args.server)
+    Client::new(&args.server).with_token(args.token.as_deref().map(str::trim))
 }
 
 /// A server error as a failure, printed `Error from server (Reason): …` like kubectl

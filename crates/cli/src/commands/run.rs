@@ -86,6 +86,24 @@ pub struct RunArgs {
     /// Never ask: Gates and people's nodes wait for `planspec approve` / `planspec complete`.
     #[arg(long, conflicts_with = "yes")]
     pub no_input: bool,
+    /// Run on the server of this context of the config file, with its token and namespace
+    /// (`--server`, `--token` and `-n` still win).
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "store",
+        help_heading = "Connection"
+    )]
+    pub context: Option<String>,
+    /// The bearer token for `--server` (the embedded control plane makes its own).
+    #[arg(
+        long,
+        env = "PLANSPEC_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub token: Option<String>,
     #[command(flatten)]
     pub actor: ActorArgs,
 }
@@ -107,16 +125,27 @@ impl Plane {
 
 /// `planspec run`.
 pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
-    let ns = args.namespace.clone().unwrap_or_else(|| "default".into());
+    // `--context NAME`: that context's server, token and namespace, below the flags.
+    let context = match &args.context {
+        Some(name) => crate::client::connection::named_context(name)
+            .map_err(|e| Failure::Message(format!("error: {e}")))?,
+        None => Default::default(),
+    };
+    let server = args.server.clone().or(context.server);
+    let remote_token = args.token.clone().or(context.token);
+    let ns = args
+        .namespace
+        .clone()
+        .or(context.namespace)
+        .unwrap_or_else(|| "default".into());
     let params = parameters(&args.params)?;
     // Validate locally before anything starts.
-    let client_args = ClientArgs {
-        server: args
-            .server
+    let client_args = ClientArgs::fixed(
+        server
             .clone()
             .unwrap_or_else(|| "http://127.0.0.1:0".into()),
-        namespace: Some(ns.clone()),
-    };
+        ns.clone(),
+    );
     let Some(manifests) = read_manifests(&args.files, args.recursive, &client_args, global, "run")?
     else {
         return Ok(Exit::Invalid);
@@ -124,7 +153,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
     let plan = pick_plan(&manifests, args.plan.as_deref())?;
     let term = Term::detect(global, Stream::Stderr);
 
-    let plane = match &args.server {
+    let plane = match &server {
         Some(url) => Plane::Remote(url.clone()),
         None => {
             let store = store_path(args.store.as_deref())?;
@@ -138,7 +167,12 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
             Plane::Embedded(embedded)
         }
     };
-    let client = Client::new(&plane.url()).with_header("X-PlanSpec-User", &args.actor.name());
+    let token = match &plane {
+        Plane::Embedded(e) => Some(e.token()),
+        Plane::Remote(_) => remote_token.as_deref().map(str::trim),
+    };
+    let client = Client::new(&plane.url()).with_token(token);
+    let client = args.actor.apply(client);
 
     // The namespaces the documents live in must exist: create the missing ones.
     let namespaces: BTreeSet<&str> = manifests
@@ -479,6 +513,18 @@ fn review(
         Ok(_) => Ok(()),
         // Decided meanwhile by someone else: fine.
         Err(e) if e.code() == Some(409) => Ok(()),
+        // Not ours to approve (our own run on a shared server: no self-approval; or not a
+        // reviewer): say so and wait for someone who may.
+        Err(e) if approve && e.code() == Some(403) => {
+            let why = match server_error(e) {
+                Failure::Message(m) => m,
+                _ => String::new(),
+            };
+            emit_err(&format!(
+                "{why}\ngate/{gate} waits for another reviewer (they see it in `planspec approvals`)\n"
+            ));
+            Ok(())
+        }
         Err(e) => Err(server_error(e)),
     }
 }

@@ -1,18 +1,33 @@
 //! `planspec server`: opens the store and serves the API until SIGINT or SIGTERM.
 
+use planspec_server::auth::bootstrap::{default_token_file, ensure_token_file, Bootstrap};
+use planspec_server::auth::AuthConfig;
 use planspec_server::config::{default_store_path, listen_address, parse_store, StoreLocation};
 use planspec_server::control_plane::ControlPlane;
 #[cfg(not(unix))]
 use planspec_server::http::shutdown_signal;
+use planspec_server::http::tls::TlsConfig;
 use planspec_server::http::{access_log, ServerConfig};
+use planspec_server::providers::ProviderSettings;
 
 use crate::cli::ServerArgs;
 use crate::error::{emit, usage, Exit, Failure, Outcome};
 
 /// Runs the server; returns when it has shut down.
 pub fn run(args: &ServerArgs) -> Outcome {
-    let listen =
-        listen_address(&args.listen, args.insecure_bind).map_err(|e| usage("server", e))?;
+    let listen = listen_address(
+        &args.listen,
+        args.insecure_bind || args.tls_cert_file.is_some(),
+    )
+    .map_err(|e| usage("server", e))?;
+    let tls = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(cert_file), Some(key_file)) => Some(TlsConfig {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+        }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let access_log = access_log::Config {
         level: args
             .access_log_level
@@ -43,6 +58,8 @@ pub fn run(args: &ServerArgs) -> Outcome {
             ))
         })?;
     }
+    let auth = auth_config(args, &path)?;
+    let providers = provider_settings(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,6 +68,10 @@ pub fn run(args: &ServerArgs) -> Outcome {
         let config = ServerConfig {
             listen,
             access_log,
+            auth,
+            tls,
+            providers,
+            audit_reads: args.audit_reads,
             ..ServerConfig::default()
         };
         let plane = ControlPlane::start(&path, &config)
@@ -60,7 +81,7 @@ pub fn run(args: &ServerArgs) -> Outcome {
         // sent as soon as the line appears must shut the server down gracefully.
         let shutdown = signals()?;
         emit(&format!(
-            "planspec server listening on http://{} (store: sqlite:{})\n",
+            "planspec server listening on {scheme}://{} (store: sqlite:{})\n",
             plane.local_addr(),
             path.display()
         ))?;
@@ -91,6 +112,69 @@ fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
 #[cfg(not(unix))]
 fn signals() -> Result<impl std::future::Future<Output = ()>, Failure> {
     Ok(shutdown_signal())
+}
+
+/// How the server authenticates: `--dev` (anonymous as `system:anonymous-dev`, plus the
+/// token file if one is named), else the token file (by default `tokens.yaml` beside the
+/// store), created with a bootstrap admin on first start. The admin token's path goes to
+/// standard error — never the token.
+fn auth_config(args: &ServerArgs, store: &std::path::Path) -> Result<AuthConfig, Failure> {
+    if args.dev {
+        let mut auth = AuthConfig::dev();
+        if let Some(file) = &args.token_file {
+            auth.token_file = Some(file.clone());
+        }
+        return Ok(auth);
+    }
+    let file = args
+        .token_file
+        .clone()
+        .unwrap_or_else(|| default_token_file(store));
+    match ensure_token_file(&file) {
+        Ok(Bootstrap::Existing) => {}
+        Ok(Bootstrap::Created { admin_token }) => eprintln!(
+            "planspec: created the token file {} with the user `admin` (group system:masters); \
+             its token is in {} (readable by you only): use it with --token, then store it safely",
+            file.display(),
+            admin_token.display()
+        ),
+        Err(e) => {
+            return Err(fail(format!(
+                "cannot create the token file {}: {e}",
+                file.display()
+            )))
+        }
+    }
+    Ok(AuthConfig::token_file(file))
+}
+
+/// The trust policy (`--trust-policy`, YAML or JSON) and the secrets directory.
+fn provider_settings(args: &ServerArgs) -> Result<ProviderSettings, Failure> {
+    let trust_policy = match &args.trust_policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                fail(format!(
+                    "cannot read the trust policy {}: {e}",
+                    path.display()
+                ))
+            })?;
+            serde_yaml_ng::from_str(&text)
+                .map_err(|e| fail(format!("{}: not a trust policy: {e}", path.display())))?
+        }
+        None => Default::default(),
+    };
+    if let Some(dir) = &args.secrets_dir {
+        if !dir.is_dir() {
+            return Err(fail(format!(
+                "--secrets-dir {} is not a directory",
+                dir.display()
+            )));
+        }
+    }
+    Ok(ProviderSettings {
+        trust_policy,
+        secrets_dir: args.secrets_dir.clone(),
+    })
 }
 
 fn fail(message: String) -> Failure {

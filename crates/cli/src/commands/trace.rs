@@ -1,9 +1,14 @@
-//! `planspec trace execution/NAME`: the journal as a readable timeline.
+//! `planspec trace execution/NAME`: the journal as a readable timeline of stages.
 //!
-//! Each line is one journal entry: the time since the run started, `>` for an input (a fact
-//! from the world: a result, a timer, a review, a request and who made it) or a blank for a
-//! decision the engine derived from it, the entry's type, the node, and what matters about it.
-//! `-o json` prints the entries as the server keeps them.
+//! It opens with the stages before the journal: **received** (when the API server stored the
+//! Execution, and who created it) and **compiled** (the graph digest the run executes, the
+//! Policy versions it is judged by). Then each line is one journal entry: the time since the
+//! run started, its stage (`started`, `verdict`, `blocked`, `approved`, `rejected`,
+//! `dispatched`, `completed`, `cancelled`, `finished` …), `>` for an input (a fact from the
+//! world: a result, a timer, a review, a request and who made it) or a blank for a decision
+//! the engine derived from it, the entry's type, the node, and what matters about it — with
+//! the actor (`by …`) wherever the journal knows one. `-o json` prints the entries as the
+//! server keeps them.
 
 use clap::Args;
 use serde_json::Value;
@@ -69,7 +74,7 @@ pub fn run(args: &TraceArgs) -> Outcome {
             format!("-o must be text or json, not `{}`", args.output),
         ));
     }
-    let client = Client::new(&args.client.server);
+    let client = super::resources::connect(&args.client);
     let entries = journal(&client, args.client.ns(), name)?;
     let wanted = |e: &Value| {
         args.node
@@ -96,6 +101,10 @@ pub fn run(args: &TraceArgs) -> Outcome {
             entries.len()
         ));
     }
+    if args.node.is_none() {
+        let object = client.get(&execution_path(args.client.ns(), name, "")).ok();
+        out.push_str(&preamble(object.as_ref(), entries.first()));
+    }
     for e in entries.iter().filter(|e| wanted(e)) {
         out.push_str(&line(e, start));
         out.push('\n');
@@ -121,13 +130,101 @@ pub fn line(e: &Value, start: u64) -> String {
     );
     let node = e["node"].as_str().unwrap_or("");
     format!(
-        "{:>10}  {} {:<20} {:<16} {}",
+        "{:>10}  {:<10} {} {:<20} {:<16} {}",
         format!("+{}.{:03}s", at / 1000, at % 1000),
+        stage(e),
         if input { '>' } else { ' ' },
         kind,
         node,
         detail(e)
     )
+}
+
+/// The stage an entry marks.
+fn stage(e: &Value) -> &'static str {
+    match e["type"].as_str().unwrap_or("") {
+        "ExecutionStarted" | "ExecutionRunning" => "started",
+        "NodeVerdict" => match e["verdict"].as_str() {
+            Some("assist") => "blocked",
+            Some("deny") => "denied",
+            _ => "verdict",
+        },
+        "GateOpened" => "blocked",
+        "GateResolved" => {
+            if e["approved"] == true {
+                "approved"
+            } else {
+                "rejected"
+            }
+        }
+        "NodeApproved" => "approved",
+        "NodeStarted" => "dispatched",
+        "NodeResult" | "ExternalCompleted" | "CriteriaResult" | "CriteriaRequested"
+        | "CostRecorded" => "result",
+        "NodeSucceeded" | "NodeFailed" | "NodeSkipped" => "completed",
+        "NodeCancelled" | "CancelRequested" | "CancelAccepted" => "cancelled",
+        "RetryRequested" | "ExecutionRetried" | "RetryScheduled" => "retry",
+        "ExecutionCompleted" => "finished",
+        "NodeReady" => "ready",
+        "TimerFired" => "timer",
+        _ => "",
+    }
+}
+
+/// The stages before the journal: received (stored by the API server, by whom) and compiled
+/// (the graph the run executes, the Policy versions it is judged by).
+fn preamble(object: Option<&Value>, first: Option<&Value>) -> String {
+    let mut out = String::new();
+    if let Some(o) = object {
+        let created = o["metadata"]["creationTimestamp"].as_str().unwrap_or("?");
+        let by = o["metadata"]["annotations"][planspec_model::actor::CREATED_BY_ANNOTATION]
+            .as_str()
+            .unwrap_or("unknown");
+        out.push_str(&format!(
+            "{:>10}  {:<10}   {:<20} {:<16} at {created}  by {by}\n",
+            "", "received", "Execution", ""
+        ));
+    }
+    let Some(f) = first else {
+        return out;
+    };
+    let Some(d) = f["graphDigest"].as_str() else {
+        return out;
+    };
+    let plan = f["pinned"]["plan"]["metadata"]["name"]
+        .as_str()
+        .unwrap_or("?");
+    let version = f["pinned"]["plan"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("?");
+    let mut line = format!(
+        "{:>10}  {:<10}   {:<20} {:<16} plan {plan}@{version} → graph {}",
+        "",
+        "compiled",
+        "Plan",
+        "",
+        short(d)
+    );
+    if let Some(ps) = f["governance"]["policies"].as_array() {
+        let names: Vec<String> = ps
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}@{}",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["resourceVersion"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        if names.is_empty() {
+            line.push_str("  no policies");
+        } else {
+            line.push_str(&format!("  policies {}", names.join(", ")));
+        }
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 fn detail(e: &Value) -> String {
@@ -159,7 +256,45 @@ fn detail(e: &Value) -> String {
             if let Some(d) = e["graphDigest"].as_str() {
                 parts.push(format!("graph {}", short(d)));
             }
+            if let Some(by) = e["creator"]["username"].as_str() {
+                parts.push(format!("by {by}"));
+            }
         }
+        "NodeVerdict" => {
+            parts.push(format!(
+                "{} (risk {})",
+                e["verdict"].as_str().unwrap_or("?"),
+                e["risk"].as_str().unwrap_or("?")
+            ));
+            let rules: Vec<String> = e["matched"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r["policy"].as_str().unwrap_or("?"),
+                        r["rule"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            if !rules.is_empty() {
+                parts.push(format!("rules {}", rules.join(", ")));
+            }
+        }
+        "NodeApproved" => {
+            if let Some(by) = e["by"].as_str() {
+                parts.push(format!("by {by}"));
+            }
+            if let Some(c) = e["comment"].as_str() {
+                parts.push(format!("\"{c}\""));
+            }
+        }
+        "CostRecorded" => parts.push(format!(
+            "${} (total ${})",
+            e["usd"].as_f64().unwrap_or(0.0),
+            e["totalUsd"].as_f64().unwrap_or(0.0)
+        )),
         "NodeStarted" => {
             if let Some(k) = e["idempotencyKey"].as_str() {
                 parts.push(format!("key {k}"));

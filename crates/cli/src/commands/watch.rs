@@ -23,7 +23,7 @@ pub fn run(args: &WatchArgs) -> Outcome {
         ));
     }
     let path = with_query(&target.collection(namespace), &query);
-    let show_namespace = args.all_namespaces && target != crate::client::Target::Namespace;
+    let show_namespace = args.all_namespaces && target.namespaced();
     watch(
         &client,
         &path,

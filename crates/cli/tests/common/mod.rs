@@ -13,12 +13,20 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `planspec server --listen 127.0.0.1:0 --store STORE` with its stderr going to
+    /// Starts `planspec server --dev --listen 127.0.0.1:0 --store STORE` (dev mode: requests
+    /// need no token) with its stderr going to
     /// `stderr`, and reads the address it announces on its first stdout line. `Err` carries
     /// that line when it holds no address.
     pub fn start(store: &str, stderr: Stdio) -> Result<ServerProcess, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
-            .args(["server", "--listen", "127.0.0.1:0", "--store", store])
+            .args([
+                "server",
+                "--dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                store,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

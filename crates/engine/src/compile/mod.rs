@@ -21,6 +21,7 @@ mod groups;
 use crate::graph::{
     ExecGraph, ExecKind, ExecNode, ExternalConfig, GateConfig, Limits, RetryConfig, TaskConfig,
 };
+use crate::policy::Constraints;
 use crate::reason::ReasonCode;
 use planspec_model::plan::{Node, TaskNode, MAX_EDGES, MAX_NODES};
 use planspec_model::{Duration, Goal, NodeId, Plan, PlanGraph};
@@ -35,6 +36,14 @@ pub const MAX_INPUT_DEPTH: usize = 64;
 /// Why a plan cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
+    /// A Goal constraint the engine enforces has a value it cannot use.
+    #[error("goal {goal}: {message}")]
+    InvalidConstraint {
+        /// The Goal.
+        goal: String,
+        /// What is wrong.
+        message: String,
+    },
     /// More nodes than a plan may have.
     #[error("the plan has {count} nodes; at most {max} are allowed")]
     TooManyNodes {
@@ -257,6 +266,22 @@ pub fn compile_with(
     }
 
     let (goal_value, goal_timeout_ms) = goal_context(goal)?;
+    let constraints = match goal.and_then(|g| g.spec.constraints.as_ref()) {
+        Some(map) => {
+            Constraints::parse(map).map_err(|message| CompileError::InvalidConstraint {
+                goal: goal
+                    .map(|g| g.metadata.name.to_string())
+                    .unwrap_or_default(),
+                message,
+            })?
+        }
+        None => Constraints::default(),
+    };
+    // `maxRuntimeSeconds` is a deadline like the Goal's `timeout`: the earlier wins.
+    let goal_timeout_ms = match (goal_timeout_ms, constraints.max_runtime_ms()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let mut graph = ExecGraph {
         nodes: exec_nodes,
         index: exec_index,
@@ -264,6 +289,7 @@ pub fn compile_with(
         rank,
         dependents,
         goal_timeout_ms,
+        constraints,
         goal: goal_value,
         plan: plan_context(plan),
         limits,
@@ -389,6 +415,7 @@ fn task_config(task: &TaskNode) -> Result<TaskConfig, CompileError> {
         outputs: task.outputs.clone(),
         criteria: task.acceptance_criteria.clone(),
         capability_refs: task.capability_refs.clone(),
+        risk: task.risk,
     })
 }
 

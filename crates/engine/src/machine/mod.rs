@@ -10,7 +10,10 @@ mod derive;
 mod recover;
 mod state;
 
-pub use state::{Activity, ArmedTimer, CancelMode, Counters, NodePhase, NodeState, State};
+pub use state::{
+    Activity, Approval, ArmedTimer, CancelMode, Counters, NodePhase, NodeState, State,
+    VerdictRecord,
+};
 
 use crate::command::Step;
 use crate::event::{Event, Input};
@@ -99,6 +102,18 @@ impl Execution {
         let mut step = Step::default();
         derive::Deriver::new(self, &mut step, input.at(), fresh_start).input(&input)?;
         Ok(step)
+    }
+
+    /// The pinned Policies' verdict on a Task as things stand now (the rules evaluated one by
+    /// one, with the inputs resolved from the upstream outputs the state holds): what
+    /// `planspec policy explain` shows. `None` for an unknown node, a node that is not a Task,
+    /// or a run without pinned governance.
+    pub fn explain(&self, node: &str) -> Option<crate::policy::Evaluation> {
+        let i = self.graph.index_of(node)?;
+        let mut copy = self.clone();
+        let mut step = Step::default();
+        let at = self.state.started_at.unwrap_or(0);
+        derive::Deriver::new(&mut copy, &mut step, at, false).evaluation(i)
     }
 
     /// Applies one journal entry (an input or a decision) to the state, deriving nothing.

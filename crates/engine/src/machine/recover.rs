@@ -1,6 +1,6 @@
 //! The commands in-flight state needs after a restart.
 
-use super::state::{Activity, NodePhase};
+use super::state::{Activity, Approval, NodePhase};
 use super::Execution;
 use crate::command::Command;
 use crate::graph::ExecKind;
@@ -48,6 +48,17 @@ impl Execution {
                     attempt,
                     idempotency_key: idempotency_key(&uid, &node.id, attempt),
                 });
+            }
+            if running && n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting) {
+                if let Some(v) = &n.verdict {
+                    commands.push(Command::RequestApproval {
+                        node: node.id.clone(),
+                        approval: n.approvals,
+                        risk: v.risk,
+                        reason: v.reason.clone(),
+                        message: v.message.clone(),
+                    });
+                }
             }
             if !running || n.phase != NodePhase::Running {
                 continue;

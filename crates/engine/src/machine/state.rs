@@ -3,9 +3,12 @@
 use crate::event::{Decision, Input};
 use crate::graph::{ExecGraph, ExecKind};
 use crate::ids::TimerId;
+use crate::policy::Governance;
 use crate::reason::ReasonCode;
 use crate::EngineError;
+use planspec_model::actor::UserInfo;
 use planspec_model::execution::ExecutionPhase;
+use planspec_model::policy::{PolicyVerdict, RiskLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -66,6 +69,30 @@ pub enum Activity {
     External,
     /// The backoff timer before the next attempt.
     Backoff,
+}
+
+/// Where a Task held by an `assist` verdict stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Approval {
+    /// It waits for a person's approval.
+    Waiting,
+    /// It was approved and may dispatch.
+    Granted,
+}
+
+/// The policy verdict a Task got this round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerdictRecord {
+    /// The verdict.
+    pub verdict: PolicyVerdict,
+    /// The node's risk.
+    pub risk: RiskLevel,
+    /// Why.
+    pub reason: String,
+    /// For people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// How the execution is being cancelled.
@@ -129,6 +156,16 @@ pub struct NodeState {
     /// The last attempt the engine asked the runtime to kill.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub killed: Option<u32>,
+    /// The policy verdict of this round (Tasks of governed runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictRecord>,
+    /// The approval an `assist` verdict asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+    /// How many approvals `assist` verdicts asked for so far, across retry rounds (each has
+    /// its own Gate).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub approvals: u32,
 }
 
 impl NodeState {
@@ -147,6 +184,9 @@ impl NodeState {
             finished_at: None,
             timer: None,
             killed: None,
+            verdict: None,
+            approval: None,
+            approvals: 0,
         }
     }
 }
@@ -222,6 +262,15 @@ pub struct State {
     /// What the runtime pinned at start (opaque).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub pinned: Value,
+    /// Who created the Execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<UserInfo>,
+    /// The Policies and facts verdicts are made against (`None`: nodes are not routed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub governance: Option<Governance>,
+    /// What providers reported the run's attempts cost, in US dollars.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spent_usd: f64,
     /// When the run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<u64>,
@@ -266,6 +315,9 @@ impl State {
             namespace: None,
             parameters: Map::new(),
             pinned: Value::Null,
+            creator: None,
+            governance: None,
+            spent_usd: 0.0,
             started_at: None,
             finished_at: None,
             deadline: None,
@@ -329,6 +381,8 @@ impl State {
             graph_digest,
             parameters,
             pinned,
+            creator,
+            governance,
             ..
         } = input
         {
@@ -344,6 +398,8 @@ impl State {
                 self.namespace = namespace.clone();
                 self.parameters = parameters.clone();
                 self.pinned = pinned.clone();
+                self.creator = creator.clone();
+                self.governance = governance.as_deref().cloned();
             }
         }
         self.applied += 1;
@@ -377,6 +433,32 @@ impl State {
             Decision::NodeReady { node, .. } => {
                 let i = index(node)?;
                 self.set_phase(graph, i, NodePhase::Ready);
+            }
+            Decision::NodeVerdict {
+                node,
+                verdict,
+                risk,
+                reason,
+                message,
+                ..
+            } => {
+                let n = &mut self.nodes[index(node)?];
+                n.verdict = Some(VerdictRecord {
+                    verdict: *verdict,
+                    risk: *risk,
+                    reason: reason.clone(),
+                    message: message.clone(),
+                });
+                if *verdict == PolicyVerdict::Assist {
+                    n.approval = Some(Approval::Waiting);
+                    n.approvals += 1;
+                }
+            }
+            Decision::NodeApproved { node, .. } => {
+                self.nodes[index(node)?].approval = Some(Approval::Granted);
+            }
+            Decision::CostRecorded { total_usd, .. } => {
+                self.spent_usd = *total_usd;
             }
             Decision::NodeSkipped {
                 at,
@@ -534,9 +616,10 @@ impl State {
                 for node in nodes {
                     let i = index(node)?;
                     let n = &mut self.nodes[i];
-                    let attempt = n.attempt;
+                    let (attempt, approvals) = (n.attempt, n.approvals);
                     *n = NodeState::new();
                     n.attempt = attempt;
+                    n.approvals = approvals;
                     n.first_attempt = attempt + 1;
                 }
                 self.phase = ExecutionPhase::Running;
@@ -617,4 +700,12 @@ impl State {
         n.message = message.map(str::to_string);
         n.finished_at = Some(at);
     }
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }

@@ -87,6 +87,8 @@ impl Run {
             parameters: parameters.as_object().cloned().unwrap_or_default(),
             pinned: Value::Null,
             deadline: None,
+            creator: None,
+            governance: None,
         })
     }
 
@@ -97,6 +99,7 @@ impl Run {
             attempt,
             outcome: Outcome::Succeeded {
                 outputs: outputs.as_object().cloned().unwrap_or_default(),
+                cost_usd: None,
             },
         })
     }

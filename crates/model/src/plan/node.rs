@@ -166,6 +166,11 @@ pub struct TaskNode {
     /// Rough size of the work: `small`, `medium`, `large` or `xlarge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_effort: Option<Effort>,
+    /// The declared risk of the Task (PlanSpec extension): `low`, `medium`, `high` (never runs
+    /// without a person's approval) or `blocked` (never runs). The node's risk is the highest
+    /// of this, its Capabilities' and its provider's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::policy::RiskLevel>,
 }
 
 /// How a Task's failed attempts are retried (PlanSpec extension). `retries` still says how

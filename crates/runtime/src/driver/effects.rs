@@ -71,6 +71,16 @@ impl Driver {
                     attempt,
                     gate_ref,
                 } => self.open_gate(node.to_string(), attempt, gate_ref).await,
+                Command::RequestApproval {
+                    node,
+                    approval,
+                    risk,
+                    reason,
+                    message,
+                } => {
+                    self.request_approval(node.to_string(), approval, risk, reason, message)
+                        .await
+                }
                 Command::WatchExternal {
                     node,
                     attempt,
@@ -353,7 +363,7 @@ impl Driver {
     }
 
     /// Creates (if absent) this Execution's Gate for `node` from `template`; its key.
-    async fn gate_instance(
+    pub(super) async fn gate_instance(
         &self,
         template: &Value,
         ns: &str,
@@ -441,7 +451,7 @@ impl Driver {
 
     /// Marks the Gate `Waiting` with the condition `Activated` naming this execution and node
     /// (unless it is decided already: then `check_gate` reads the decision).
-    async fn activate_gate(&self, key: &ObjectKey, node: &str) {
+    pub(super) async fn activate_gate(&self, key: &ObjectKey, node: &str) {
         let message = format!("execution {} reached node {node}", self.key.name);
         for _ in 0..10 {
             let stored = match self.shared.store.get(key).await {
@@ -487,7 +497,7 @@ impl Driver {
     }
 
     /// Sends `GateResolved` if the Gate of `node` is decided on its current generation.
-    async fn check_gate(&mut self, node: &str) {
+    pub(super) async fn check_gate(&mut self, node: &str) {
         let Some((key, _)) = self.run.as_ref().and_then(|r| r.gates.get(node).cloned()) else {
             return;
         };
@@ -544,12 +554,22 @@ impl Driver {
             .pointer("/status/resolution/comment")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // The approved values (the Gate's typed input) become the node's outputs.
+        let outputs = object
+            .pointer("/status/resolution/values")
+            .and_then(Value::as_object)
+            .filter(|_| approved)
+            .cloned();
+        let timed_out =
+            object.pointer("/status/resolution/reason") == Some(&Value::from("timeout"));
         let _ = self.tx.send(Msg::Input(Input::GateResolved {
             at: now_ms(),
             node: node.into(),
             approved,
             by: actors,
             comment,
+            outputs,
+            timed_out,
         }));
     }
 
@@ -634,6 +654,7 @@ impl Driver {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default(),
+                cost_usd: None,
             },
             Some(p @ ("Failed" | "Rejected" | "Invalid" | "Cancelled")) => Outcome::Failed {
                 reason: ReasonCode::ExternalFailed,
@@ -836,7 +857,10 @@ async fn poll_uri(
                 let _ = tx.send(Msg::Input(Input::ExternalCompleted {
                     at: now_ms(),
                     node: node.as_str().into(),
-                    outcome: Outcome::Succeeded { outputs },
+                    outcome: Outcome::Succeeded {
+                        outputs,
+                        cost_usd: None,
+                    },
                 }));
                 return;
             }

@@ -353,6 +353,36 @@ impl Driver {
                 return Ok(false);
             }
         };
+        let creator = crate::governance::creator_of(&object);
+        let governance = match crate::governance::read_governance(
+            self.shared.store.as_ref(),
+            &self.key.namespace,
+            &graph,
+            &pinned.providers,
+            self.shared.options.default_verdict,
+        )
+        .await
+        {
+            Ok(g) => g,
+            Err(e) => {
+                let reason = match e {
+                    crate::governance::GovernanceError::Store(_) => ReasonCode::StoreUnavailable,
+                    crate::governance::GovernanceError::InvalidPolicy { .. } => {
+                        ReasonCode::PolicyInvalid
+                    }
+                };
+                self.fail_start(
+                    &object,
+                    revision,
+                    StartFailure {
+                        reason,
+                        message: e.to_string(),
+                    },
+                )
+                .await?;
+                return Ok(false);
+            }
+        };
         let graph = Arc::new(graph);
         let input = Input::ExecutionStarted {
             at: now_ms(),
@@ -363,6 +393,8 @@ impl Driver {
             parameters: resource.spec.parameters.clone().unwrap_or_default(),
             pinned: serde_json::to_value(&pinned).unwrap_or(Value::Null),
             deadline: None,
+            creator,
+            governance: Some(Box::new(governance)),
         };
         self.run = Some(Run {
             exec: Execution::new(graph),
@@ -550,7 +582,10 @@ impl Driver {
                 node: node_id,
                 attempt: waiting.attempt,
                 outcome: match result {
-                    Ok(outputs) => Outcome::Succeeded { outputs },
+                    Ok(outputs) => Outcome::Succeeded {
+                        outputs,
+                        cost_usd: None,
+                    },
                     Err(message) => Outcome::Failed {
                         reason: ReasonCode::ProviderFailed,
                         message: format!("failed by {who}: {message}"),
@@ -562,7 +597,10 @@ impl Driver {
                 at,
                 node: node_id,
                 outcome: match result {
-                    Ok(outputs) => Outcome::Succeeded { outputs },
+                    Ok(outputs) => Outcome::Succeeded {
+                        outputs,
+                        cost_usd: None,
+                    },
                     Err(message) => Outcome::Failed {
                         reason: ReasonCode::ExternalFailed,
                         message: format!("failed by {who}: {message}"),
@@ -747,6 +785,7 @@ impl Driver {
                     expected_next_seq: run.next_seq,
                     entries: entries.clone(),
                 });
+                ops.extend(super::audit::decision_records(&self.key, &entries));
             }
             ops.push(WriteOp::Update {
                 key: self.key.clone(),

@@ -23,12 +23,17 @@
 //! One process drives an Execution: the SQLite store's lock file makes the server the only
 //! writer. The PostgreSQL scale-out will take a store lease per Execution before driving it.
 
+mod admission;
+mod approval;
+mod audit;
 mod effects;
 mod execution;
 mod reasons;
 mod start;
 mod status;
+mod trusted;
 
+pub use admission::AdmissionUnavailable;
 pub use status::NODE_STATUS_LIMIT;
 
 use crate::provider::ProviderRegistry;
@@ -52,6 +57,9 @@ pub struct RuntimeOptions {
     /// Largest number of nodes whose status is kept in `Execution.status.nodeStatuses`;
     /// bigger executions keep counters there and per-node records in the node table.
     pub node_status_limit: usize,
+    /// The verdict for a Task no Policy rule matches when no Policy of the namespace sets a
+    /// `defaultVerdict` (default `allow`).
+    pub default_verdict: planspec_model::policy::PolicyVerdict,
 }
 
 impl RuntimeOptions {
@@ -60,6 +68,7 @@ impl RuntimeOptions {
         RuntimeOptions {
             data_dir: data_dir.into(),
             node_status_limit: NODE_STATUS_LIMIT,
+            default_verdict: planspec_model::policy::PolicyVerdict::Allow,
         }
     }
 }

@@ -12,9 +12,9 @@ pub(crate) fn reason_code(failure: &Failure) -> ReasonCode {
     match failure.reason {
         FailureReason::Timeout => ReasonCode::NodeTimeout,
         FailureReason::Killed | FailureReason::Cancelled => ReasonCode::Killed,
-        FailureReason::SpawnFailed | FailureReason::ConnectionFailed => {
-            ReasonCode::ProviderUnavailable
-        }
+        FailureReason::SpawnFailed
+        | FailureReason::ConnectionFailed
+        | FailureReason::SecretUnavailable => ReasonCode::ProviderUnavailable,
         FailureReason::InvalidOutputs => ReasonCode::OutputsInvalid,
         FailureReason::OutputsTooLarge => ReasonCode::OutputsTooLarge,
         FailureReason::InvalidInputs | FailureReason::InvalidConfig => ReasonCode::ProviderRejected,
@@ -26,7 +26,9 @@ pub(crate) fn reason_code(failure: &Failure) -> ReasonCode {
 /// The journal outcome of a finished dispatch (`None` for a node handed to a person).
 pub(crate) fn outcome(result: DispatchOutcome) -> Option<Outcome> {
     match result {
-        DispatchOutcome::Succeeded { outputs } => Some(Outcome::Succeeded { outputs }),
+        DispatchOutcome::Succeeded { outputs, cost_usd } => {
+            Some(Outcome::Succeeded { outputs, cost_usd })
+        }
         DispatchOutcome::Failed(failure) => {
             let code = reason_code(&failure);
             let mut message = format!("{}: {}", failure.reason.as_str(), failure.message);

@@ -13,7 +13,9 @@
 //! entry: recovery and replay rebuild the graph from it, never from the objects as they are
 //! later.
 
+use super::trusted::{self, ProviderProblem, TrustContext};
 use super::Shared;
+use crate::provider::resource::provider_target;
 use crate::provider::PinnedProvider;
 use planspec_engine::{compile, ExecGraph, ReasonCode};
 use planspec_model::binding::{binding_ref_for, resolve, Binding, Resolution};
@@ -170,6 +172,8 @@ async fn pin_providers(
     };
     let mut bindings: BTreeMap<String, Option<Binding>> = BTreeMap::new();
     let mut problems = Vec::new();
+    let mut untrusted = Vec::new();
+    let mut trust = TrustContext::new();
     for node in tasks {
         let id = node.id().to_string();
         let binding_name = match binding_ref_for(&execution.spec, &id) {
@@ -198,11 +202,24 @@ async fn pin_providers(
             continue;
         };
         match resolve(binding, plan, node) {
-            Resolution::Bound { target, .. } => match shared.registry.resolve(target) {
-                Ok(pinned) => {
-                    providers.insert(id, pinned);
-                }
-                Err(e) => problems.push(format!("{id}: {e}")),
+            Resolution::Bound { target, .. } => match provider_target(target) {
+                Some(Ok(name)) => match trusted::pin_named(shared, ns, &name, &mut trust)
+                    .await
+                    .map_err(|e| StartFailure::new(ReasonCode::StoreUnavailable, e.to_string()))?
+                {
+                    Ok(pinned) => {
+                        providers.insert(id, pinned);
+                    }
+                    Err(ProviderProblem::Untrusted(p)) => untrusted.push(format!("{id}: {p}")),
+                    Err(ProviderProblem::Unusable(p)) => problems.push(format!("{id}: {p}")),
+                },
+                Some(Err(p)) => problems.push(format!("{id}: {p}")),
+                None => match shared.registry.resolve(target) {
+                    Ok(pinned) => {
+                        providers.insert(id, pinned);
+                    }
+                    Err(e) => problems.push(format!("{id}: {e}")),
+                },
             },
             Resolution::Unbound { reason } => problems.push(format!(
                 "{id}: no rule of binding {binding_name} matches ({})",
@@ -212,6 +229,18 @@ async fn pin_providers(
                 "{id}: rules {rules:?} of binding {binding_name} tie with different targets"
             )),
         }
+    }
+    if !untrusted.is_empty() {
+        let count = untrusted.len();
+        untrusted.extend(problems);
+        untrusted.truncate(20);
+        return Err(StartFailure::new(
+            ReasonCode::ProviderUntrusted,
+            format!(
+                "{count} task node(s) are bound to an unverified Provider: {}",
+                untrusted.join("; ")
+            ),
+        ));
     }
     if problems.is_empty() {
         Ok(providers)

@@ -8,7 +8,7 @@
 //! served paginated by the API.
 
 use super::start::Pinned;
-use planspec_engine::{timestamp, Execution, NodePhase, NodeState};
+use planspec_engine::{timestamp, Approval, Execution, NodePhase, NodeState};
 use planspec_store::NodeRecord;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -70,8 +70,14 @@ pub(crate) fn node_record(
     if let Some(reason) = node.reason {
         record.insert("reason".into(), json!(reason.as_str()));
     }
-    if let Some(message) = &node.message {
+    if let Some(message) = approval_message(node).or_else(|| node.message.clone()) {
         record.insert("message".into(), json!(message));
+    }
+    if let Some(v) = &node.verdict {
+        record.insert("verdict".into(), json!(v));
+    }
+    if let Some(approval) = node.approval {
+        record.insert("approval".into(), json!(approval));
     }
     if let Some(outputs) = &node.outputs {
         record.insert("outputs".into(), Value::Object(outputs.clone()));
@@ -107,8 +113,14 @@ pub(crate) fn execution_status(
 ) -> Value {
     let state = execution.state();
     let mut status = previous.as_object().cloned().unwrap_or_default();
+    // Tasks held by an `assist` verdict wait for a person like a Gate node does.
+    let approvals = state
+        .nodes
+        .iter()
+        .filter(|n| n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting))
+        .count();
     let phase = if !execution.is_finished()
-        && state.counters.running > 0
+        && state.counters.running as usize + approvals > 0
         && state.counters.running as usize == extras.awaiting.len() + blocked_on_gates(execution)
     {
         "Blocked"
@@ -170,6 +182,9 @@ pub(crate) fn execution_status(
                 }
             }
             let mut message = node.message.clone();
+            if let Some(text) = approval_message(node) {
+                message = Some(text);
+            }
             if let Some(prompt) = extras.awaiting.get(&id) {
                 message = Some(format!("awaiting a person: {prompt}"));
             } else if let Some(what) = extras.waiting_on.get(&id) {
@@ -190,6 +205,12 @@ pub(crate) fn execution_status(
             }
             if let Some(activity) = node.activity {
                 ext.insert("activity".into(), json!(activity));
+            }
+            if let Some(v) = &node.verdict {
+                ext.insert("verdict".into(), json!(v));
+            }
+            if let Some(approval) = node.approval {
+                ext.insert("approval".into(), json!(approval));
             }
             if !ext.is_empty() {
                 s.insert("extensions".into(), Value::Object(ext));
@@ -348,4 +369,16 @@ fn set_condition(
                                        "message": message, "lastTransitionTime": &*now})),
     }
     status.insert("conditions".into(), Value::Array(conditions));
+}
+
+/// What a Task held by an `assist` verdict waits for.
+fn approval_message(node: &NodeState) -> Option<String> {
+    if node.phase != NodePhase::Ready || node.approval != Some(Approval::Waiting) {
+        return None;
+    }
+    let v = node.verdict.as_ref()?;
+    Some(format!(
+        "waiting for approval ({}): {}",
+        v.reason, v.message
+    ))
 }

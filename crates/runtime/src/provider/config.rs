@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use planspec_model::common::parse_go_duration;
+use planspec_model::provider::SecretRef;
 use serde_json::{Map, Value};
 
 use crate::outputs::json_type;
@@ -163,22 +164,53 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    /// An object whose values are all strings.
-    pub fn string_map(&self, key: &str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    /// An object whose values are strings or secret references (`{secretFile: NAME}`,
+    /// `{secretEnv: VAR}`): the literals, and the references by entry name.
+    #[allow(clippy::type_complexity)]
+    pub fn secret_string_map(
+        &self,
+        key: &str,
+    ) -> Result<Option<(BTreeMap<String, String>, BTreeMap<String, SecretRef>)>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Object(entries)) => entries
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    other => Err(ConfigError::field(
-                        &format!("{key}.{k}"),
-                        format!("must be a string, got {}", json_type(other)),
-                    )),
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()
-                .map(Some),
-            Some(v) => Err(Self::wrong_type(key, "an object of strings", v)),
+            Some(Value::Object(entries)) => {
+                let mut literals = BTreeMap::new();
+                let mut secrets = BTreeMap::new();
+                for (k, v) in entries {
+                    let field = format!("{key}.{k}");
+                    match v {
+                        Value::String(s) => {
+                            literals.insert(k.clone(), s.clone());
+                        }
+                        Value::Object(_) => match crate::secret::as_reference(v) {
+                            Some(reference) => {
+                                reference
+                                    .check()
+                                    .map_err(|problem| ConfigError::field(&field, problem))?;
+                                secrets.insert(k.clone(), reference);
+                            }
+                            None => {
+                                return Err(ConfigError::field(
+                                    &field,
+                                    "must be a string or a secret reference \
+                                     ({secretFile: NAME} or {secretEnv: VAR})",
+                                ))
+                            }
+                        },
+                        other => {
+                            return Err(ConfigError::field(
+                                &field,
+                                format!(
+                                    "must be a string or a secret reference, got {}",
+                                    json_type(other)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                Ok(Some((literals, secrets)))
+            }
+            Some(v) => Err(Self::wrong_type(key, "an object", v)),
         }
     }
 
@@ -246,10 +278,13 @@ mod tests {
         let m = map(json!({"env": {"TOKEN": 12345}, "command": "hunter2"}));
         let r = ConfigReader::new(&m, &["command", "env"]).ok();
         let r = r.as_ref();
-        let env = r.map(|r| r.string_map("env"));
+        let env = r.map(|r| r.secret_string_map("env"));
         assert_eq!(
             env.and_then(|e| e.err()).map(|e| e.to_string()),
-            Some("`config.env.TOKEN`: must be a string, got a number".to_string())
+            Some(
+                "`config.env.TOKEN`: must be a string or a secret reference, got a number"
+                    .to_string()
+            )
         );
         let cmd = r.map(|r| r.string_list("command"));
         let msg = cmd

@@ -15,7 +15,8 @@
 //! The runtime's environment, then `env`, then:
 //! `PLANSPEC_EXECUTION` (`namespace/name`), `PLANSPEC_EXECUTION_UID`, `PLANSPEC_NODE`,
 //! `PLANSPEC_ATTEMPT`, `PLANSPEC_IDEMPOTENCY_KEY`, `PLANSPEC_WORK_DIR`, `PLANSPEC_OUTPUTS` (a
-//! file path to write outputs to), `PLANSPEC_INPUTS` (the inputs as a JSON object) and one
+//! file path to write outputs to), `PLANSPEC_COST` (a file path to write the attempt's cost
+//! in US dollars to, as a decimal number; see `provider::cost`), `PLANSPEC_INPUTS` (the inputs as a JSON object) and one
 //! `PLANSPEC_INPUT_<NAME>` per input (name in ASCII uppercase, every other character `_`; a
 //! string as is, anything else as compact JSON; when two names collide the later in key order
 //! wins). A variable whose value would exceed 64 KiB or contains a NUL byte is left out (the log
@@ -46,8 +47,12 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use planspec_model::provider::SecretRef;
+
 use super::config::{format_duration, ConfigError, ConfigReader};
-use super::{DispatchOutcome, DispatchRequest, Failure, FailureReason, Provider, ProviderUri};
+use super::{
+    cost, DispatchOutcome, DispatchRequest, Failure, FailureReason, Provider, ProviderUri,
+};
 use crate::outputs::{parse_object, OutputsError, MAX_OUTPUTS_BYTES};
 use crate::process::{self, CaptureSpec, ProcessSpec, Termination};
 
@@ -78,6 +83,9 @@ pub struct ExecConfig {
     pub command: ExecCommand,
     /// Extra environment variables.
     pub env: BTreeMap<String, String>,
+    /// Extra environment variables whose values are secrets, read at dispatch time (the
+    /// registry fills them in before the provider sees the config).
+    pub secret_env: BTreeMap<String, SecretRef>,
     /// Working directory (relative to the scratch directory unless absolute).
     pub working_dir: Option<String>,
     /// Time between `SIGTERM` and `SIGKILL`.
@@ -134,20 +142,12 @@ impl ExecConfig {
         if strings.iter().any(|s| s.contains('\0')) {
             return Err(ConfigError::field("command", "must not contain NUL bytes"));
         }
-        let env = r.string_map("env")?.unwrap_or_default();
+        let (env, secret_env) = r.secret_string_map("env")?.unwrap_or_default();
+        for name in secret_env.keys() {
+            check_env_name(name)?;
+        }
         for (name, value) in &env {
-            if name.is_empty() || name.contains(['=', '\0']) {
-                return Err(ConfigError::field(
-                    &format!("env.{name}"),
-                    "is not a valid variable name (empty, or contains `=` or NUL)",
-                ));
-            }
-            if name.starts_with("PLANSPEC_") {
-                return Err(ConfigError::field(
-                    &format!("env.{name}"),
-                    "names starting with `PLANSPEC_` are reserved for the runtime",
-                ));
-            }
+            check_env_name(name)?;
             if value.contains('\0') {
                 return Err(ConfigError::field(
                     &format!("env.{name}"),
@@ -170,6 +170,7 @@ impl ExecConfig {
         Ok(ExecConfig {
             command,
             env,
+            secret_env,
             working_dir,
             grace_period,
         })
@@ -191,16 +192,20 @@ impl ExecConfig {
                 map.insert("shell".into(), Value::Bool(true));
             }
         }
-        if !self.env.is_empty() {
-            map.insert(
-                "env".into(),
-                Value::Object(
-                    self.env
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect(),
-                ),
-            );
+        if !self.env.is_empty() || !self.secret_env.is_empty() {
+            let mut env: Map<String, Value> = self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            for (k, reference) in &self.secret_env {
+                env.insert(
+                    k.clone(),
+                    serde_json::to_value(reference).unwrap_or(Value::Null),
+                );
+            }
+            env.sort_keys();
+            map.insert("env".into(), Value::Object(env));
         }
         if let Some(dir) = &self.working_dir {
             map.insert("workingDir".into(), Value::String(dir.clone()));
@@ -211,6 +216,22 @@ impl ExecConfig {
         );
         map
     }
+}
+
+fn check_env_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return Err(ConfigError::field(
+            &format!("env.{name}"),
+            "is not a valid variable name (empty, or contains `=` or NUL)",
+        ));
+    }
+    if name.starts_with("PLANSPEC_") {
+        return Err(ConfigError::field(
+            &format!("env.{name}"),
+            "names starting with `PLANSPEC_` are reserved for the runtime",
+        ));
+    }
+    Ok(())
 }
 
 /// The `exec` provider.
@@ -253,6 +274,13 @@ impl Provider for ExecProvider {
                 return DispatchOutcome::failed(FailureReason::InvalidConfig, e.to_string(), false)
             }
         };
+        if !config.secret_env.is_empty() {
+            return DispatchOutcome::failed(
+                FailureReason::InvalidConfig,
+                "secret references reached the exec provider unresolved",
+                false,
+            );
+        }
         match run(&request, &config, &cancel).await {
             Ok(outcome) | Err(outcome) => outcome,
         }
@@ -324,6 +352,21 @@ async fn run(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(runtime_error("cannot clear the outputs file", &e)),
     }
+    let cost_file = cost::cost_path(
+        &request.work_dir,
+        &safe_name(&request.node_id),
+        request.attempt,
+    );
+    if let Some(dir) = cost_file.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| runtime_error("cannot create the scratch directory", &e))?;
+    }
+    match tokio::fs::remove_file(&cost_file).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(runtime_error("cannot clear the cost file", &e)),
+    }
 
     let cwd = match &config.working_dir {
         Some(dir) => request.work_dir.join(dir),
@@ -378,6 +421,7 @@ async fn run(
         "PLANSPEC_OUTPUTS".into(),
         outputs_file.clone().into_os_string(),
     ));
+    env.push((cost::COST_ENV.into(), cost_file.clone().into_os_string()));
     for name in &skipped {
         log.note(&format!(
             "{name} is not set: its value is over {MAX_ENV_VALUE} bytes or contains NUL; \
@@ -509,8 +553,26 @@ async fn run(
     }
 
     let outputs = read_outputs(&outputs_file, &finished.stdout).await;
+    // The outputs are now the attempt's result (redacted before they are recorded); the file
+    // may hold secret values in clear, so it does not stay in the data directory.
+    if let Err(e) = tokio::fs::remove_file(&outputs_file).await {
+        if e.kind() != io::ErrorKind::NotFound {
+            log.note(&format!("exec: cannot remove the outputs file: {e}"))
+                .await;
+        }
+    }
     match outputs {
-        Ok(outputs) => Ok(DispatchOutcome::Succeeded { outputs }),
+        Ok(outputs) => {
+            let cost_usd = match cost::read_cost_file(&cost_file).await {
+                Ok(cost) => cost,
+                Err(message) => {
+                    log.note(&format!("exec: cost not recorded: {message}"))
+                        .await;
+                    None
+                }
+            };
+            Ok(DispatchOutcome::Succeeded { outputs, cost_usd })
+        }
         Err(failure) => {
             log.note(&format!("exec: {}", failure.message)).await;
             Err(DispatchOutcome::Failed(failure))

@@ -17,7 +17,8 @@
 //! "inputs": {…}}`.
 //!
 //! * `2xx`: the body (at most 1 MiB) must be a JSON object — or empty, meaning `{}` — and is
-//!   the outputs (or the object at `outputsPointer`).
+//!   the outputs (or the object at `outputsPointer`). A `PlanSpec-Cost-Usd: 0.42` response
+//!   header reports what the attempt cost (see `provider::cost`).
 //! * `5xx`, `408`, `429`, connection errors and request timeouts are retried with exponential
 //!   backoff up to `maxAttempts`; when they run out the attempt fails **retryable**
 //!   (`HttpStatus`, `ConnectionFailed` or `Timeout`), so the node's own `retries` still apply.
@@ -36,9 +37,11 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use planspec_model::provider::SecretRef;
+
 use super::config::{format_duration, ConfigError, ConfigReader};
 use super::pinned::redact_uri;
-use super::{DispatchOutcome, DispatchRequest, FailureReason, Provider, ProviderUri};
+use super::{cost, DispatchOutcome, DispatchRequest, FailureReason, Provider, ProviderUri};
 use crate::http_client::{self, BodyError};
 use crate::outputs::{json_type, parse_object, OutputsError, MAX_OUTPUTS_BYTES};
 
@@ -67,6 +70,9 @@ const RESERVED_HEADERS: &[&str] = &["idempotency-key", "content-type", "content-
 pub struct HttpConfig {
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// Extra request headers whose values are secrets, read at dispatch time (the registry
+    /// fills them in before the provider sees the config).
+    pub secret_headers: BTreeMap<String, SecretRef>,
     /// How long one request may take.
     pub timeout: Duration,
     /// Requests per dispatch.
@@ -81,15 +87,13 @@ impl HttpConfig {
     /// Validates a config map.
     pub fn from_config(config: &Map<String, Value>) -> Result<HttpConfig, ConfigError> {
         let r = ConfigReader::new(config, FIELDS)?;
-        let headers = r.string_map("headers")?.unwrap_or_default();
+        let (headers, secret_headers) = r.secret_string_map("headers")?.unwrap_or_default();
+        for name in secret_headers.keys() {
+            check_header_name(name)?;
+        }
         for (name, value) in &headers {
             let field = format!("headers.{name}");
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(ConfigError::field(&field, "is not a valid header name"));
-            }
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(ConfigError::field(&field, "is set by the runtime"));
-            }
+            check_header_name(name)?;
             if HeaderValue::from_str(value).is_err() {
                 return Err(ConfigError::field(
                     &field,
@@ -121,6 +125,7 @@ impl HttpConfig {
         }
         Ok(HttpConfig {
             headers,
+            secret_headers,
             timeout,
             max_attempts,
             retry_backoff,
@@ -131,16 +136,20 @@ impl HttpConfig {
     /// The normalised config map (what gets pinned).
     pub fn to_config(&self) -> Map<String, Value> {
         let mut map = Map::new();
-        if !self.headers.is_empty() {
-            map.insert(
-                "headers".into(),
-                Value::Object(
-                    self.headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect(),
-                ),
-            );
+        if !self.headers.is_empty() || !self.secret_headers.is_empty() {
+            let mut headers: Map<String, Value> = self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            for (k, reference) in &self.secret_headers {
+                headers.insert(
+                    k.clone(),
+                    serde_json::to_value(reference).unwrap_or(Value::Null),
+                );
+            }
+            headers.sort_keys();
+            map.insert("headers".into(), Value::Object(headers));
         }
         map.insert(
             "timeout".into(),
@@ -169,6 +178,17 @@ impl HttpConfig {
         }
         headers
     }
+}
+
+fn check_header_name(name: &str) -> Result<(), ConfigError> {
+    let field = format!("headers.{name}");
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(ConfigError::field(&field, "is not a valid header name"));
+    }
+    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(ConfigError::field(&field, "is set by the runtime"));
+    }
+    Ok(())
 }
 
 /// Checks an endpoint URI: `http(s)://host…`, parseable, without a fragment.
@@ -239,6 +259,13 @@ impl Provider for HttpProvider {
                 return DispatchOutcome::failed(FailureReason::InvalidConfig, e.to_string(), false)
             }
         };
+        if !config.secret_headers.is_empty() {
+            return DispatchOutcome::failed(
+                FailureReason::InvalidConfig,
+                "secret references reached the http provider unresolved",
+                false,
+            );
+        }
         let url = match ProviderUri::parse(&request.provider.uri)
             .ok_or_else(|| ConfigError::target("the endpoint is not a URI"))
             .and_then(|u| check_endpoint(&u))
@@ -308,7 +335,7 @@ impl Provider for HttpProvider {
                 _ = cancel.cancelled() => return cancelled(&request).await,
             };
             match result {
-                Ok((status, outputs)) => {
+                Ok((status, outputs, cost_usd)) => {
                     request
                         .log
                         .note(&format!(
@@ -316,7 +343,7 @@ impl Provider for HttpProvider {
                             config.max_attempts
                         ))
                         .await;
-                    return DispatchOutcome::Succeeded { outputs };
+                    return DispatchOutcome::Succeeded { outputs, cost_usd };
                 }
                 Err(AttemptError::Fatal(outcome)) => {
                     if let DispatchOutcome::Failed(f) = &outcome {
@@ -385,7 +412,7 @@ fn backoff(base: Duration, retry: u32) -> Duration {
 async fn attempt(
     send: impl std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
     config: &HttpConfig,
-) -> Result<(u16, Map<String, Value>), AttemptError> {
+) -> Result<(u16, Map<String, Value>, Option<f64>), AttemptError> {
     let response = match send.await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => {
@@ -427,6 +454,11 @@ async fn attempt(
             ))
         });
     }
+    let cost_usd = response
+        .headers()
+        .get(cost::COST_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| cost::parse_cost(v).ok());
     let body = match http_client::read_body(response, MAX_OUTPUTS_BYTES).await {
         Ok(b) if b.truncated => {
             return Err(AttemptError::Fatal(DispatchOutcome::failed(
@@ -446,7 +478,7 @@ async fn attempt(
         }
     };
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok((status.as_u16(), Map::new()));
+        return Ok((status.as_u16(), Map::new(), cost_usd));
     }
     let invalid = |message: String| {
         AttemptError::Fatal(DispatchOutcome::failed(
@@ -476,7 +508,7 @@ async fn attempt(
             None => return Err(invalid(format!("response: `{pointer}` is missing"))),
         },
     };
-    Ok((status.as_u16(), outputs))
+    Ok((status.as_u16(), outputs, cost_usd))
 }
 
 #[cfg(test)]

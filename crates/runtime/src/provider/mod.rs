@@ -11,16 +11,18 @@
 //! [`ProviderRegistry::register`]; the engine never sees them.
 
 mod config;
+pub mod cost;
 pub mod exec;
 pub mod http;
 pub mod human;
 pub mod noop;
 mod pinned;
 mod registry;
+pub mod resource;
 
 pub(crate) use config::format_duration;
 pub use config::ConfigError;
-pub use pinned::{PinnedProvider, ProviderUri};
+pub use pinned::{PinnedProvider, ProviderResourcePin, ProviderUri};
 pub use registry::{ProviderInitError, ProviderRegistry, ResolveError};
 
 use std::path::PathBuf;
@@ -104,6 +106,8 @@ pub enum DispatchOutcome {
     Succeeded {
         /// The outputs (a JSON object).
         outputs: Map<String, Value>,
+        /// What the attempt cost, in US dollars, if the provider reported it (see [`cost`]).
+        cost_usd: Option<f64>,
     },
     /// The attempt failed.
     Failed(Failure),
@@ -175,6 +179,8 @@ pub enum FailureReason {
     RuntimeError,
     /// The `noop` provider was told to fail.
     InjectedFailure,
+    /// A secret the provider's configuration refers to could not be read.
+    SecretUnavailable,
 }
 
 impl FailureReason {
@@ -194,6 +200,7 @@ impl FailureReason {
             FailureReason::InvalidConfig => "InvalidConfig",
             FailureReason::RuntimeError => "RuntimeError",
             FailureReason::InjectedFailure => "InjectedFailure",
+            FailureReason::SecretUnavailable => "SecretUnavailable",
         }
     }
 }

@@ -138,6 +138,7 @@ impl Provider for NoopProvider {
         }
         DispatchOutcome::Succeeded {
             outputs: config.outputs,
+            cost_usd: None,
         }
     }
 }

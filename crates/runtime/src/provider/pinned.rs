@@ -91,26 +91,70 @@ pub struct PinnedProvider {
     pub uri: String,
     /// The validated configuration with defaults filled in.
     pub config: Map<String, Value>,
-    /// `sha256:` of the canonical JSON of `{type, uri, config}` (object keys sorted, no
-    /// whitespace): equal digests mean the same provider, however the Binding was written.
+    /// `sha256:` of the canonical JSON of `{type, uri, config}` (and `resource`, when a
+    /// Provider resource was pinned; object keys sorted, no whitespace): equal digests mean
+    /// the same provider, however the Binding was written.
     pub digest: String,
+    /// The Provider resource a `provider://NAME` target named; absent for targets that
+    /// give a provider URI directly. Its fields sit beside `type` and `uri` in the record.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ProviderResourcePin>,
+}
+
+/// What was pinned of a Provider resource: which object, at which version, what it declares
+/// and whether its manifest verified. Policy rules read `name`, `risk`, `destructive` and
+/// `verified` from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderResourcePin {
+    /// The Provider's name (in the Execution's namespace).
+    pub name: String,
+    /// Its `metadata.uid`.
+    pub uid: String,
+    /// Its `metadata.resourceVersion` at start.
+    pub resource_version: String,
+    /// Its declared risk: `low`, `medium`, `high` or `blocked`.
+    pub risk: String,
+    /// Whether it declares itself destructive.
+    pub destructive: bool,
+    /// Whether its signed manifest verified at start.
+    pub verified: bool,
+    /// `sha256:` of its manifest's canonical form, if it has a manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
+    /// The verification issue codes, when it did not verify (and a Policy allowed it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<String>,
 }
 
 impl PinnedProvider {
     /// Builds the record and computes its digest.
     pub fn new(type_name: &str, uri: &str, config: Map<String, Value>) -> PinnedProvider {
-        let digest = digest(type_name, uri, &config);
+        let digest = digest(type_name, uri, &config, None);
         PinnedProvider {
             type_name: type_name.to_string(),
             uri: uri.to_string(),
             config,
             digest,
+            resource: None,
         }
+    }
+
+    /// The record with the Provider resource it came from (the digest covers it).
+    pub fn with_resource(mut self, resource: ProviderResourcePin) -> PinnedProvider {
+        self.digest = digest(&self.type_name, &self.uri, &self.config, Some(&resource));
+        self.resource = Some(resource);
+        self
     }
 
     /// `true` if the digest matches the contents (the record was not altered).
     pub fn verify(&self) -> bool {
-        digest(&self.type_name, &self.uri, &self.config) == self.digest
+        digest(
+            &self.type_name,
+            &self.uri,
+            &self.config,
+            self.resource.as_ref(),
+        ) == self.digest
     }
 }
 
@@ -121,15 +165,27 @@ impl std::fmt::Debug for PinnedProvider {
             .field("uri", &redact_uri(&self.uri))
             .field("config_fields", &self.config.keys().collect::<Vec<_>>())
             .field("digest", &self.digest)
+            .field("resource", &self.resource)
             .finish()
     }
 }
 
-fn digest(type_name: &str, uri: &str, config: &Map<String, Value>) -> String {
+fn digest(
+    type_name: &str,
+    uri: &str,
+    config: &Map<String, Value>,
+    resource: Option<&ProviderResourcePin>,
+) -> String {
     let mut doc = Map::new();
     doc.insert("type".into(), Value::String(type_name.into()));
     doc.insert("uri".into(), Value::String(uri.into()));
     doc.insert("config".into(), Value::Object(config.clone()));
+    if let Some(resource) = resource {
+        doc.insert(
+            "resource".into(),
+            serde_json::to_value(resource).unwrap_or(Value::Null),
+        );
+    }
     let mut canonical = String::new();
     write_canonical(&Value::Object(doc), &mut canonical);
     let hash = Sha256::digest(canonical.as_bytes());

@@ -15,6 +15,8 @@ use super::human::HumanProvider;
 use super::noop::NoopProvider;
 use super::pinned::{redact_uri, PinnedProvider, ProviderUri};
 use super::{DispatchOutcome, DispatchRequest, FailureReason, Provider};
+use crate::secret::{self, Redactor, SecretSource};
+use planspec_model::provider::TrustPolicy;
 
 /// Why a Binding target could not be resolved to a provider.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,11 +65,14 @@ pub enum ProviderInitError {
     HttpClient(#[from] reqwest::Error),
 }
 
-/// Providers by URI scheme and by type.
+/// Providers by URI scheme and by type, with what dispatch needs besides them: where secrets
+/// are read from, and the trust policy Provider resources are verified against.
 #[derive(Clone, Default)]
 pub struct ProviderRegistry {
     by_scheme: BTreeMap<String, Arc<dyn Provider>>,
     by_type: BTreeMap<String, Arc<dyn Provider>>,
+    secrets: SecretSource,
+    trust: Arc<TrustPolicy>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -103,6 +108,21 @@ impl ProviderRegistry {
         }
         self.by_type
             .insert(provider.type_name().to_string(), provider);
+    }
+
+    /// Reads secret references from `secrets` at dispatch time.
+    pub fn set_secrets(&mut self, secrets: SecretSource) {
+        self.secrets = secrets;
+    }
+
+    /// Verifies Provider resources against `policy` (the default trusts no publisher).
+    pub fn set_trust_policy(&mut self, policy: TrustPolicy) {
+        self.trust = Arc::new(policy);
+    }
+
+    /// The trust policy Provider resources are verified against.
+    pub fn trust_policy(&self) -> &TrustPolicy {
+        &self.trust
     }
 
     /// The supported schemes, sorted.
@@ -161,16 +181,62 @@ impl ProviderRegistry {
                 false,
             );
         }
-        match self.provider(&request.provider.type_name) {
-            Some(provider) => provider.dispatch(request, cancel).await,
-            None => DispatchOutcome::failed(
+        let Some(provider) = self.provider(&request.provider.type_name) else {
+            return DispatchOutcome::failed(
                 FailureReason::InvalidConfig,
                 format!(
                     "provider type `{}` is not available in this runtime",
                     request.provider.type_name
                 ),
                 false,
-            ),
+            );
+        };
+        // Secrets are read now, never pinned: the provider gets the values, everything the
+        // attempt produces passes through the redactor before it is logged or recorded.
+        let (config, redactor) = match secret::materialise(
+            &self.secrets,
+            &request.provider.type_name,
+            &request.provider.config,
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                let message = format!("a secret of the provider cannot be read: {e}");
+                request.log.note(&message).await;
+                return DispatchOutcome::failed(FailureReason::SecretUnavailable, message, true);
+            }
+        };
+        let mut request = request;
+        if !redactor.is_empty() {
+            request.log.set_redactor(redactor.clone()).await;
         }
+        request.provider.config = config;
+        let outcome = provider.dispatch(request, cancel).await;
+        redact_outcome(outcome, &redactor)
+    }
+}
+
+/// The outcome with every secret value replaced in outputs and messages.
+fn redact_outcome(outcome: DispatchOutcome, redactor: &Redactor) -> DispatchOutcome {
+    if redactor.is_empty() {
+        return outcome;
+    }
+    match outcome {
+        DispatchOutcome::Succeeded {
+            mut outputs,
+            cost_usd,
+        } => {
+            redactor.redact_map(&mut outputs);
+            DispatchOutcome::Succeeded { outputs, cost_usd }
+        }
+        DispatchOutcome::Failed(mut failure) => {
+            failure.message = redactor.redact(&failure.message).into_owned();
+            DispatchOutcome::Failed(failure)
+        }
+        DispatchOutcome::AwaitingHuman { role, prompt } => DispatchOutcome::AwaitingHuman {
+            role: redactor.redact(&role).into_owned(),
+            prompt: redactor.redact(&prompt).into_owned(),
+        },
     }
 }

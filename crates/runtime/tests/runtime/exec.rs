@@ -22,7 +22,7 @@ async fn run(
 
 fn outputs(outcome: DispatchOutcome) -> serde_json::Map<String, Value> {
     match outcome {
-        DispatchOutcome::Succeeded { outputs } => outputs,
+        DispatchOutcome::Succeeded { outputs, .. } => outputs,
         other => panic!("expected success, got {other:?}"),
     }
 }
@@ -32,6 +32,30 @@ fn failure(outcome: DispatchOutcome) -> planspec_runtime::Failure {
         DispatchOutcome::Failed(f) => f,
         other => panic!("expected failure, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_cost_file_reports_what_the_attempt_cost() {
+    let (_dir, work) = scratch();
+    let pinned = pin("exec://build", shell(r#"echo 0.42 > "$PLANSPEC_COST""#));
+    let outcome = run(&registry(), request(pinned, &work, json!({}))).await;
+    assert!(
+        matches!(outcome, DispatchOutcome::Succeeded { cost_usd: Some(c), .. } if c == 0.42),
+        "{outcome:?}"
+    );
+    // No file: no cost; a value that is not a cost: none either (the log says why).
+    let pinned = pin("exec://build", shell("true"));
+    let outcome = run(&registry(), request(pinned, &work, json!({}))).await;
+    assert!(matches!(
+        outcome,
+        DispatchOutcome::Succeeded { cost_usd: None, .. }
+    ));
+    let pinned = pin("exec://build", shell(r#"echo -1 > "$PLANSPEC_COST""#));
+    let outcome = run(&registry(), request(pinned, &work, json!({}))).await;
+    assert!(matches!(
+        outcome,
+        DispatchOutcome::Succeeded { cost_usd: None, .. }
+    ));
 }
 
 #[tokio::test]

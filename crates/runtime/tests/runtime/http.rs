@@ -37,7 +37,8 @@ async fn posts_inputs_and_reads_outputs() {
     assert_eq!(
         outcome,
         DispatchOutcome::Succeeded {
-            outputs: crate::support::object(json!({"deployed": "v1.2", "url": "x"}))
+            outputs: crate::support::object(json!({"deployed": "v1.2", "url": "x"})),
+            cost_usd: None,
         }
     );
     let seen = server.seen();
@@ -62,7 +63,8 @@ async fn outputs_pointer_selects_a_sub_object_and_empty_bodies_mean_no_outputs()
     assert_eq!(
         outcome,
         DispatchOutcome::Succeeded {
-            outputs: crate::support::object(json!({"a": 1}))
+            outputs: crate::support::object(json!({"a": 1})),
+            cost_usd: None,
         }
     );
     let server = TestServer::start(vec![reply(204, "")]).await;
@@ -70,7 +72,8 @@ async fn outputs_pointer_selects_a_sub_object_and_empty_bodies_mean_no_outputs()
     assert_eq!(
         outcome,
         DispatchOutcome::Succeeded {
-            outputs: Default::default()
+            outputs: Default::default(),
+            cost_usd: None,
         }
     );
 }
@@ -153,6 +156,7 @@ async fn a_slow_endpoint_times_out() {
         status: 200,
         body: "{}".into(),
         delay: Duration::from_secs(3),
+        cost: None,
     }])
     .await;
     let outcome = dispatch(&server.url, json!({"timeout": "200ms", "maxAttempts": 1})).await;
@@ -180,6 +184,7 @@ async fn cancel_interrupts_a_request() {
         status: 200,
         body: "{}".into(),
         delay: Duration::from_secs(30),
+        cost: None,
     }])
     .await;
     let (_dir, work) = scratch();
@@ -200,4 +205,32 @@ async fn cancel_interrupts_a_request() {
         panic!("expected failure, got {outcome:?}")
     };
     assert_eq!(f.reason, FailureReason::Cancelled);
+}
+
+#[tokio::test]
+async fn the_cost_header_reports_what_the_attempt_cost() {
+    let server = TestServer::start(vec![Reply {
+        cost: Some("0.25"),
+        ..reply(200, r#"{"ok":true}"#)
+    }])
+    .await;
+    let outcome = dispatch(&server.url, fast(json!({}))).await;
+    assert_eq!(
+        outcome,
+        DispatchOutcome::Succeeded {
+            outputs: crate::support::object(json!({"ok": true})),
+            cost_usd: Some(0.25),
+        }
+    );
+    // A value that is not a cost is ignored.
+    let server = TestServer::start(vec![Reply {
+        cost: Some("lots"),
+        ..reply(200, "{}")
+    }])
+    .await;
+    let outcome = dispatch(&server.url, fast(json!({}))).await;
+    assert!(matches!(
+        outcome,
+        DispatchOutcome::Succeeded { cost_usd: None, .. }
+    ));
 }

@@ -6,4 +6,5 @@ mod exec;
 mod http;
 mod logs;
 mod registry;
+mod secrets;
 mod support;

@@ -107,7 +107,7 @@ fn invalid_targets_name_the_field_but_never_the_value() {
         (
             "exec://x",
             json!({"command": ["x"], "env": {"TOKEN": 42}}),
-            "`config.env.TOKEN`: must be a string, got a number",
+            "`config.env.TOKEN`: must be a string or a secret reference, got a number",
         ),
         (
             "https://x.test",
@@ -152,7 +152,8 @@ async fn dispatch_uses_the_pinned_record() {
     assert_eq!(
         outcome,
         DispatchOutcome::Succeeded {
-            outputs: crate::support::object(json!({"answer": 42}))
+            outputs: crate::support::object(json!({"answer": 42})),
+            cost_usd: None,
         }
     );
 
@@ -247,6 +248,7 @@ impl Provider for EchoAgent {
     async fn dispatch(&self, request: DispatchRequest, _: CancellationToken) -> DispatchOutcome {
         DispatchOutcome::Succeeded {
             outputs: request.inputs,
+            cost_usd: None,
         }
     }
 }
@@ -269,7 +271,8 @@ async fn new_providers_register_by_scheme() {
     assert_eq!(
         outcome,
         DispatchOutcome::Succeeded {
-            outputs: crate::support::object(json!({"q": 1}))
+            outputs: crate::support::object(json!({"q": 1})),
+            cost_usd: None,
         }
     );
     assert!(reg.schemes().contains(&"agent".to_string()));

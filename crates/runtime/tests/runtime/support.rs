@@ -106,6 +106,8 @@ pub struct Reply {
     pub status: u16,
     pub body: String,
     pub delay: Duration,
+    /// A `PlanSpec-Cost-Usd` header to answer with.
+    pub cost: Option<&'static str>,
 }
 
 pub fn reply(status: u16, body: &str) -> Reply {
@@ -113,6 +115,7 @@ pub fn reply(status: u16, body: &str) -> Reply {
         status,
         body: body.to_string(),
         delay: Duration::ZERO,
+        cost: None,
     }
 }
 
@@ -186,11 +189,19 @@ async fn answer(
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    (
+    let mut response = (
         StatusCode::from_u16(reply.status).expect("status"),
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         reply.body,
     )
+        .into_response();
+    if let Some(cost) = reply.cost {
+        response.headers_mut().insert(
+            "planspec-cost-usd",
+            axum::http::HeaderValue::from_static(cost),
+        );
+    }
+    response
 }
 
 /// A loopback URL nothing listens on.

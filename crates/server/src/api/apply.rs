@@ -54,6 +54,10 @@ impl Api {
             match self.get_stored(resource, namespace, name).await {
                 Ok(_) => break,
                 Err(s) if s.code == 404 && part == Part::Main && precondition.is_none() => {
+                    // An apply that creates needs `create`, not only the `patch` it was
+                    // authorized for.
+                    self.require_verb(options.user.as_ref(), "create", resource, namespace, None)
+                        .await?;
                     match self
                         .create_as(
                             resource,

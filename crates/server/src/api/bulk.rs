@@ -126,18 +126,21 @@ impl Api {
     /// Then one transaction writes them all (retried as a whole if another write raced it).
     /// Replacing keeps `status` and server-owned metadata, as a PUT without
     /// `resourceVersion` does. Each write is recorded in `managedFields` for `field_manager`.
+    /// With a `user`, each item needs `create` (new) or `update` (existing) on its kind, as
+    /// the single-object routes do (`403` for the first that is not allowed).
     pub async fn apply_batch(
         &self,
         namespace: &str,
         items: Vec<Value>,
         dry_run: bool,
         field_manager: &str,
+        user: Option<planspec_model::actor::UserInfo>,
     ) -> Result<Value, Status> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self
-                .apply_once(namespace, &items, dry_run, field_manager)
+                .apply_once(namespace, &items, dry_run, field_manager, user.as_ref())
                 .await
             {
                 Err(ApplyError::Race) if attempt <= self.options().max_retries => {}
@@ -160,9 +163,11 @@ impl Api {
         items: &[Value],
         dry_run: bool,
         field_manager: &str,
+        user: Option<&planspec_model::actor::UserInfo>,
     ) -> Result<Value, ApplyError> {
         let options = WriteOptions {
             field_manager: Some(field_manager.to_owned()),
+            user: user.cloned(),
             ..WriteOptions::default()
         };
         let mut causes = Vec::new();
@@ -216,6 +221,15 @@ impl Api {
                 .get(&k)
                 .await
                 .map_err(|e| ApplyError::Status(store_error(resource, &name, e)))?;
+            let verb = if current.is_some() {
+                "update"
+            } else {
+                "create"
+            };
+            let named = current.is_some().then_some(name.as_str());
+            self.require_verb(user, verb, resource, namespace, named)
+                .await
+                .map_err(ApplyError::Status)?;
             let uid = uuid::Uuid::new_v4().to_string();
             let prepared = match &current {
                 Some(c) => object::prepare_update(

@@ -57,6 +57,12 @@ impl Api {
             object: admitted,
             warnings,
         } = Api::admit(resource, name, prepared, options.field_validation).await?;
+        // Identity's rules see the admitted (normalized) object.
+        let admitted = self
+            .govern_write(resource, admitted, options.user.as_ref(), write.current)
+            .await?;
+        crate::controllers::admit_gate_input(resource, name, &admitted)?;
+        super::verdict::check_policy_rules(resource, name, &admitted)?;
         let admitted = match write.current {
             Some(current) if write.part == Part::Main => {
                 object::with_recomputed_status(resource, current, admitted, write.now)

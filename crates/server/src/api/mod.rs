@@ -15,13 +15,16 @@
 
 pub mod admission;
 pub mod apply;
+pub mod audit;
 pub mod bulk;
 pub mod clock;
 pub mod gc;
+pub mod governance;
 pub mod managed;
 pub mod object;
 pub mod operations;
 pub mod params;
+mod verdict;
 pub mod watch;
 
 use crate::patch::{apply_patch, PatchType};
@@ -58,6 +61,10 @@ pub struct ApiOptions {
     /// How often a write that did not name a `resourceVersion` is retried when the object
     /// changed between its read and its write.
     pub max_retries: usize,
+    /// Whether the creator of an Execution may approve its Gates. Only the private,
+    /// single-user control plane of `planspec run` allows it (nobody else could ever approve
+    /// there); every shared server refuses it (no self-approval, `docs/security.md`).
+    pub allow_self_approval: bool,
 }
 
 impl Default for ApiOptions {
@@ -67,6 +74,7 @@ impl Default for ApiOptions {
             default_watch_timeout: Duration::from_secs(30 * 60),
             watch_batch: 1000,
             max_retries: 8,
+            allow_self_approval: false,
         }
     }
 }
@@ -118,6 +126,8 @@ pub struct Api {
 struct Inner {
     /// The runtime that drives Executions, and its data directory (logs), once attached.
     runtime: std::sync::OnceLock<(planspec_runtime::RuntimeHandle, std::path::PathBuf)>,
+    /// The RBAC authorizer of the checks inside writes ([`governance`]), once attached.
+    authorizer: std::sync::OnceLock<Arc<crate::authz::Rbac>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     options: ApiOptions,
@@ -171,6 +181,7 @@ impl Api {
         Api {
             inner: Arc::new(Inner {
                 runtime: std::sync::OnceLock::new(),
+                authorizer: std::sync::OnceLock::new(),
                 store,
                 clock,
                 options,
@@ -188,6 +199,10 @@ impl Api {
         data_dir: std::path::PathBuf,
     ) {
         let _ = self.inner.runtime.set((runtime, data_dir));
+    }
+
+    fn authorizer_cell(&self) -> &std::sync::OnceLock<Arc<crate::authz::Rbac>> {
+        &self.inner.authorizer
     }
 
     /// The attached runtime.
@@ -443,7 +458,9 @@ impl Api {
                 .get("name")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty);
-            let namespace_revision = if resource.namespaced() {
+            // `default` always exists and is never deleted (nor marked for deletion): a create
+            // there needs neither the read nor the check, and stays one statement in the store.
+            let namespace_revision = if resource.namespaced() && namespace != DEFAULT_NAMESPACE {
                 Some(self.check_namespace(resource, namespace, &name).await?)
             } else {
                 None
@@ -458,6 +475,7 @@ impl Api {
                 .admit_write(resource, &name, prepared, &options, write)
                 .await?;
             let object = object::with_initial_status(resource, object, &created_at);
+            let object = self.execution_verdict(resource, namespace, object).await?;
             if options.dry_run {
                 return Ok(Written {
                     object,
@@ -479,8 +497,13 @@ impl Api {
                 uid,
                 object,
             });
+            let record = audit::request_record(201, namespace, &name).map(|(op, pending)| {
+                ops.push(op);
+                pending
+            });
             match self.inner.store.transact(ops).await {
                 Ok(changes) => {
+                    audit::committed(record);
                     let created = changes.into_iter().next().ok_or_else(|| {
                         Status::internal_error("the store answered a create without its change")
                     })?;
@@ -560,6 +583,35 @@ impl Api {
         .await
     }
 
+    /// [`Api::update`], with `audit` records appended to the audit log in the same
+    /// transaction as the write (nothing is appended when the write changes nothing). Used for
+    /// decisions whose record must not be lost or outlive them (Gate reviews and decisions).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_audited(
+        &self,
+        resource: ResourceType,
+        namespace: &str,
+        name: &str,
+        part: Part,
+        body: Value,
+        options: WriteOptions,
+        audit: Vec<planspec_model::audit::AuditEntry>,
+    ) -> Result<Written, Status> {
+        let precondition = object::resource_version(&body)?;
+        let extra: Vec<WriteOp> = audit.into_iter().map(WriteOp::AppendAudit).collect();
+        self.modify_with(
+            resource,
+            namespace,
+            name,
+            part,
+            options,
+            Operation::Update,
+            &extra,
+            |_| Ok((body.clone(), precondition)),
+        )
+        .await
+    }
+
     /// Read, compute the new object, admit, write with the read revision as precondition;
     /// retried when another write came in between (unless the client named a revision).
     #[allow(clippy::too_many_arguments)]
@@ -571,6 +623,35 @@ impl Api {
         part: Part,
         options: WriteOptions,
         operation: Operation,
+        proposal: F,
+    ) -> Result<Written, Status>
+    where
+        F: FnMut(&StoredObject) -> Result<(Value, Option<i64>), Status>,
+    {
+        self.modify_with(
+            resource,
+            namespace,
+            name,
+            part,
+            options,
+            operation,
+            &[],
+            proposal,
+        )
+        .await
+    }
+
+    /// [`Api::modify`], with `extra` ops (audit records) in the write's transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn modify_with<F>(
+        &self,
+        resource: ResourceType,
+        namespace: &str,
+        name: &str,
+        part: Part,
+        options: WriteOptions,
+        operation: Operation,
+        extra: &[WriteOp],
         mut proposal: F,
     ) -> Result<Written, Status>
     where
@@ -625,8 +706,14 @@ impl Api {
                     expected_revision: None,
                 });
             }
+            ops.extend(extra.iter().cloned());
+            let record = audit::request_record(200, namespace, name).map(|(op, pending)| {
+                ops.push(op);
+                pending
+            });
             match self.inner.store.transact(ops).await {
                 Ok(changes) => {
+                    audit::committed(record);
                     let stored = changes
                         .first()
                         .map(|c| c.object.object.clone())

@@ -236,7 +236,7 @@ pub fn prepare_create(
         "creationTimestamp".into(),
         Value::String(new.timestamp.to_owned()),
     );
-    if resource.namespaced() {
+    if matches!(resource, ResourceType::Kind(_)) {
         meta.insert("generation".into(), json!(1));
     }
     match resource {
@@ -306,6 +306,22 @@ pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
                 "Gate created; waiting for an Execution to reach it",
             ),
         ),
+        Kind::Policy => (
+            "Active",
+            condition("Ready", "True", "PolicyCreated", "Policy accepted"),
+        ),
+        Kind::Provider => (
+            "Pending",
+            condition(
+                "Verified",
+                "Unknown",
+                "ProviderCreated",
+                "Provider created; not verified yet",
+            ),
+        ),
+        Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+            return Value::Null
+        }
     };
     let mut status = json!({"phase": phase, "conditions": [condition], "observedGeneration": 1});
     if kind == Kind::Plan {
@@ -331,22 +347,58 @@ pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
 /// (what the validator cannot see alone, such as a `${{ }}` that reads a node that is not
 /// upstream). Such a Plan is stored `Invalid`: kept, shown, never run.
 pub fn compile_plan(object: &Value) -> Result<String, String> {
-    // What runs is the spec: the status (whatever a client wrote there) does not count.
-    let mut spec_only = object.clone();
-    if let Some(o) = spec_only.as_object_mut() {
-        o.remove("status");
-    }
-    let plan: planspec_model::plan::Plan =
-        serde_json::from_value(spec_only).map_err(|e| format!("the plan does not parse: {e}"))?;
+    use serde::Deserialize;
+    let does_not_parse = |e: serde_json::Error| format!("the plan does not parse: {e}");
+    let field = |name: &str| object.get(name).unwrap_or(&Value::Null);
+    // What runs is the spec: the status (whatever a client wrote there) does not count. The
+    // parts are read in place (`&Value` is a deserializer), without a copy of the object.
+    let plan = planspec_model::plan::Plan {
+        api_version: String::deserialize(field("apiVersion")).map_err(does_not_parse)?,
+        kind: String::deserialize(field("kind")).map_err(does_not_parse)?,
+        metadata: Deserialize::deserialize(field("metadata")).map_err(does_not_parse)?,
+        spec: Deserialize::deserialize(field("spec")).map_err(does_not_parse)?,
+        status: None,
+    };
     planspec_engine::compile(&plan, None)
         .map(|graph| graph.digest().to_owned())
         .map_err(|e| e.to_string())
 }
 
+/// Whether an update changes the desired state (what bumps `metadata.generation`): `spec`,
+/// or for the kinds without one (RBAC) every top-level field but the envelope and status.
+fn desired_state_changed(
+    resource: ResourceType,
+    new: &Map<String, Value>,
+    current: &Value,
+) -> bool {
+    match resource {
+        ResourceType::Kind(kind) if !kind.has_spec() => {
+            let envelope = ["apiVersion", "kind", "metadata", "status"];
+            let desired = |o: &Map<String, Value>| -> Vec<(String, Value)> {
+                o.iter()
+                    .filter(|(k, _)| !envelope.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            let empty = Map::new();
+            let before = current.as_object().unwrap_or(&empty);
+            let mut a = desired(new);
+            let mut b = desired(before);
+            a.sort_by(|x, y| x.0.cmp(&y.0));
+            b.sort_by(|x, y| x.0.cmp(&y.0));
+            a != b
+        }
+        _ => new.get("spec") != current.get("spec"),
+    }
+}
+
 /// `object` (an admitted new object of `resource`) with its initial status; namespaces
-/// already have theirs.
+/// already have theirs, and the RBAC kinds have none.
 pub fn with_initial_status(resource: ResourceType, mut object: Value, timestamp: &str) -> Value {
     if let ResourceType::Kind(kind) = resource {
+        if !kind.has_spec() {
+            return object;
+        }
         let status = initial_status(kind, &object, timestamp);
         if let Value::Object(o) = &mut object {
             o.insert("status".into(), status);
@@ -541,7 +593,7 @@ pub fn prepare_update(
                     object.remove("status");
                 }
             }
-            let spec_changed = object.get("spec") != current.get("spec");
+            let spec_changed = desired_state_changed(resource, &object, current);
             if spec_changed && resource == ResourceType::Kind(Kind::Execution) {
                 return Err(Status::invalid_causes(
                     resource,
@@ -601,7 +653,7 @@ fn finish_main(
     spec_changed: bool,
     current_meta: &Map<String, Value>,
 ) -> Result<Value, Status> {
-    if resource.namespaced() {
+    if matches!(resource, ResourceType::Kind(_)) {
         let generation = current_meta
             .get("generation")
             .and_then(Value::as_i64)

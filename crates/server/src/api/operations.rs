@@ -9,6 +9,7 @@ use super::{key, store_error, Api};
 use crate::controllers::{self, Review};
 use crate::resource::ResourceType;
 use crate::status::Status;
+use planspec_model::actor::UserInfo;
 use planspec_model::gate::ReviewAction;
 use planspec_model::Kind;
 use planspec_runtime::{LogReader, RuntimeError, RuntimeHandle};
@@ -117,14 +118,15 @@ impl Api {
         Ok(self.execution(namespace, name).await?.object)
     }
 
-    /// Records a review of the Gate `namespace/name`; see [`controllers::review`].
+    /// Records a review of the Gate `namespace/name` by `reviewer`; see [`controllers::review`].
     pub async fn review_gate(
         &self,
         namespace: &str,
         name: &str,
         action: ReviewAction,
         comment: Option<String>,
-        reviewer: String,
+        values: Option<Map<String, Value>>,
+        reviewer: UserInfo,
     ) -> Result<Value, Status> {
         controllers::review(
             self,
@@ -134,6 +136,7 @@ impl Api {
                 reviewer,
                 action,
                 comment,
+                values,
             },
         )
         .await

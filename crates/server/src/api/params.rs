@@ -100,6 +100,10 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// `force=true`: a server-side apply takes the fields other managers own.
     pub force: bool,
+    /// Who writes: the authenticated identity of the request (`None`: the control plane's
+    /// own writes). Stamps an Execution's creator and drives the checks a write needs
+    /// beyond its verb (`execute` on the Plan an Execution runs).
+    pub user: Option<planspec_model::actor::UserInfo>,
 }
 
 impl WriteOptions {
@@ -124,6 +128,7 @@ impl WriteOptions {
             field_validation,
             field_manager,
             force: params.bool("force")?.unwrap_or(false),
+            user: None,
         })
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! The shape follows kube-runtime: one *informer* follows the store's change log (list at
 //! start, then `changes_since` woken by `subscribe`) and hands every change to each
-//! [`Reconciler`], which names the objects of its kind to look at again ([`Trigger`]). Every
-//! controller has its own de-duplicating queue and one worker, so one object is never
+//! [`Reconciler`], which names the objects of its kind to look at again ([`Trigger`]). The
+//! informer keeps the keys of the controllers' kinds from that list and the changes after it
+//! (`keys`), so a change that concerns a whole namespace is answered without reading the
+//! store. Every controller has its own de-duplicating queue and one worker, so one object is never
 //! reconciled twice at once, and a burst of changes to it is one reconcile. A reconcile reads
 //! the current state, computes the status, and writes it only if it differs — through the
 //! [`Api`], with optimistic concurrency: a conflict simply reconciles again.
@@ -14,18 +16,28 @@
 mod binding;
 mod conditions;
 mod gate;
+mod gate_audit;
+mod gate_input;
+mod gate_review;
+mod gate_timeout;
 mod goal;
+mod keys;
+mod provider;
 mod queue;
 
 pub use binding::BindingController;
 pub use conditions::set_condition;
-pub use gate::{review, GateController, Review};
+pub use gate::GateController;
+pub use gate_input::admit as admit_gate_input;
+pub use gate_review::{review, Review};
 pub use goal::GoalController;
+pub use provider::ProviderController;
 
 use crate::api::Api;
 use crate::resource::ResourceType;
 use crate::status::Status;
 use async_trait::async_trait;
+use keys::KeyCache;
 use planspec_store::{ObjectKey, StoreError};
 use queue::Queue;
 use serde_json::Value;
@@ -121,7 +133,8 @@ async fn inform(api: Api, queues: Vec<(Arc<dyn Reconciler>, Arc<Queue>)>) {
     let store = api.store().clone();
     let mut changed = store.subscribe();
     let mut shutdown = api.shutdown_signal();
-    let mut revision = match relist(&api, &queues).await {
+    let mut cache = KeyCache::new(queues.iter().map(|(r, _)| r.resource().kind()));
+    let mut revision = match relist(&api, &queues, &mut cache).await {
         Some(revision) => revision,
         None => return,
     };
@@ -130,6 +143,7 @@ async fn inform(api: Api, queues: Vec<(Arc<dyn Reconciler>, Arc<Queue>)>) {
         match store.changes_since(revision, 1000).await {
             Ok(page) => {
                 for change in &page.changes {
+                    cache.observe(change);
                     for (reconciler, queue) in &queues {
                         triggers.clear();
                         reconciler.triggers(
@@ -138,7 +152,7 @@ async fn inform(api: Api, queues: Vec<(Arc<dyn Reconciler>, Arc<Queue>)>) {
                             &mut triggers,
                         );
                         for trigger in triggers.drain(..) {
-                            enqueue(&api, reconciler.as_ref(), queue, trigger).await;
+                            enqueue(&cache, reconciler.as_ref(), queue, trigger);
                         }
                     }
                 }
@@ -150,7 +164,7 @@ async fn inform(api: Api, queues: Vec<(Arc<dyn Reconciler>, Arc<Queue>)>) {
             }
             Err(StoreError::Compacted { .. }) => {
                 // Changes were lost to compaction: look at everything again.
-                match relist(&api, &queues).await {
+                match relist(&api, &queues, &mut cache).await {
                     Some(r) => revision = r,
                     None => return,
                 }
@@ -169,8 +183,13 @@ async fn inform(api: Api, queues: Vec<(Arc<dyn Reconciler>, Arc<Queue>)>) {
     }
 }
 
-/// Queues every object of every controller's kind; returns the revision the lists were read at.
-async fn relist(api: &Api, queues: &[(Arc<dyn Reconciler>, Arc<Queue>)]) -> Option<i64> {
+/// Queues every object of every controller's kind and fills `cache` with their keys; returns
+/// the revision the lists were read at.
+async fn relist(
+    api: &Api,
+    queues: &[(Arc<dyn Reconciler>, Arc<Queue>)],
+    cache: &mut KeyCache,
+) -> Option<i64> {
     loop {
         let revision = match api.store().current_revision().await {
             Ok(r) => r,
@@ -181,9 +200,13 @@ async fn relist(api: &Api, queues: &[(Arc<dyn Reconciler>, Arc<Queue>)]) -> Opti
             }
         };
         let mut ok = true;
+        cache.clear();
         for (reconciler, queue) in queues {
             match list_keys(api, reconciler.resource(), None).await {
-                Ok(keys) => keys.into_iter().for_each(|k| queue.push(k)),
+                Ok(keys) => keys.into_iter().for_each(|k| {
+                    cache.insert(&k);
+                    queue.push(k)
+                }),
                 Err(e) => {
                     eprintln!(
                         "planspec: controllers: listing {}: {}; retrying",
@@ -204,17 +227,14 @@ async fn relist(api: &Api, queues: &[(Arc<dyn Reconciler>, Arc<Queue>)]) -> Opti
     }
 }
 
-async fn enqueue(api: &Api, reconciler: &dyn Reconciler, queue: &Queue, trigger: Trigger) {
+/// Queues what `trigger` names; the objects of a namespace come from the informer's `cache`.
+fn enqueue(cache: &KeyCache, reconciler: &dyn Reconciler, queue: &Queue, trigger: Trigger) {
     match trigger {
         Trigger::Object(key) => queue.push(key),
-        Trigger::Namespace(ns) => match list_keys(api, reconciler.resource(), Some(&ns)).await {
-            Ok(keys) => keys.into_iter().for_each(|k| queue.push(k)),
-            Err(e) => eprintln!(
-                "planspec: controllers: listing {} in {ns}: {}",
-                reconciler.resource().plural(),
-                e.message
-            ),
-        },
+        Trigger::Namespace(ns) => cache
+            .in_namespace(reconciler.resource().kind(), &ns)
+            .into_iter()
+            .for_each(|k| queue.push(k)),
     }
 }
 

@@ -4,17 +4,24 @@
 //! * [`routes`] — the router and the handlers (parse, call the API, encode);
 //! * [`access_log`] — one line per request (by default: writes and failures) and the
 //!   `X-Request-Id` of every response;
+//! * [`audit`] — the audit layer (every mutating request, durably, in the hash-chained audit
+//!   log) and the log's route;
 //! * [`negotiate`] — `Accept` → JSON or `Table`;
 //! * [`body`] — request bodies within a limit, streamed response bodies, `Warning` headers;
 //! * [`protobuf`] — the one protobuf object kubectl sends this server (a `Namespace`);
 //! * [`yaml`] — YAML request bodies, read by the validator's loader (errors with line and column).
 
 pub mod access_log;
+pub mod audit;
+pub mod auth;
 pub mod body;
 pub mod negotiate;
 pub mod operations;
 pub mod protobuf;
+pub mod request_info;
+pub mod reviews;
 pub mod routes;
+pub mod tls;
 pub mod yaml;
 
 use crate::api::Api;
@@ -45,6 +52,21 @@ pub struct ServerConfig {
     /// The access log. Off by default for a server embedded in another program (and in
     /// tests); `planspec server` turns it on (`access_log::Config::default()`).
     pub access_log: access_log::Config,
+    /// How requests are authenticated. The default is dev mode (anonymous requests act as
+    /// `system:anonymous-dev`), which [`Server::bind`] allows on a loopback address only;
+    /// `planspec server` uses a token file unless given `--dev`.
+    pub auth: crate::auth::AuthConfig,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<tls::TlsConfig>,
+    /// Record reads (`GET`, `HEAD`, `OPTIONS`) in the audit log too; off by default (every
+    /// mutating request is always recorded).
+    pub audit_reads: bool,
+    /// Trusted providers and secrets: the trust policy Provider manifests are verified
+    /// against and the directory `secretFile` references are read from.
+    pub providers: crate::providers::ProviderSettings,
+    /// Let an Execution's creator approve its Gates ([`crate::api::ApiOptions::allow_self_approval`]):
+    /// set only by the private, single-user control plane of `planspec run`.
+    pub allow_self_approval: bool,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +80,11 @@ impl Default for ServerConfig {
                 level: access_log::Level::Off,
                 target: access_log::Target::Stderr,
             },
+            auth: crate::auth::AuthConfig::default(),
+            tls: None,
+            audit_reads: false,
+            providers: crate::providers::ProviderSettings::default(),
+            allow_self_approval: false,
         }
     }
 }
@@ -79,6 +106,10 @@ pub enum StartError {
     /// The access log could not be opened.
     #[error("cannot open the access log: {0}")]
     AccessLog(std::io::Error),
+    /// Authentication could not be set up (an invalid token file, dev mode on an address
+    /// that is not loopback).
+    #[error("{0}")]
+    Auth(String),
 }
 
 /// A bound server, ready to [`run`](Server::run).
@@ -87,6 +118,9 @@ pub struct Server {
     app: Arc<App>,
     grace: Duration,
     access_log: Arc<access_log::AccessLog>,
+    guard: Arc<auth::Guard>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    auditor: Arc<audit::Auditor>,
 }
 
 impl std::fmt::Debug for Server {
@@ -98,11 +132,37 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Prepares the store (creates the `default` namespace) and binds the address.
+    /// Prepares the store (creates the `default` namespace, the default ClusterRoles and the
+    /// bootstrap admin's binding), sets up authentication and RBAC, and binds the address.
+    /// Dev mode (anonymous requests allowed) is refused on an address that is not loopback.
     pub async fn bind(config: &ServerConfig, api: Api) -> Result<Server, StartError> {
+        if config.auth.anonymous.is_some() && !config.listen.ip().is_loopback() {
+            return Err(StartError::Auth(format!(
+                "refusing to listen on {} in dev mode: anonymous access is only allowed on a loopback address (use a token file instead of --dev)",
+                config.listen
+            )));
+        }
+        let authenticator = crate::auth::Authenticator::start(&config.auth)
+            .map_err(|e| StartError::Auth(e.to_string()))?;
+        let tls = match &config.tls {
+            Some(t) => Some(t.acceptor().map_err(|e| StartError::Auth(e.to_string()))?),
+            None => None,
+        };
         api.ensure_default_namespace()
             .await
             .map_err(StartError::Store)?;
+        crate::authz::defaults::ensure(&api, crate::auth::bootstrap::BOOTSTRAP_ADMIN)
+            .await
+            .map_err(StartError::Store)?;
+        let rbac = crate::authz::Rbac::start(api.store().clone(), api.shutdown_signal())
+            .await
+            .map_err(|e| StartError::Store(Status::internal_error(e)))?;
+        api.attach_authorizer(rbac.clone());
+        let guard = Arc::new(auth::Guard {
+            authenticator,
+            rbac,
+            body_limit: config.body_limit,
+        });
         let access_log =
             access_log::AccessLog::start(&config.access_log).map_err(StartError::AccessLog)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -111,7 +171,13 @@ impl Server {
                 address: config.listen,
                 error,
             })?;
+        let auditor = Arc::new(audit::Auditor {
+            api: api.clone(),
+            reads: config.audit_reads,
+            body_limit: config.body_limit,
+        });
         Ok(Server {
+            auditor,
             listener,
             app: Arc::new(App {
                 api,
@@ -120,6 +186,8 @@ impl Server {
             }),
             grace: config.shutdown_grace,
             access_log,
+            guard,
+            tls,
         })
     }
 
@@ -143,17 +211,43 @@ impl Server {
             api.shutdown();
             let _ = stopping_tx.send(());
         };
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let access_log = self.access_log.clone();
-        let router = routes::router(self.app).layer(axum::middleware::from_fn_with_state(
-            self.access_log,
-            access_log::middleware,
-        ));
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .into_future();
+        // Outermost last: access log → authentication → audit → authorization → handlers.
+        let router = routes::router(self.app)
+            .layer(axum::middleware::from_fn_with_state(
+                self.guard.clone(),
+                auth::authorize,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.auditor,
+                audit::middleware,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.guard,
+                auth::authenticate,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.access_log,
+                access_log::middleware,
+            ));
+        let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match self.tls {
+                Some(acceptor) => Box::pin(
+                    axum::serve(tls::TlsListener::new(self.listener, acceptor)?, router)
+                        .with_graceful_shutdown(signal)
+                        .into_future(),
+                ),
+                None => {
+                    let listener = self.listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
+                    Box::pin(
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(signal)
+                            .into_future(),
+                    )
+                }
+            };
         let grace = self.grace;
         let deadline = async move {
             match stopping_rx.await {

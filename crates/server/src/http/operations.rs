@@ -9,12 +9,11 @@
 //! | `GET …/executions/{name}/journal?from=&limit=` | the journal, paged |
 //! | `GET …/executions/{name}/nodes?phase=&limit=&continue=` | node records, paged |
 //! | `GET …/executions/{name}/nodes/{node}/log?attempt=&offset=&limitBytes=` | a node attempt's log |
-//! | `POST …/gates/{name}/review` `{"action": "approve", "comment": "…"}` | review a Gate |
+//! | `POST …/gates/{name}/review` `{"action": "approve", "comment": "…", "values": {…}}` | review a Gate |
 //!
-//! `…` is `/apis/planspec.io/v1alpha1/namespaces/{ns}`. The actor is the request header
-//! `X-PlanSpec-User` (`user:alice`), declared by the client: until authentication arrives
-//! (the governance issue) it is a label, not a proof, and a server that binds beyond loopback
-//! says so at start. Without the header the actor is `anonymous`.
+//! `…` is `/apis/planspec.io/v1alpha1/namespaces/{ns}`. The actor of each operation is the
+//! request's authenticated identity (see [`crate::http::auth`]), never a name the client
+//! declares: the `X-PlanSpec-User` header is not read for them.
 //!
 //! A log answers `text/plain` with the headers `X-Log-Attempt`, `X-Log-Offset` (where the next
 //! read starts) and `X-Log-Complete` (`true` once the attempt's log is closed and read whole),
@@ -29,7 +28,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
+use planspec_model::actor::UserInfo;
 use planspec_model::gate::ReviewAction;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -153,7 +154,7 @@ async fn cancel(
     State(app): State<Arc<App>>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Extension(user): Extension<UserInfo>,
     body: Body,
 ) -> Response {
     answer(
@@ -165,7 +166,7 @@ async fn cancel(
                     &ns,
                     &name,
                     Operation::Cancel { force },
-                    Some(actor(&headers)),
+                    Some(user.username.clone()),
                 )
                 .await
         }
@@ -177,7 +178,7 @@ async fn retry(
     State(app): State<Arc<App>>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Extension(user): Extension<UserInfo>,
     body: Body,
 ) -> Response {
     answer(
@@ -203,7 +204,12 @@ async fn retry(
                 }
             }
             app.api
-                .operate(&ns, &name, Operation::Retry { from }, Some(actor(&headers)))
+                .operate(
+                    &ns,
+                    &name,
+                    Operation::Retry { from },
+                    Some(user.username.clone()),
+                )
                 .await
         }
         .await,
@@ -213,7 +219,7 @@ async fn retry(
 async fn complete(
     State(app): State<Arc<App>>,
     Path((ns, name, node)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    Extension(user): Extension<UserInfo>,
     body: Body,
 ) -> Response {
     answer(
@@ -229,7 +235,7 @@ async fn complete(
                     &ns,
                     &name,
                     Operation::Complete { node, outputs },
-                    Some(actor(&headers)),
+                    Some(user.username.clone()),
                 )
                 .await
         }
@@ -240,7 +246,7 @@ async fn complete(
 async fn fail(
     State(app): State<Arc<App>>,
     Path((ns, name, node)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    Extension(user): Extension<UserInfo>,
     body: Body,
 ) -> Response {
     answer(
@@ -252,7 +258,7 @@ async fn fail(
                     &ns,
                     &name,
                     Operation::Fail { node, message },
-                    Some(actor(&headers)),
+                    Some(user.username.clone()),
                 )
                 .await
         }
@@ -353,6 +359,7 @@ async fn log(
 async fn review(
     State(app): State<Arc<App>>,
     Path((ns, name)): Path<(String, String)>,
+    user: Option<Extension<UserInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -370,12 +377,34 @@ async fn review(
                 }
             };
             let comment = text(&body, "comment")?;
-            let reviewer = match text(&body, "reviewer")? {
-                Some(r) => r,
-                None => actor(&headers),
+            let values = match body.get("values") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(m)) => Some(m.clone()),
+                Some(_) => return Err(Status::bad_request("`values` must be a JSON object")),
+            };
+            let declared = text(&body, "reviewer")?;
+            let reviewer = match user {
+                // Authenticated: the reviewer is who the request proves to be.
+                Some(Extension(user)) => {
+                    if declared
+                        .as_deref()
+                        .is_some_and(|d| !planspec_model::approval::same_user(d, &user.username))
+                    {
+                        return Err(Status::bad_request(format!(
+                            "`reviewer` may not name someone else: you review as {}",
+                            user.username
+                        )));
+                    }
+                    user
+                }
+                // No authentication layer (an embedded or test plane): the declared actor.
+                None => UserInfo::new(
+                    declared.unwrap_or_else(|| actor(&headers)),
+                    Vec::<String>::new(),
+                ),
             };
             app.api
-                .review_gate(&ns, &name, action, comment, reviewer)
+                .review_gate(&ns, &name, action, comment, values, reviewer)
                 .await
         }
         .await,

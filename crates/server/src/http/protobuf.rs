@@ -187,6 +187,75 @@ pub fn decode_namespace(body: &[u8]) -> Result<Value, String> {
     Ok(object)
 }
 
+/// Decodes a protobuf-encoded `authorization.k8s.io/v1` `SelfSubjectAccessReview` (what
+/// `kubectl auth can-i` sends) into its JSON form: `spec.resourceAttributes` (namespace, verb,
+/// group, version, resource, subresource, name) or `spec.nonResourceAttributes` (path, verb).
+pub fn decode_access_review(body: &[u8]) -> Result<Value, String> {
+    let envelope = body
+        .strip_prefix(MAGIC)
+        .ok_or("the body does not start with the Kubernetes protobuf magic `k8s\\0`")?;
+    let mut raw: &[u8] = &[];
+    let mut kind = String::new();
+    for (n, f) in fields(envelope)? {
+        match (n, f) {
+            (1, Field::Bytes(type_meta)) => {
+                for (n, f) in fields(type_meta)? {
+                    if let (2, Field::Bytes(b)) = (n, f) {
+                        kind = string(b)?;
+                    }
+                }
+            }
+            (2, Field::Bytes(b)) => raw = b,
+            (3, Field::Bytes(b)) if !b.is_empty() => {
+                return Err("compressed protobuf bodies are not supported".into())
+            }
+            _ => {}
+        }
+    }
+    if kind != "SelfSubjectAccessReview" {
+        return Err(format!(
+            "expected a SelfSubjectAccessReview, got {kind:?}; send JSON"
+        ));
+    }
+    const RESOURCE: [&str; 7] = [
+        "namespace",
+        "verb",
+        "group",
+        "version",
+        "resource",
+        "subresource",
+        "name",
+    ];
+    let mut spec = Map::new();
+    for (n, f) in fields(raw)? {
+        let (2, Field::Bytes(spec_bytes)) = (n, f) else {
+            continue;
+        };
+        for (n, f) in fields(spec_bytes)? {
+            let Field::Bytes(attrs) = f else { continue };
+            let (key, names): (&str, &[&str]) = match n {
+                1 => ("resourceAttributes", &RESOURCE),
+                2 => ("nonResourceAttributes", &["path", "verb"]),
+                _ => continue,
+            };
+            let mut out = Map::new();
+            for (n, f) in fields(attrs)? {
+                let Field::Bytes(b) = f else { continue };
+                let index = usize::try_from(n).unwrap_or(usize::MAX);
+                if let Some(name) = index.checked_sub(1).and_then(|i| names.get(i)) {
+                    out.insert((*name).to_owned(), Value::String(string(b)?));
+                }
+            }
+            spec.insert(key.to_owned(), Value::Object(out));
+        }
+    }
+    Ok(json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": spec,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +295,31 @@ mod tests {
                 "spec": {"finalizers": ["kubernetes"]}
             })
         );
+    }
+
+    #[test]
+    fn decodes_what_kubectl_auth_can_i_sends() {
+        let mut attrs = field(1, b"dev");
+        attrs.extend(field(2, b"cancel"));
+        attrs.extend(field(3, b"planspec.io"));
+        attrs.extend(field(5, b"executions"));
+        attrs.extend(field(9, b"ignored"));
+        let spec = field(1, &attrs);
+        let mut review = field(1, b"");
+        review.extend(field(2, &spec));
+        let mut type_meta = field(1, b"authorization.k8s.io/v1");
+        type_meta.extend(field(2, b"SelfSubjectAccessReview"));
+        let mut body = b"k8s\0".to_vec();
+        body.extend(field(1, &type_meta));
+        body.extend(field(2, &review));
+        assert_eq!(
+            decode_access_review(&body).unwrap()["spec"],
+            json!({"resourceAttributes": {"namespace": "dev", "verb": "cancel", "group": "planspec.io", "resource": "executions"}})
+        );
+        assert!(decode_access_review(b"{}").is_err());
+        for n in 0..=255u8 {
+            let _ = decode_access_review(&[b'k', b'8', b's', 0, n, n, n]);
+        }
     }
 
     #[test]

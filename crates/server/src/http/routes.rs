@@ -57,8 +57,10 @@ pub mod paths {
     pub const NAMESPACE_STATUS: &str = "/api/v1/namespaces/{name}/status";
     /// The upstream `validate` operation.
     pub const VALIDATE: &str = "/apis/planspec.io/v1alpha1/validate";
-    /// A kind across all namespaces.
+    /// A kind across all namespaces, or a cluster-scoped kind's collection.
     pub const ALL_NAMESPACES: &str = "/apis/planspec.io/v1alpha1/{plural}";
+    /// One object of a cluster-scoped kind.
+    pub const CLUSTER_OBJECT: &str = "/apis/planspec.io/v1alpha1/{plural}/{name}";
     /// The upstream bulk `apply` operation.
     pub const APPLY: &str = "/apis/planspec.io/v1alpha1/namespaces/{ns}/apply";
     /// A Plan's normalised graph.
@@ -86,7 +88,7 @@ pub mod paths {
 
 /// Every route and the methods it answers (lowercase, as OpenAPI names operations); the
 /// OpenAPI documents list each (a test checks it).
-pub const ROUTES: [(&str, &[&str]); 21] = [
+pub const ROUTES: [(&str, &[&str]); 22] = [
     (paths::API, &["get"]),
     (paths::CORE_V1, &["get"]),
     (paths::APIS, &["get"]),
@@ -96,7 +98,8 @@ pub const ROUTES: [(&str, &[&str]); 21] = [
     (paths::NAMESPACE, &["get", "put", "patch", "delete"]),
     (paths::NAMESPACE_STATUS, &["get", "put", "patch"]),
     (paths::VALIDATE, &["post"]),
-    (paths::ALL_NAMESPACES, &["get"]),
+    (paths::ALL_NAMESPACES, &["get", "post"]),
+    (paths::CLUSTER_OBJECT, &["get", "put", "patch", "delete"]),
     (paths::APPLY, &["post"]),
     (paths::GRAPH, &["get"]),
     (paths::COLLECTION, &["get", "post", "delete"]),
@@ -123,6 +126,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::NAMESPACE_STATUS, any(namespace_status))
         .route(paths::VALIDATE, post(validate))
         .route(paths::ALL_NAMESPACES, any(all_namespaces))
+        .route(paths::CLUSTER_OBJECT, any(cluster_object))
         .route(paths::APPLY, post(apply))
         .route(paths::GRAPH, get(graph))
         .route(paths::COLLECTION, any(collection))
@@ -135,6 +139,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::OPENAPI, get(openapi_index))
         .route(paths::OPENAPI_DOCUMENT, get(openapi_document))
         .merge(super::operations::router())
+        .merge(super::audit::router())
+        .merge(super::reviews::router())
         .fallback(not_found)
         .with_state(app)
 }
@@ -271,6 +277,8 @@ struct Request {
     query: Option<String>,
     headers: HeaderMap,
     body: Body,
+    /// The authenticated identity (from the authentication layer).
+    user: Option<planspec_model::actor::UserInfo>,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for Request {
@@ -281,6 +289,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Request {
         Ok(Request {
             method: parts.method,
             query: parts.uri.query().map(str::to_string),
+            user: super::auth::user_of(&parts.extensions),
             headers: parts.headers,
             body,
         })
@@ -304,6 +313,20 @@ fn call(
         name,
         part,
     })
+}
+
+/// The [`Call`] for a path inside a namespace: only namespaced kinds live there.
+fn namespaced_call(
+    plural: &str,
+    namespace: String,
+    name: Option<String>,
+    part: Part,
+) -> Result<Call, Status> {
+    let call = call(Some(plural), Some(namespace), name, part)?;
+    if !call.resource.namespaced() || !has_part(call.resource, part) {
+        return Err(unknown_resource());
+    }
+    Ok(call)
 }
 
 fn kind_of(plural: &str) -> Result<ResourceType, Status> {
@@ -338,6 +361,29 @@ async fn all_namespaces(
     dispatch(&app, call(Some(&plural), None, None, Part::Main), request).await
 }
 
+async fn cluster_object(
+    State(app): State<Arc<App>>,
+    Path((plural, name)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    dispatch(&app, cluster_call(&plural, name, Part::Main), request).await
+}
+
+/// The [`Call`] for one object of a cluster-scoped kind; a namespaced kind's objects are not
+/// served outside a namespace.
+fn cluster_call(plural: &str, name: String, part: Part) -> Result<Call, Status> {
+    let call = call(Some(plural), None, Some(name), part)?;
+    if call.resource.namespaced() || !has_part(call.resource, part) {
+        return Err(unknown_resource());
+    }
+    Ok(call)
+}
+
+/// Whether `resource` has `part`: the RBAC kinds have no status.
+fn has_part(resource: ResourceType, part: Part) -> bool {
+    part != Part::Status || !matches!(resource, ResourceType::Kind(k) if !k.has_spec())
+}
+
 async fn collection(
     State(app): State<Arc<App>>,
     Path((ns, plural)): Path<(String, String)>,
@@ -345,7 +391,7 @@ async fn collection(
 ) -> Response {
     dispatch(
         &app,
-        call(Some(&plural), Some(ns), None, Part::Main),
+        namespaced_call(&plural, ns, None, Part::Main),
         request,
     )
     .await
@@ -383,6 +429,7 @@ async fn apply(
     State(app): State<Arc<App>>,
     Path(ns): Path<String>,
     RawQuery(query): RawQuery,
+    user: Option<axum::Extension<planspec_model::actor::UserInfo>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -394,7 +441,9 @@ async fn apply(
             _ => manager_from_user_agent(header_str(&headers, header::USER_AGENT)),
         };
         let items = array_body(&app, &headers, body).await?;
-        app.api.apply_batch(&ns, items, dry_run, &manager).await
+        app.api
+            .apply_batch(&ns, items, dry_run, &manager, user.map(|u| u.0))
+            .await
     }
     .await;
     match result {
@@ -417,7 +466,7 @@ async fn object(
 ) -> Response {
     dispatch(
         &app,
-        call(Some(&plural), Some(ns), Some(name), Part::Main),
+        namespaced_call(&plural, ns, Some(name), Part::Main),
         request,
     )
     .await
@@ -430,7 +479,7 @@ async fn object_status(
 ) -> Response {
     dispatch(
         &app,
-        call(Some(&plural), Some(ns), Some(name), Part::Status),
+        namespaced_call(&plural, ns, Some(name), Part::Status),
         request,
     )
     .await
@@ -568,6 +617,7 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
         query,
         headers,
         body,
+        user,
     } = request;
     let params = Params::parse(query.as_deref());
     let resource = call.resource;
@@ -612,7 +662,10 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
             })
         }
         (Method::POST, None) if call.namespace.is_some() || !resource.namespaced() => {
-            let options = write_options(&params, &headers)?;
+            let options = WriteOptions {
+                user: user.clone(),
+                ..write_options(&params, &headers)?
+            };
             let bytes = body::read(&headers, body, app.body_limit).await?;
             let (value, yaml) = object_body(resource, &headers, &bytes)?;
             let written = api
@@ -623,7 +676,10 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
             Ok(json_response(201, &written.object, &warnings))
         }
         (Method::PUT, Some(name)) => {
-            let options = write_options(&params, &headers)?;
+            let options = WriteOptions {
+                user: user.clone(),
+                ..write_options(&params, &headers)?
+            };
             let bytes = body::read(&headers, body, app.body_limit).await?;
             let (value, yaml) = object_body(resource, &headers, &bytes)?;
             let written = api
@@ -634,7 +690,10 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
             Ok(json_response(200, &written.object, &warnings))
         }
         (Method::PATCH, Some(name)) if media_type(&headers) == APPLY_PATCH => {
-            let options = WriteOptions::from_params(&params)?;
+            let options = WriteOptions {
+                user: user.clone(),
+                ..WriteOptions::from_params(&params)?
+            };
             let bytes = body::read(&headers, body, app.body_limit).await?;
             let (value, yaml) = apply_body(&bytes)?;
             let written = api
@@ -646,7 +705,10 @@ async fn handle(app: &App, call: Call, request: Request) -> Result<Response, Sta
             Ok(json_response(code, &written.object, &warnings))
         }
         (Method::PATCH, Some(name)) => {
-            let options = write_options(&params, &headers)?;
+            let options = WriteOptions {
+                user: user.clone(),
+                ..write_options(&params, &headers)?
+            };
             if options.force {
                 return Err(Status::failure(
                     422,
@@ -855,23 +917,39 @@ mod tests {
     #[test]
     fn every_route_is_in_the_openapi_documents() {
         let documented = documented();
-        for (route, methods) in ROUTES.iter().chain(super::super::operations::ROUTES.iter()) {
+        for (route, methods) in ROUTES
+            .iter()
+            .chain(super::super::operations::ROUTES.iter())
+            .chain(super::super::audit::ROUTES.iter())
+        {
             let template = route
                 .replace("{ns}", "{namespace}")
                 .replace("{*path}", "{path}");
-            let expanded: Vec<String> = if template.contains("{plural}") {
+            // Inside a namespace only namespaced kinds are served; outside, a namespaced
+            // kind is only listed (across namespaces) while a cluster-scoped one is served
+            // fully.
+            let expanded: Vec<(String, bool)> = if template.contains("{plural}") {
                 planspec_model::Kind::ALL
                     .iter()
-                    .map(|k| template.replace("{plural}", k.plural()))
+                    .filter(|k| {
+                        k.namespaced() == template.contains("{namespace}")
+                            || (*route == paths::ALL_NAMESPACES)
+                    })
+                    .filter(|k| k.has_spec() || !template.ends_with("/status"))
+                    .map(|k| (template.replace("{plural}", k.plural()), k.namespaced()))
                     .collect()
             } else {
-                vec![template]
+                vec![(template, true)]
             };
-            for path in expanded {
+            for (path, namespaced) in expanded {
                 let Some(operations) = documented.get(&path) else {
                     panic!("{route} ({path}) is in no OpenAPI document");
                 };
-                for method in methods.iter() {
+                let across_namespaces = *route == paths::ALL_NAMESPACES && namespaced;
+                for method in methods
+                    .iter()
+                    .filter(|m| !across_namespaces || **m == "get")
+                {
                     assert!(
                         operations.iter().any(|o| o == method),
                         "{method} {path} is not documented (only {operations:?})"

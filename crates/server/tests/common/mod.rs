@@ -194,6 +194,8 @@ impl Reply {
 pub struct Client {
     addr: SocketAddr,
     http: HyperClient<HttpConnector, Full<Bytes>>,
+    /// Sent as `Authorization: Bearer …` with every request (none: the dev-mode identity).
+    token: Option<String>,
 }
 
 impl Client {
@@ -201,6 +203,15 @@ impl Client {
         Client {
             addr,
             http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            token: None,
+        }
+    }
+
+    /// This client, authenticating with the bearer token `token`.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
         }
     }
 
@@ -214,6 +225,9 @@ impl Client {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -231,12 +245,14 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> Result<Reply, String> {
-        let request = hyper::Request::builder()
+        let mut request = hyper::Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
+            .header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
         let response = tokio::time::timeout(Duration::from_secs(30), self.http.request(request))
             .await
             .map_err(|_| "timed out".to_owned())?

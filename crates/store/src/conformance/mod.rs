@@ -62,6 +62,9 @@ macro_rules! conformance_tests {
             execution_data_goes_with_the_execution,
             lease_lifecycle,
             lease_contenders_one_winner,
+            audit_chain_appends_and_reads,
+            audit_commits_with_its_transaction,
+            audit_concurrent_appends_form_one_chain,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -76,6 +79,7 @@ macro_rules! conformance_tests {
     };
 }
 
+mod audit;
 mod changes;
 mod execution;
 mod leases;
@@ -83,6 +87,7 @@ mod lists;
 mod objects;
 mod owners;
 
+pub use audit::*;
 pub use changes::*;
 pub use execution::*;
 pub use leases::*;

@@ -10,7 +10,7 @@
 //! approximates from above) and [`ListQuery::matches_selectors`] decides, so both plans return
 //! exactly what the in-memory filter selects.
 
-use super::{parse, read, read_meta, sql_error, text};
+use super::{parse, read, read_revision, sql_error, text};
 use crate::{ListPage, ListQuery, ObjectKey, Result, StoredObject};
 use planspec_model::selector::{FieldOperator, FieldRequirement, Operator, Requirement};
 use rusqlite::types::ToSqlOutput;
@@ -28,7 +28,7 @@ pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<ListPage> {
     let mut after = query.continue_after.clone();
     // One read transaction: one snapshot for the revision and every chunk.
     let revision = read::snapshot(conn, || {
-        let revision = read_meta(conn, "revision")?;
+        let revision = read_revision(conn)?;
         let driver = driving_term(conn, query)?;
         // Rows the exact check turns down may leave a page short, so read on until the page
         // is full or the rows run out.

@@ -23,10 +23,20 @@ const MIGRATIONS: &[Migration] = &[
         name: "indexes_journals_leases",
         sql: include_str!("../../migrations/0002_indexes_journals_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit",
+        sql: include_str!("../../migrations/0003_audit.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "derived_revision",
+        sql: include_str!("../../migrations/0004_derived_revision.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
 
 /// FNV-1a of the migration text (line endings normalised), recorded to detect edits.

@@ -10,8 +10,10 @@
 //! request of several ops runs inside its own `SAVEPOINT`, so a refused one rolls back alone
 //! and its batch-mates commit (a refused single op has changed nothing); a database error fails
 //! the batch. A lone one-op create or update is a single autocommit statement. Triggers write
-//! the change log with the row, advance the revision counter, and refuse any revision but the
-//! next, so revisions stay consecutive.
+//! the change log with the row and refuse any revision but the next, so revisions stay
+//! consecutive. The newest revision is the change log's last (or, when compaction emptied it,
+//! `compacted_revision`): no counter row is rewritten by every commit, which kept one more page
+//! in each commit's WAL frames.
 //!
 //! **One SQLite binding, synchronous, on the thread that needs it.** The store drives SQLite
 //! through `rusqlite` (which links the same `libsqlite3-sys` as sqlx, so the process has one
@@ -36,10 +38,17 @@
 //! their own tables, written by ops of the same transaction and deleted with the Execution by
 //! trigger (`execution`). Leases go through the writer like every write (`leases`).
 //!
+//! **Audit log.** `audit` rows (migration 0003) form a SHA-256 chain: the writer keeps the
+//! chain's head in memory (read at open), seals each `AppendAudit` record after it in commit
+//! order, and triggers check the link and keep the `audit_head` row (so a truncated tail is
+//! detected) in the inserting statement. A request undone by its savepoint, or a failed batch,
+//! puts the in-memory head back. [`AuditFile`] reads a store file's log read-only, offline.
+//!
 //! Modules: `writer` (the writer thread, group commit), `objects` (object ops), `read` (the
 //! read connections), `list` (lists and the owner index), `execution` (journals, node records),
-//! `leases`, `migrate`, `lock`.
+//! `leases`, `audit`, `migrate`, `lock`.
 
+mod audit;
 mod execution;
 mod leases;
 mod list;
@@ -49,11 +58,13 @@ mod objects;
 mod read;
 mod writer;
 
+pub use audit::AuditFile;
 pub use migrate::SCHEMA_VERSION;
 
 use crate::{
-    Change, ChangePage, ChangeType, JournalEntry, Lease, ListPage, ListQuery, NodeRecordPage,
-    NodeRecordQuery, ObjectKey, Result, Store, StoreError, StoredObject, WriteOp,
+    AuditPage, AuditQuery, ChainHead, Change, ChangePage, ChangeType, JournalEntry, Lease,
+    ListPage, ListQuery, NodeRecordPage, NodeRecordQuery, ObjectKey, Result, Store, StoreError,
+    StoredObject, WriteOp,
 };
 use async_trait::async_trait;
 use leases::LeaseOp;
@@ -389,6 +400,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn read_audit(&self, query: &AuditQuery) -> Result<AuditPage> {
+        let query = query.clone();
+        self.bulk_read(move |conn| audit::read_page(conn, &query))
+            .await
+    }
+
+    async fn audit_head(&self) -> Result<ChainHead> {
+        self.readers.inline(audit::read_head)
+    }
+
     async fn journal_len(&self, execution_uid: &str) -> Result<u64> {
         // The largest key of one execution's journal: a point read.
         self.readers
@@ -526,6 +547,19 @@ fn read_meta(conn: &Connection, key: &str) -> Result<i64> {
     value.ok_or_else(|| StoreError::Backend(format!("the meta table has no {key:?} row")))
 }
 
+/// The newest committed revision (as of the connection's snapshot): the largest in the change
+/// log, which holds exactly the revisions after `compacted_revision`, or that one when
+/// compaction left the log empty (migration 0004).
+fn read_revision(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached(
+        "SELECT coalesce((SELECT max(revision) FROM changes), \
+         (SELECT value FROM meta WHERE key = 'compacted_revision'))",
+    )
+    .and_then(|mut statement| statement.query_row([], |row| row.get::<_, Option<i64>>(0)))
+    .map_err(sql_error)?
+    .ok_or_else(|| StoreError::Backend("the meta table has no \"compacted_revision\" row".into()))
+}
+
 /// `changes_since` beyond the ring: one read transaction over the `changes` table.
 fn changes_from_table(conn: &Connection, revision: i64, limit: usize) -> Result<ChangePage> {
     let (current, changes) = read::snapshot(conn, || {
@@ -537,7 +571,7 @@ fn changes_from_table(conn: &Connection, revision: i64, limit: usize) -> Result<
             });
         }
         Ok((
-            read_meta(conn, "revision")?,
+            read_revision(conn)?,
             read_changes(conn, revision, Some(limit))?,
         ))
     })?;

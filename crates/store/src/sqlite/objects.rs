@@ -3,8 +3,8 @@
 //! node-record ops ([`super::execution`]). Synchronous: every statement is a call into SQLite
 //! on the writer's own thread, through its cache of prepared statements.
 
-use super::{execution, parse, sql_error};
-use crate::{Change, ChangeType, ObjectKey, Result, StoreError, StoredObject, WriteOp};
+use super::{audit, execution, parse, sql_error};
+use crate::{ChainHead, Change, ChangeType, ObjectKey, Result, StoreError, StoredObject, WriteOp};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
@@ -30,13 +30,19 @@ impl From<StoreError> for OpError {
 
 /// Applies one op; an object write takes `revision` and returns its change, the other ops
 /// return `None`. Inserts and updates of `resources` log their change by trigger; a delete
-/// logs it here (the row is gone, and its change needs the new revision).
+/// logs it here (the row is gone, and its change needs the new revision). An audit append
+/// seals its record after `audit_head` and moves it on.
 pub(super) fn apply_op(
     conn: &Connection,
     op: WriteOp,
     revision: i64,
+    audit_head: &mut ChainHead,
 ) -> Result<Option<Change>, OpError> {
     match op {
+        WriteOp::AppendAudit(entry) => {
+            audit::append(conn, audit_head, entry)?;
+            Ok(None)
+        }
         WriteOp::Check { key, revision } => {
             check(conn, key, revision)?;
             Ok(None)

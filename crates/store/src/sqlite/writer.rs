@@ -9,8 +9,10 @@
 use super::leases::{self, LeaseOp};
 use super::lock::LockFile;
 use super::objects::{self, OpError};
-use super::{configure, migrate, read_meta, sql_error, Shared, SqliteOptions};
-use crate::{Change, Lease, Result, StoreError, WriteOp};
+use super::{
+    audit, configure, migrate, read_meta, read_revision, sql_error, Shared, SqliteOptions,
+};
+use crate::{ChainHead, Change, Lease, Result, StoreError, WriteOp};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub(super) struct Opened {
     /// Newest committed revision.
     pub(super) current: i64,
     pub(super) compacted: i64,
+    /// The audit chain's head.
+    pub(super) audit_head: ChainHead,
 }
 
 /// Opens (creating it if needed) the database at `path` for writing: WAL with
@@ -74,12 +78,14 @@ pub(super) fn open(path: &Path, options: &SqliteOptions, shown: &str) -> Result<
         )));
     }
     migrate::migrate(&mut conn, shown)?;
-    let current = read_meta(&conn, "revision")?;
+    let current = read_revision(&conn)?;
     let compacted = read_meta(&conn, "compacted_revision")?;
+    let audit_head = audit::read_head(&conn)?;
     Ok(Opened {
         conn,
         current,
         compacted,
+        audit_head,
     })
 }
 
@@ -95,6 +101,7 @@ pub(super) fn spawn(
         conn: opened.conn,
         current: opened.current,
         compacted: opened.compacted,
+        audit_head: opened.audit_head,
         since_compaction: 0,
         max_batch: options.max_batch.max(1),
         ring_capacity: options.ring_capacity,
@@ -119,6 +126,8 @@ struct Writer {
     /// Newest committed revision.
     current: i64,
     compacted: i64,
+    /// The audit chain's head as of the open transaction (committed head outside a batch).
+    audit_head: ChainHead,
     since_compaction: u64,
     max_batch: usize,
     ring_capacity: usize,
@@ -297,6 +306,8 @@ impl Writer {
 
         let mut done = Vec::with_capacity(batch.len());
         let mut next = self.current;
+        // Put back if the batch does not commit.
+        let audit_before = self.audit_head.clone();
         // Whether anything succeeded that wrote: only then is there something to commit.
         let mut dirty = false;
         let mut broken = None;
@@ -381,6 +392,7 @@ impl Writer {
             }
             Ok(false) => {
                 // Nothing succeeded: no commit, no fsync (and in autocommit, nothing to undo).
+                self.audit_head = audit_before;
                 if !autocommit {
                     self.rollback()?;
                 }
@@ -390,6 +402,7 @@ impl Writer {
             Err(e) => {
                 // A database error fails the whole batch: SQLite may have rolled back the
                 // transaction already, so nothing after the error is trusted.
+                self.audit_head = audit_before;
                 self.rollback()?;
                 for d in done {
                     d.fail(&e);
@@ -411,11 +424,13 @@ impl Writer {
         if savepoint {
             exec(&self.conn, "SAVEPOINT request")?;
         }
+        // A refused request leaves no audit record: the head goes back with it.
+        let audit_before = self.audit_head.clone();
         let mut changes = Vec::with_capacity(ops.len());
         let mut refused = None;
         for op in ops {
             let revision = base + changes.len() as i64 + 1;
-            match objects::apply_op(&self.conn, op, revision) {
+            match objects::apply_op(&self.conn, op, revision, &mut self.audit_head) {
                 Ok(Some(change)) => changes.push(change),
                 Ok(None) => {}
                 Err(OpError::Refused(e)) => {
@@ -423,6 +438,7 @@ impl Writer {
                     break;
                 }
                 Err(OpError::Db(e)) => {
+                    self.audit_head = audit_before;
                     // Still inside the transaction (SQLite did not abandon it): undo this
                     // request alone and fail only it. Otherwise the batch is lost.
                     if savepoint
@@ -435,6 +451,9 @@ impl Writer {
                     return Err(e);
                 }
             }
+        }
+        if refused.is_some() {
+            self.audit_head = audit_before;
         }
         if savepoint {
             if refused.is_some() {
@@ -489,7 +508,7 @@ impl Writer {
         };
         let why = match rolled_back {
             Err(e) => format!("rolling back failed: {e}"),
-            Ok(()) => match read_meta(&self.conn, "revision") {
+            Ok(()) => match read_revision(&self.conn) {
                 Ok(rev) if rev == self.current => return Ok(()),
                 Ok(rev) => format!(
                     "the database is at revision {rev} after a failed commit, expected {}",

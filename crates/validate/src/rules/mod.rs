@@ -2,6 +2,7 @@
 
 mod graph;
 mod misc;
+mod provider;
 mod when;
 
 use crate::diagnostic::Diagnostic;
@@ -20,6 +21,12 @@ pub fn check(kind: Kind, doc: &Node, diags: &mut Vec<Diagnostic>) {
         Kind::Capability => misc::capability(doc, diags),
         Kind::Binding => misc::binding(doc, diags),
         Kind::Gate => misc::gate(doc, diags),
-        Kind::Execution => {}
+        Kind::Provider => provider::check(doc, diags),
+        Kind::Execution
+        | Kind::Policy
+        | Kind::Role
+        | Kind::RoleBinding
+        | Kind::ClusterRole
+        | Kind::ClusterRoleBinding => {}
     }
 }

@@ -8,6 +8,7 @@
 
 mod control;
 mod results;
+mod route;
 mod schedule;
 
 use super::state::{Activity, NodePhase};
@@ -22,6 +23,15 @@ use planspec_model::execution::ExecutionPhase;
 use planspec_model::NodeId;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// A Gate's decision as `GateResolved` carries it.
+pub(super) struct GateDecision<'i> {
+    pub(super) approved: bool,
+    pub(super) by: Option<&'i str>,
+    pub(super) comment: Option<&'i str>,
+    pub(super) outputs: Option<&'i Map<String, Value>>,
+    pub(super) timed_out: bool,
+}
 
 pub(super) struct Deriver<'a> {
     exec: &'a mut Execution,
@@ -122,8 +132,19 @@ impl<'a> Deriver<'a> {
                 approved,
                 by,
                 comment,
+                outputs,
+                timed_out,
                 ..
-            } => self.gate_resolved(node, *approved, by.as_deref(), comment.as_deref())?,
+            } => self.gate_resolved(
+                node,
+                GateDecision {
+                    approved: *approved,
+                    by: by.as_deref(),
+                    comment: comment.as_deref(),
+                    outputs: outputs.as_ref(),
+                    timed_out: *timed_out,
+                },
+            )?,
             Input::ExternalCompleted { node, outcome, .. } => {
                 self.external_completed(node, outcome)?
             }

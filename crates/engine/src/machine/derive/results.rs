@@ -1,6 +1,6 @@
 //! Results from providers, acceptance checks, Gates and Externals, and failed attempts.
 
-use super::Deriver;
+use super::{Deriver, GateDecision};
 use crate::backoff::backoff_delay_ms;
 use crate::command::Command;
 use crate::event::{Decision, Outcome, Verdict};
@@ -10,7 +10,7 @@ use crate::machine::state::Activity;
 use crate::reason::ReasonCode;
 use crate::EngineError;
 use planspec_model::NodeId;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 impl Deriver<'_> {
     pub(super) fn node_result(
@@ -22,8 +22,15 @@ impl Deriver<'_> {
         let Some(i) = self.waiting_node(node, Some(attempt), Activity::Provider)? else {
             return Ok(());
         };
+        if let Outcome::Succeeded {
+            cost_usd: Some(usd),
+            ..
+        } = outcome
+        {
+            self.record_cost(node, attempt, *usd)?;
+        }
         match outcome {
-            Outcome::Succeeded { outputs } => {
+            Outcome::Succeeded { outputs, .. } => {
                 if let Some(message) = self.outputs_too_large(outputs) {
                     return self.attempt_failed(
                         i,
@@ -121,16 +128,35 @@ impl Deriver<'_> {
     pub(super) fn gate_resolved(
         &mut self,
         node: &NodeId,
-        approved: bool,
-        by: Option<&str>,
-        comment: Option<&str>,
+        decision: GateDecision<'_>,
     ) -> Result<(), EngineError> {
+        if self.approval_resolved(node, &decision)? {
+            return Ok(());
+        }
         let Some(i) = self.waiting_node(node, None, Activity::Gate)? else {
             return Ok(());
         };
         let attempt = self.exec.state.nodes[i].attempt;
+        let GateDecision {
+            approved,
+            by,
+            comment,
+            outputs: values,
+            timed_out,
+        } = decision;
         if approved {
-            let mut outputs = Map::new();
+            // The approved values first; the decision's own outputs win a clash.
+            let mut outputs = values.cloned().unwrap_or_default();
+            if let Some(message) = self.outputs_too_large(&outputs) {
+                return self.emit(Decision::NodeFailed {
+                    at: self.at,
+                    node: node.clone(),
+                    attempt,
+                    reason: ReasonCode::OutputsTooLarge,
+                    message,
+                    killed: false,
+                });
+            }
             outputs.insert("approved".into(), Value::Bool(true));
             if let Some(by) = by {
                 outputs.insert("by".into(), Value::String(self.clip(by)));
@@ -146,7 +172,14 @@ impl Deriver<'_> {
                 advisories: Vec::new(),
             })
         } else {
-            let mut message = format!("rejected by {}", by.unwrap_or("a reviewer"));
+            let (reason, mut message) = if timed_out {
+                (ReasonCode::GateTimeout, "timed out".to_owned())
+            } else {
+                (
+                    ReasonCode::GateRejected,
+                    format!("rejected by {}", by.unwrap_or("a reviewer")),
+                )
+            };
             if let Some(comment) = comment {
                 message.push_str(": ");
                 message.push_str(comment);
@@ -156,7 +189,7 @@ impl Deriver<'_> {
                 at: self.at,
                 node: node.clone(),
                 attempt,
-                reason: ReasonCode::GateRejected,
+                reason,
                 message,
                 killed: false,
             })
@@ -174,7 +207,7 @@ impl Deriver<'_> {
         self.cancel_node_timer(i);
         let attempt = self.exec.state.nodes[i].attempt;
         match outcome {
-            Outcome::Succeeded { outputs } => {
+            Outcome::Succeeded { outputs, .. } => {
                 if let Some(message) = self.outputs_too_large(outputs) {
                     return self.emit(Decision::NodeFailed {
                         at: self.at,

@@ -6,7 +6,7 @@ use crate::command::Command;
 use crate::event::Decision;
 use crate::graph::{ExecKind, Reads, TaskConfig, Test};
 use crate::ids::{idempotency_key, TimerId};
-use crate::machine::state::NodePhase;
+use crate::machine::state::{Approval, NodePhase};
 use crate::reason::ReasonCode;
 use crate::template::{self, TemplateError};
 use crate::EngineError;
@@ -58,10 +58,10 @@ impl Deriver<'_> {
         Ok(())
     }
 
-    /// The dispatch gate between Ready and Running. Nothing holds a node back yet; policy
-    /// verdicts (an `assist` verdict opens an approval) and concurrency limits go here.
-    pub(super) fn admit(&self, _i: usize) -> bool {
-        true
+    /// The dispatch gate between Ready and Running: a Task whose policy verdict is `assist`
+    /// waits here until it is approved (concurrency limits go here too).
+    pub(super) fn admit(&self, i: usize) -> bool {
+        self.exec.state.nodes[i].approval != Some(Approval::Waiting)
     }
 
     /// Decides what becomes of a Pending node whose dependencies are all done.
@@ -161,7 +161,8 @@ impl Deriver<'_> {
         self.emit(Decision::NodeReady {
             at: self.at,
             node: id,
-        })
+        })?;
+        self.route(i)
     }
 
     /// Starts attempt `attempt` of node `i` (Ready, or waiting for its backoff).
@@ -173,6 +174,17 @@ impl Deriver<'_> {
         let timeout_at = node.timeout_ms.map(|t| self.at.saturating_add(t));
         match &node.kind {
             ExecKind::Task(task) => {
+                if let Some(message) = self.budget_spent() {
+                    let last = self.exec.state.nodes[i].attempt;
+                    return self.emit(Decision::NodeFailed {
+                        at: self.at,
+                        node: node.id.clone(),
+                        attempt: last,
+                        reason: ReasonCode::BudgetExceeded,
+                        message,
+                        killed: false,
+                    });
+                }
                 let inputs = match self.exec.state.nodes[i].inputs.clone() {
                     Some(inputs) => inputs,
                     None => match self.resolve_inputs(i, task) {
