@@ -507,3 +507,89 @@ fn dev_mode_is_refused_off_loopback() {
     );
     assert!(!dir.path().join("tokens.yaml").exists());
 }
+
+#[test]
+fn auth_token_makes_a_user_the_server_accepts_once_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let data = dir.path().join("data");
+    let out = dir.path().join("carol.token");
+    let made = planspec(
+        &server,
+        &[
+            "auth",
+            "token",
+            "carol",
+            "--group",
+            "release-managers",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let token = std::fs::read_to_string(&out).unwrap().trim().to_owned();
+    assert!(token.starts_with("pst_"), "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let entry = text(&made.stdout);
+    assert!(!entry.contains(&token), "only the hash is printed: {entry}");
+    // Never overwrites a token file.
+    let again = planspec(
+        &server,
+        &["auth", "token", "carol", "--out", out.to_str().unwrap()],
+        None,
+    );
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap().trim(), token);
+    // Reserved names are refused.
+    let reserved = planspec(
+        &server,
+        &[
+            "auth",
+            "token",
+            "system:x",
+            "--out",
+            dir.path().join("x").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(reserved.status.code(), Some(2));
+
+    // Unknown to the server until the entry is in its token file; then carol is carol.
+    let before = planspec(&server, &["auth", "whoami", "-o", "json"], Some(&token));
+    assert!(!before.status.success());
+    assert!(
+        text(&before.stderr).contains("hint: the server wants a token"),
+        "{}",
+        text(&before.stderr)
+    );
+    let file = data.join("tokens.yaml");
+    let listed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("serviceAccounts:", &format!("{entry}serviceAccounts:"));
+    std::fs::write(&file, listed).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let whoami = planspec(&server, &["auth", "whoami", "-o", "json"], Some(&token));
+        if whoami.status.success() {
+            let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+            assert_eq!(me["status"]["userInfo"]["username"], "carol", "{me}");
+            assert!(me["status"]["userInfo"]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "release-managers"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token file was not re-read"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}

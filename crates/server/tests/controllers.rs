@@ -198,18 +198,26 @@ async fn a_binding_reports_what_it_binds_and_its_conflicts() {
 
     // Two label rules that only tie on a plan carrying both labels (so admission, which sees
     // the Binding alone, cannot know): a conflict under ErrorOnConflict.
-    let mut b = c.get(&format!("{V}/bindings/b")).await.expect(200).json();
-    b["spec"] = json!({"strategy": "ErrorOnConflict", "rules": [
-        {"selector": {"matchLabels": {"team": "a"}}, "target": {"provider": "exec://make"}},
-        {"selector": {"matchLabels": {"tier": "1"}}, "target": {"provider": "exec://other"}}
-    ]});
     c.post(
         &format!("{V}/plans"),
         &plan("q", json!({"team": "a", "tier": "1"}), None, &[]),
     )
     .await
     .expect(201);
-    c.put(&format!("{V}/bindings/b"), &b).await.expect(200);
+    // The controller writes the Binding's status as the plans come and go: a read-modify-write
+    // retries on 409 as any client must.
+    loop {
+        let mut b = c.get(&format!("{V}/bindings/b")).await.expect(200).json();
+        b["spec"] = json!({"strategy": "ErrorOnConflict", "rules": [
+            {"selector": {"matchLabels": {"team": "a"}}, "target": {"provider": "exec://make"}},
+            {"selector": {"matchLabels": {"tier": "1"}}, "target": {"provider": "exec://other"}}
+        ]});
+        let reply = c.put(&format!("{V}/bindings/b"), &b).await;
+        if reply.status != 409 {
+            reply.expect(200);
+            break;
+        }
+    }
     let b = eventually(&c, &format!("{V}/bindings/b"), "conflict", |b| {
         b["status"]["conditions"]
             .as_array()

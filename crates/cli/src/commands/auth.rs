@@ -38,6 +38,27 @@ pub enum AuthCommand {
             Exit codes: 0 yes, 1 no, 2 usage error."
     )]
     CanI(CanIArgs),
+    /// Make a token for a user of a server's token file: writes the token to a new private
+    /// file (mode 0600) and prints the entry to add to the token file (only its SHA-256).
+    #[command(after_help = "Example:\n  \
+            planspec auth token bob --group release-managers --out bob.token >> entry.yaml\n\n\
+            Add the printed entry under `users:` in the server's tokens.yaml (the server re-reads it\n\
+            within seconds), then give bob the file: `planspec login --server URL --token-file bob.token`.")]
+    Token(TokenArgs),
+}
+
+/// `planspec auth token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user's name (not starting with `system:`).
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// A group the user is in (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Where to write the token (a new file, mode 0600; never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: std::path::PathBuf,
 }
 
 /// `planspec auth whoami`.
@@ -82,7 +103,37 @@ pub fn run(args: &AuthArgs) -> Outcome {
     match &args.command {
         AuthCommand::Whoami(a) => whoami(a),
         AuthCommand::CanI(a) => can_i(a),
+        AuthCommand::Token(a) => token(a),
     }
+}
+
+fn token(args: &TokenArgs) -> Outcome {
+    use planspec_server::auth::token_file::{generate_token, hash_token};
+    if args.user.is_empty() || args.user.starts_with("system:") {
+        return Err(usage(
+            "auth token",
+            format!(
+                "`{}` cannot be a user name (empty, or in the reserved `system:` prefix)",
+                args.user
+            ),
+        ));
+    }
+    let token = generate_token()
+        .map_err(|e| crate::error::Failure::Message(format!("cannot make a token: {e}")))?;
+    super::provider::write_private(&args.out, format!("{token}\n").as_bytes())?;
+    let quote = |s: &str| Value::String(s.to_owned()).to_string();
+    let groups: Vec<String> = args.groups.iter().map(|g| quote(g)).collect();
+    emit(&format!(
+        "  - name: {}\n    groups: [{}]\n    tokenHashes: [{}]\n",
+        quote(&args.user),
+        groups.join(", "),
+        quote(&hash_token(&token))
+    ))?;
+    eprintln!(
+        "wrote the token to {} (keep it private); add the entry above under `users:` in the token file",
+        args.out.display()
+    );
+    Ok(Exit::Success)
 }
 
 fn whoami(args: &WhoamiArgs) -> Outcome {

@@ -107,7 +107,7 @@ fn keygen(args: &KeygenArgs) -> Outcome {
 }
 
 /// Creates `path` with mode 0600; never overwrites.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

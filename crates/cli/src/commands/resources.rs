@@ -33,7 +33,14 @@ pub fn connect(args: &ClientArgs) -> Client {
 /// A server error as a failure, printed `Error from server (Reason): …` like kubectl
 /// (control characters escaped; the server may quote user input).
 pub fn server_error(error: ClientError) -> Failure {
-    let text = error.render();
+    let mut text = error.render();
+    if error.code() == Some(401) {
+        text.push_str(
+            "\nhint: the server wants a token: `planspec login --server URL --token-file FILE` saves one in a \
+             context (or pass --token / PLANSPEC_TOKEN); a new server's admin token is in admin.token \
+             beside its store",
+        );
+    }
     let lines: Vec<String> = text
         .lines()
         .map(|l| crate::term::escape_line(l).into_owned())
@@ -47,7 +54,7 @@ pub fn target(kind: &str, subcommand: &str) -> Result<Target, Failure> {
         crate::error::usage(
             subcommand,
             format!(
-                "unknown resource kind `{kind}` (kinds: goals, plans, capabilities, bindings, executions, gates, namespaces)"
+                "unknown resource kind `{kind}` (kinds: goals, plans, capabilities, bindings, executions, gates, policies, providers, roles, rolebindings, clusterroles, clusterrolebindings, namespaces)"
             ),
         )
     })

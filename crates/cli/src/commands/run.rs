@@ -341,14 +341,16 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                 asked.insert(wait.clone());
                 view.clear();
                 if args.yes {
-                    review(
+                    let recorded = review(
                         &client,
                         &ns,
                         gate,
                         true,
                         Some("approved by planspec run --yes".into()),
                     )?;
-                    emit_err(&format!("gate/{gate} approved (--yes)\n"));
+                    if recorded {
+                        emit_err(&format!("gate/{gate} approved (--yes)\n"));
+                    }
                 } else if interactive {
                     ask_gate(&client, &ns, gate, node)?;
                 } else {
@@ -493,13 +495,15 @@ fn store_path(store: Option<&str>) -> Result<PathBuf, Failure> {
     Ok(path)
 }
 
+/// Reviews `gate`; `Ok(true)` when the review was recorded, `Ok(false)` when it was not ours
+/// to make (the Gate was decided meanwhile, or we may not approve it: said on stderr).
 fn review(
     client: &Client,
     ns: &str,
     gate: &str,
     approve: bool,
     comment: Option<String>,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let path = format!(
         "/apis/planspec.io/v1alpha1/namespaces/{}/gates/{}/review",
         encode(ns),
@@ -510,9 +514,9 @@ fn review(
         body["comment"] = json!(c);
     }
     match client.request("POST", &path, "application/json", Some(&body)) {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         // Decided meanwhile by someone else: fine.
-        Err(e) if e.code() == Some(409) => Ok(()),
+        Err(e) if e.code() == Some(409) => Ok(false),
         // Not ours to approve (our own run on a shared server: no self-approval; or not a
         // reviewer): say so and wait for someone who may.
         Err(e) if approve && e.code() == Some(403) => {
@@ -523,7 +527,7 @@ fn review(
             emit_err(&format!(
                 "{why}\ngate/{gate} waits for another reviewer (they see it in `planspec approvals`)\n"
             ));
-            Ok(())
+            Ok(false)
         }
         Err(e) => Err(server_error(e)),
     }
@@ -551,14 +555,15 @@ fn ask_gate(client: &Client, ns: &str, gate: &str, node: &str) -> Result<(), Fai
                     gate,
                     true,
                     (!comment.is_empty()).then_some(comment),
-                );
+                )
+                .map(drop);
             }
             "n" | "no" => {
                 let mut reason = String::new();
                 while reason.is_empty() {
                     reason = read_line("why (required): ");
                 }
-                return review(client, ns, gate, false, Some(reason));
+                return review(client, ns, gate, false, Some(reason)).map(drop);
             }
             "w" | "wait" | "" => return Ok(()),
             _ => continue,

@@ -11,10 +11,7 @@
 //!   approved and `denied` for rejected, reason `approved`, `rejected` or `gate_timeout`, details:
 //!   the outcome, the actors, the comment, the values, the generation, the Execution and node.
 
-use super::FIELD_MANAGER;
 use crate::api::audit::audit_time;
-use crate::api::object::Part;
-use crate::api::params::WriteOptions;
 use crate::api::Api;
 use crate::resource::ResourceType;
 use crate::status::Status;
@@ -141,31 +138,5 @@ pub async fn write(
     status: &GateStatus,
     audit: Vec<AuditEntry>,
 ) -> Result<Option<Value>, Status> {
-    let status = serde_json::to_value(status).map_err(Status::internal_error)?;
-    if current.get("status") == Some(&status) {
-        return Ok(None);
-    }
-    let meta = &current["metadata"];
-    let namespace = meta
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or_default();
-    let mut body = current.clone();
-    body["status"] = status;
-    let written = api
-        .update_audited(
-            GATE,
-            namespace,
-            name,
-            Part::Status,
-            body,
-            WriteOptions {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..Default::default()
-            },
-            audit,
-        )
-        .await?;
-    Ok(Some(written.object))
+    super::write_status_audited(api, GATE, current, status, audit).await
 }

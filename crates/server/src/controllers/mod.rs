@@ -341,6 +341,17 @@ async fn write_status<S: serde::Serialize>(
     current: &Value,
     status: &S,
 ) -> Result<Option<Value>, Status> {
+    write_status_audited(api, resource, current, status, Vec::new()).await
+}
+
+/// [`write_status`] with `audit` records appended in the same transaction as the status.
+pub(crate) async fn write_status_audited<S: serde::Serialize>(
+    api: &Api,
+    resource: ResourceType,
+    current: &Value,
+    status: &S,
+    audit: Vec<planspec_model::audit::AuditEntry>,
+) -> Result<Option<Value>, Status> {
     let status = serde_json::to_value(status).map_err(Status::internal_error)?;
     if current.get("status") == Some(&status) {
         return Ok(None);
@@ -354,7 +365,7 @@ async fn write_status<S: serde::Serialize>(
     let mut body = current.clone();
     body["status"] = status;
     let written = api
-        .update(
+        .update_audited(
             resource,
             namespace,
             name,
@@ -364,6 +375,7 @@ async fn write_status<S: serde::Serialize>(
                 field_manager: Some(FIELD_MANAGER.to_owned()),
                 ..Default::default()
             },
+            audit,
         )
         .await?;
     Ok(Some(written.object))
