@@ -383,7 +383,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
     emit(&summary_table(&execution, &term, started.elapsed()))?;
     if let Plane::Embedded(e) = &plane {
         emit_err(&format!(
-            "state kept in {}: planspec trace execution/{name} and planspec logs execution/{name} work against `planspec server --store sqlite:{}`\n",
+            "state kept in {}: planspec trace execution/{name} and planspec logs execution/{name} work against `planspec server --dev --store sqlite:{}` (loopback, no token)\n",
             e.store().display(),
             e.store().display()
         ));
