@@ -79,7 +79,7 @@ rbac_kind! {
 #[schemars(deny_unknown_fields)]
 pub struct PolicyRule {
     /// Verbs (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`,
-    /// `approve`, `reject`, `cancel`, `retry`, `execute`, `bind`, or `*`).
+    /// `approve`, `reject`, `cancel`, `retry`, `execute`, `bind`, `escalate`, `impersonate`, or `*`).
     pub verbs: Vec<String>,
     /// API groups (`planspec.io`, `""` for the core group, `*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -143,3 +143,4 @@ pub enum RoleRefKind {
 }
 
 pub mod authorize;
+pub mod escalation;

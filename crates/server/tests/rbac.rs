@@ -647,3 +647,169 @@ async fn dev_mode_is_refused_beyond_loopback() {
     assert!(error.contains("dev mode"), "{error}");
     assert!(error.contains("loopback"), "{error}");
 }
+
+fn role_json(name: &str, verbs: &[&str], resources: &[&str]) -> Value {
+    json!({"apiVersion": "planspec.io/v1alpha1", "kind": "Role", "metadata": {"name": name},
+           "rules": [{"apiGroups": ["planspec.io"], "resources": resources, "verbs": verbs}]})
+}
+
+fn binding_json(name: &str, kind: &str, role: &str) -> Value {
+    json!({"apiVersion": "planspec.io/v1alpha1", "kind": "RoleBinding", "metadata": {"name": name},
+           "subjects": [{"kind": "User", "name": "bob"}],
+           "roleRef": {"kind": kind, "name": role}})
+}
+
+fn assert_escalation(reply: common::Reply, want: &str) {
+    let status = reply.expect(403).json();
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["reason"], "Forbidden");
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains(want), "{message}\nwanted: {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_objects_grant_only_what_their_writer_holds_or_may_escalate_or_bind() {
+    let env = start().await;
+    // bob may write Roles and RoleBindings in dev, and read Plans: nothing else.
+    grant(
+        &env,
+        "dev",
+        "rbac-writer",
+        &["create", "update", "patch", "get"],
+        &["roles", "rolebindings"],
+    )
+    .await;
+    grant(&env, "dev", "plan-reader", &["get"], &["plans"]).await;
+    let roles = format!("{DEV}/roles");
+    let bindings = format!("{DEV}/rolebindings");
+
+    // A Role granting what bob does not hold: refused, by every route.
+    assert_escalation(
+        env.bob.post(&roles, &role_json("wide", &["get", "cancel"], &["plans", "executions"])).await,
+        "roles.planspec.io \"wide\" is forbidden: user \"bob\" is attempting to grant RBAC permissions not currently held: {APIGroups:[\"planspec.io\"], Resources:[\"plans\"], Verbs:[\"cancel\"]}; {APIGroups:[\"planspec.io\"], Resources:[\"executions\"], Verbs:[\"get\" \"cancel\"]}",
+    );
+    assert_escalation(
+        env.bob
+            .request(
+                "PATCH",
+                &format!("{roles}/wide?fieldManager=bob"),
+                &[("content-type", "application/apply-patch+yaml")],
+                role_json("wide", &["cancel"], &["executions"]).to_string().into_bytes(),
+            )
+            .await,
+        "is attempting to grant RBAC permissions not currently held: {APIGroups:[\"planspec.io\"], Resources:[\"executions\"], Verbs:[\"cancel\"]}",
+    );
+    assert_escalation(
+        env.bob
+            .post(&roles, &role_json("all", &["get"], &["*"]))
+            .await,
+        "Resources:[\"*\"], Verbs:[\"get\"]",
+    );
+    // Binding the admin ClusterRole to himself: refused.
+    assert_escalation(
+        env.bob.post(&bindings, &binding_json("bob-admin", "ClusterRole", "admin")).await,
+        "rolebindings.planspec.io \"bob-admin\" is forbidden: user \"bob\" is attempting to grant RBAC permissions not currently held: ",
+    );
+    // A role that does not exist cannot be bound without `bind`.
+    assert_escalation(
+        env.bob
+            .post(&bindings, &binding_json("bob-later", "Role", "later"))
+            .await,
+        "cannot bind Role \"later\": it does not exist",
+    );
+
+    // What bob holds he may grant and bind; updating it to grant more is refused.
+    env.bob
+        .post(&roles, &role_json("narrow", &["get"], &["plans"]))
+        .await
+        .expect(201);
+    env.bob
+        .post(&bindings, &binding_json("bob-narrow", "Role", "narrow"))
+        .await
+        .expect(201);
+    let mut narrow = env
+        .bob
+        .get(&format!("{roles}/narrow"))
+        .await
+        .expect(200)
+        .json();
+    narrow["rules"][0]["verbs"] = json!(["get", "delete"]);
+    assert_escalation(
+        env.bob.put(&format!("{roles}/narrow"), &narrow).await,
+        "Resources:[\"plans\"], Verbs:[\"delete\"]}",
+    );
+
+    // With `escalate` on roles, the wider Role is allowed (binding admin still is not).
+    grant(&env, "dev", "escalator", &["escalate"], &["roles"]).await;
+    env.bob
+        .post(
+            &roles,
+            &role_json("wide", &["get", "cancel"], &["plans", "executions"]),
+        )
+        .await
+        .expect(201);
+    assert_escalation(
+        env.bob
+            .post(
+                &bindings,
+                &binding_json("bob-admin", "ClusterRole", "admin"),
+            )
+            .await,
+        "is attempting to grant RBAC permissions not currently held",
+    );
+
+    // With `bind` on clusterroles/admin (only that name), admin may be bound, edit not.
+    env.admin
+        .post(
+            &roles,
+            &json!({"apiVersion": "planspec.io/v1alpha1", "kind": "Role", "metadata": {"name": "admin-binder"},
+                    "rules": [{"apiGroups": ["planspec.io"], "resources": ["clusterroles"],
+                               "resourceNames": ["admin"], "verbs": ["bind"]}]}),
+        )
+        .await
+        .expect(201);
+    env.admin
+        .post(
+            &bindings,
+            &binding_json("admin-binder", "Role", "admin-binder"),
+        )
+        .await
+        .expect(201);
+    assert_escalation(
+        env.bob
+            .post(&bindings, &binding_json("bob-edit", "ClusterRole", "edit"))
+            .await,
+        "rolebindings.planspec.io \"bob-edit\" is forbidden",
+    );
+    env.bob
+        .post(
+            &bindings,
+            &binding_json("bob-admin", "ClusterRole", "admin"),
+        )
+        .await
+        .expect(201);
+    // Now an admin of dev, bob may bind edit there, but not in prod.
+    env.bob
+        .post(&bindings, &binding_json("bob-edit", "ClusterRole", "edit"))
+        .await
+        .expect(201);
+    assert_forbidden(
+        env.bob
+            .post(
+                &format!("{PROD}/rolebindings"),
+                &binding_json("bob-edit", "ClusterRole", "edit"),
+            )
+            .await,
+        "create",
+        "rolebindings",
+        "prod",
+    );
+    // system:masters passes.
+    env.admin
+        .post(
+            &format!("{PROD}/roles"),
+            &role_json("anything", &["*"], &["*"]),
+        )
+        .await
+        .expect(201);
+}

@@ -77,7 +77,7 @@ pub struct WhoamiArgs {
 #[derive(Debug, Args)]
 pub struct CanIArgs {
     /// The verb: get, list, watch, create, update, patch, delete, deletecollection, approve,
-    /// reject, cancel, retry, execute, bind, impersonate, or `*`.
+    /// reject, cancel, retry, execute, bind, escalate, impersonate, or `*`.
     #[arg(value_name = "VERB")]
     pub verb: String,
     /// The resource (`executions`, `plans/NAME`, `clusterroles` …).

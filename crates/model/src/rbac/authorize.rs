@@ -198,6 +198,51 @@ impl RbacIndex {
         Decision::Deny
     }
 
+    /// The rules of the role a binding refers to (`Role`s in `namespace`), if it exists.
+    pub fn role_rules(
+        &self,
+        kind: RoleRefKind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&[PolicyRule]> {
+        match kind {
+            RoleRefKind::Role => self
+                .roles
+                .get(&(namespace.to_owned(), name.to_owned()))
+                .map(Vec::as_slice),
+            RoleRefKind::ClusterRole => self.cluster_roles.get(name).map(Vec::as_slice),
+        }
+    }
+
+    /// Every rule that applies to `user` in `namespace` (`None`: cluster-wide, i.e. only what
+    /// ClusterRoleBindings grant). Does not special-case [`GROUP_MASTERS`].
+    pub fn rules_for(&self, user: &UserInfo, namespace: Option<&str>) -> Vec<&PolicyRule> {
+        let mut rules = Vec::new();
+        for binding in &self.cluster_role_bindings {
+            if binding.role_kind == RoleRefKind::ClusterRole && binds(binding, user, "") {
+                rules.extend(
+                    self.cluster_roles
+                        .get(&binding.role_name)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+        }
+        let Some(namespace) = namespace else {
+            return rules;
+        };
+        for binding in self.role_bindings.get(namespace).into_iter().flatten() {
+            if binds(binding, user, namespace) {
+                rules.extend(
+                    self.role_rules(binding.role_kind, namespace, &binding.role_name)
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+        }
+        rules
+    }
+
     fn rules_allow(&self, rules: Option<&Vec<PolicyRule>>, attributes: &Attributes) -> bool {
         rules
             .into_iter()

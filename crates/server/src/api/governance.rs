@@ -13,15 +13,25 @@
 //!   provider://NAME`) needs `bind` on `providers/<NAME>` for every Provider it starts to use
 //!   (on create: all of them; on update: the ones the stored Binding did not already use).
 //!
+//! * privilege-escalation prevention on the RBAC kinds, as Kubernetes does it: a `Role`
+//!   (`ClusterRole`) may only be written by someone who holds every permission it grants in
+//!   its namespace (cluster-wide), or who has `escalate` on `roles` (`clusterroles`); a
+//!   `RoleBinding` (`ClusterRoleBinding`) only by someone who holds every permission of the
+//!   role it refers to in its namespace (cluster-wide), or who has `bind` on that role
+//!   (`roles/<name>` or `clusterroles/<name>`). Binding a role that does not exist needs
+//!   `bind`. Members of `system:masters` and the control plane's own writes (the default
+//!   ClusterRoles) pass.
+//!
 //! [`Api::require`] is the check other admission steps can call.
 
 use super::Api;
-use crate::authz::Rbac;
+use crate::authz::{escalation_forbidden, rbac_forbidden, Rbac};
 use crate::resource::{ResourceType, GROUP};
 use crate::status::Status;
 use planspec_model::actor::{UserInfo, CREATED_BY_ANNOTATION, SYSTEM_CONTROL_PLANE};
 use planspec_model::binding::BindingTarget;
 use planspec_model::rbac::authorize::Attributes;
+use planspec_model::rbac::{PolicyRule, RoleRef, RoleRefKind};
 use planspec_model::Kind;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -82,6 +92,13 @@ impl Api {
         user: Option<&UserInfo>,
         current: Option<&Value>,
     ) -> Result<Value, Status> {
+        if let ResourceType::Kind(
+            kind @ (Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding),
+        ) = resource
+        {
+            self.prevent_escalation(kind, &prepared, user).await?;
+            return Ok(prepared);
+        }
         if resource == ResourceType::Kind(Kind::Binding) {
             let namespace = metadata_str(&prepared, "namespace").unwrap_or_default();
             let before = current.map(provider_targets).unwrap_or_default();
@@ -140,6 +157,100 @@ impl Api {
                 Ok(with_creator(prepared, stored.as_deref()))
             }
         }
+    }
+}
+
+impl Api {
+    /// `Ok` when `user` may write the RBAC object `object` (of `kind`) without granting
+    /// permissions they do not hold; see the module documentation.
+    async fn prevent_escalation(
+        &self,
+        kind: Kind,
+        object: &Value,
+        user: Option<&UserInfo>,
+    ) -> Result<(), Status> {
+        let (Some(user), Some(rbac)) = (user, self.authorizer()) else {
+            return Ok(());
+        };
+        let name = metadata_str(object, "name").unwrap_or_default();
+        let namespace = match kind {
+            Kind::Role | Kind::RoleBinding => {
+                metadata_str(object, "namespace").filter(|n| !n.is_empty())
+            }
+            _ => None,
+        };
+        let plural = match kind {
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            _ => "clusterrolebindings",
+        };
+        let attributes = |verb: &str, resource: &str, name: &str| Attributes {
+            verb: verb.into(),
+            api_group: GROUP.into(),
+            resource: resource.into(),
+            subresource: String::new(),
+            namespace: namespace.clone(),
+            name: Some(name.to_owned()).filter(|n| !n.is_empty()),
+        };
+        if matches!(kind, Kind::Role | Kind::ClusterRole) {
+            let rules: Vec<PolicyRule> = object
+                .get("rules")
+                .cloned()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|e| Status::bad_request(format!("rules: {e}")))?
+                .unwrap_or_default();
+            let missing = rbac.not_covered(user, namespace.as_deref(), &rules).await;
+            if missing.is_empty()
+                || rbac
+                    .authorize(user, &attributes("escalate", plural, &name))
+                    .await
+                    .allowed()
+            {
+                return Ok(());
+            }
+            return Err(escalation_forbidden(user, plural, &name, &missing));
+        }
+        let role_ref: RoleRef = object
+            .get("roleRef")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| Status::bad_request(format!("roleRef: {e}")))?
+            .ok_or_else(|| Status::bad_request("roleRef is required"))?;
+        let (role_kind, role_plural) = match role_ref.kind {
+            RoleRefKind::Role => ("Role", "roles"),
+            RoleRefKind::ClusterRole => ("ClusterRole", "clusterroles"),
+        };
+        let role_namespace = namespace.as_deref().unwrap_or_default();
+        let role_rules = rbac
+            .role_rules(role_ref.kind, role_namespace, &role_ref.name)
+            .await;
+        let role_exists = role_rules.is_some();
+        let missing = match role_rules {
+            Some(rules) => rbac.not_covered(user, namespace.as_deref(), &rules).await,
+            None => Vec::new(),
+        };
+        if (role_exists && missing.is_empty())
+            || rbac
+                .authorize(user, &attributes("bind", role_plural, &role_ref.name))
+                .await
+                .allowed()
+        {
+            return Ok(());
+        }
+        if !role_exists {
+            return Err(rbac_forbidden(
+                plural,
+                &name,
+                format!(
+                    "user {:?} cannot bind {role_kind} {:?}: it does not exist (binding it needs \"bind\" on \"{role_plural}/{}\")",
+                    user.username, role_ref.name, role_ref.name
+                ),
+            ));
+        }
+        Err(escalation_forbidden(user, plural, &name, &missing))
     }
 }
 

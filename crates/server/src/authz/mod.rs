@@ -18,7 +18,10 @@ use crate::http::request_info::RequestInfo;
 use crate::status::{Reason, Status, StatusDetails};
 use planspec_model::actor::UserInfo;
 use planspec_model::rbac::authorize::{Attributes, Decision, RbacIndex};
-use planspec_model::rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use planspec_model::rbac::escalation::compact_string;
+use planspec_model::rbac::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRefKind,
+};
 use planspec_model::Kind;
 use planspec_store::{ListQuery, ObjectKey, Store, StoreError};
 use serde_json::Value;
@@ -76,8 +79,7 @@ impl Rbac {
 
     /// The decision for `user` and `attributes`, from the index as it is now.
     pub fn decide(&self, user: &UserInfo, attributes: &Attributes) -> Decision {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner()).clone();
-        index.authorize(user, attributes)
+        self.current().authorize(user, attributes)
     }
 
     /// The decision, after catching up with the store when the index would deny.
@@ -99,6 +101,48 @@ impl Rbac {
         } else {
             Err(forbidden(user, attributes))
         }
+    }
+
+    fn current(&self) -> Arc<RbacIndex> {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The permissions of `rules` that `user` does not hold in `namespace` (`None`:
+    /// cluster-wide), after catching up with the store when some would be missing
+    /// ([`RbacIndex::not_covered`]).
+    pub async fn not_covered(
+        &self,
+        user: &UserInfo,
+        namespace: Option<&str>,
+        rules: &[PolicyRule],
+    ) -> Vec<PolicyRule> {
+        let missing = self.current().not_covered(user, namespace, rules);
+        if missing.is_empty() {
+            return missing;
+        }
+        if let Err(e) = self.catch_up().await {
+            eprintln!("planspec: rbac: reading changes failed: {e}");
+        }
+        self.current().not_covered(user, namespace, rules)
+    }
+
+    /// The rules of the role a binding in `namespace` refers to, after catching up with the
+    /// store when it is not known; `None` when it does not exist.
+    pub async fn role_rules(
+        &self,
+        kind: RoleRefKind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Vec<PolicyRule>> {
+        if let Some(rules) = self.current().role_rules(kind, namespace, name) {
+            return Some(rules.to_vec());
+        }
+        if let Err(e) = self.catch_up().await {
+            eprintln!("planspec: rbac: reading changes failed: {e}");
+        }
+        self.current()
+            .role_rules(kind, namespace, name)
+            .map(<[PolicyRule]>::to_vec)
     }
 
     /// Applies the store's changes up to its current revision.
@@ -262,6 +306,43 @@ pub fn forbidden(user: &UserInfo, attributes: &Attributes) -> Status {
         name: attributes.name.clone().unwrap_or_default(),
         group: attributes.api_group.clone(),
         kind: attributes.resource.clone(),
+        ..StatusDetails::default()
+    }));
+    status
+}
+
+/// The `403` for writing the RBAC object `name` (of `plural`) in `namespace` (`None`:
+/// cluster-scoped) because `user` does not hold `missing` (Kubernetes' wording:
+/// `roles.planspec.io "x" is forbidden: user "bob" is attempting to grant RBAC permissions
+/// not currently held: {APIGroups:["planspec.io"], Resources:["executions"], Verbs:["cancel"]}`).
+pub fn escalation_forbidden(
+    user: &UserInfo,
+    plural: &str,
+    name: &str,
+    missing: &[PolicyRule],
+) -> Status {
+    let rules: Vec<String> = missing.iter().map(compact_string).collect();
+    rbac_forbidden(
+        plural,
+        name,
+        format!(
+            "user {:?} is attempting to grant RBAC permissions not currently held: {}",
+            user.username,
+            rules.join("; ")
+        ),
+    )
+}
+
+/// The `403` for writing the RBAC object `name` (of `plural`, in `planspec.io`): `reason`
+/// after `<plural>.planspec.io "<name>" is forbidden: `.
+pub fn rbac_forbidden(plural: &str, name: &str, reason: String) -> Status {
+    let group = crate::resource::GROUP;
+    let message = format!("{plural}.{group} {name:?} is forbidden: {reason}");
+    let mut status = Status::failure(403, Reason::Forbidden, message);
+    status.details = Some(Box::new(StatusDetails {
+        name: name.to_owned(),
+        group: group.to_owned(),
+        kind: plural.to_owned(),
         ..StatusDetails::default()
     }));
     status
