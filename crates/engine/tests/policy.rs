@@ -491,3 +491,46 @@ fn rules_are_checked_before_they_are_stored() {
     assert!(check_rule("node.id ==").is_err());
     assert!(check_rule("").is_err());
 }
+
+#[test]
+fn a_plans_own_constraints_apply_and_the_stricter_of_plan_and_goal_wins() {
+    let mut p = plan(
+        json!([
+            {"id": "a", "kind": "Task"},
+            {"id": "b", "kind": "Task", "dependsOn": ["a"]}
+        ]),
+        json!([]),
+    );
+    p.spec.constraints = json!({"budgetUsd": 0.5, "maxRuntimeSeconds": 30})
+        .as_object()
+        .cloned();
+    // Without a Goal, the Plan's budget alone stops dispatch.
+    let mut run = Run::new(Arc::new(compile(&p, None).expect("compiles")));
+    governed(&mut run, Governance::default(), json!({}));
+    let step = run.send(Input::NodeResult {
+        at: run.now,
+        node: NodeId::new("a"),
+        attempt: 1,
+        outcome: Outcome::Succeeded {
+            outputs: Default::default(),
+            cost_usd: Some(0.6),
+        },
+    });
+    assert!(dispatched_ids(&step).is_empty());
+    assert_eq!(run.reason("b"), Some(ReasonCode::BudgetExceeded));
+    run.check_journal();
+    // With a Goal: the lower cap of each wins.
+    let graph = graph_with(
+        &p,
+        &goal_with(json!({"maxRuntimeSeconds": 10, "budgetUsd": 9})),
+    );
+    assert_eq!(graph.goal_timeout_ms(), Some(10_000));
+    assert_eq!(graph.constraints().budget_usd, Some(0.5));
+    // A bad value in the Plan is refused when compiling.
+    p.spec.constraints = json!({"budgetUsd": -1}).as_object().cloned();
+    let error = compile(&p, None).unwrap_err();
+    assert!(
+        error.to_string().starts_with("spec.constraints:"),
+        "{error}"
+    );
+}

@@ -66,6 +66,10 @@ pub struct PlanSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub context: Vec<ContextItem>,
+    /// Constraints on every run of this Plan, with the same keys as a Goal's
+    /// (`budgetUsd`, `maxRuntimeSeconds`, `safety`…); where both set one, the stricter wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The plan graph: nodes plus explicit edges. `dependsOn` on a node is sugar for hard edges.

@@ -44,6 +44,12 @@ pub enum CompileError {
         /// What is wrong.
         message: String,
     },
+    /// A Plan constraint the engine enforces has a value it cannot use.
+    #[error("spec.constraints: {message}")]
+    InvalidPlanConstraint {
+        /// What is wrong.
+        message: String,
+    },
     /// More nodes than a plan may have.
     #[error("the plan has {count} nodes; at most {max} are allowed")]
     TooManyNodes {
@@ -277,6 +283,12 @@ pub fn compile_with(
         }
         None => Constraints::default(),
     };
+    let constraints = match plan.spec.constraints.as_ref() {
+        Some(map) => Constraints::parse(map)
+            .map_err(|message| CompileError::InvalidPlanConstraint { message })?
+            .stricter(constraints),
+        None => constraints,
+    };
     // `maxRuntimeSeconds` is a deadline like the Goal's `timeout`: the earlier wins.
     let goal_timeout_ms = match (goal_timeout_ms, constraints.max_runtime_ms()) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -482,6 +494,7 @@ fn plan_context(plan: &Plan) -> Value {
         "description": plan.spec.description,
         "series": plan.spec.series,
         "version": plan.spec.version,
+        "constraints": plan.spec.constraints.clone().unwrap_or_default(),
     })
 }
 

@@ -1,6 +1,7 @@
-//! The Goal constraints the engine enforces.
+//! The Goal and Plan constraints the engine enforces.
 //!
-//! A Goal's `constraints` is a free-form map; these keys have meaning (either spelling):
+//! A Goal's and a Plan's `constraints` are free-form maps; these keys have meaning (either
+//! spelling), and where both set one the stricter wins ([`Constraints::stricter`]):
 //!
 //! * `budgetUsd` / `budget_usd`: a number ≥ 0. Providers report what an attempt cost; once the
 //!   reported costs reach it, no further attempt is dispatched (`budget_exceeded`).
@@ -74,6 +75,31 @@ impl Constraints {
         Ok(out)
     }
 
+    /// Both sets of constraints at once (a Plan's and its Goal's): the lower budget and runtime
+    /// cap, every `safety` value of either.
+    pub fn stricter(self, other: Constraints) -> Constraints {
+        let lower_f = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let lower_u = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut safety = self.safety;
+        for s in other.safety {
+            if !safety.contains(&s) {
+                safety.push(s);
+            }
+        }
+        Constraints {
+            budget_usd: lower_f(self.budget_usd, other.budget_usd),
+            max_runtime_seconds: lower_u(self.max_runtime_seconds, other.max_runtime_seconds),
+            no_destructive_actions: self.no_destructive_actions || other.no_destructive_actions,
+            safety,
+        }
+    }
+
     /// `maxRuntimeSeconds` in milliseconds.
     pub fn max_runtime_ms(&self) -> Option<u64> {
         self.max_runtime_seconds.map(|s| s.saturating_mul(1000))
@@ -87,6 +113,22 @@ mod tests {
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_stricter_of_plan_and_goal_wins() {
+        let plan = Constraints::parse(&map(json!({"budgetUsd": 5, "maxRuntimeSeconds": 60,
+                                                   "safety": "no_destructive_actions"})))
+        .unwrap();
+        let goal =
+            Constraints::parse(&map(json!({"budgetUsd": 2, "safety": ["careful"]}))).unwrap();
+        let both = plan.stricter(goal);
+        assert_eq!(both.budget_usd, Some(2.0));
+        assert_eq!(both.max_runtime_seconds, Some(60));
+        assert!(both.no_destructive_actions);
+        assert_eq!(both.safety, vec!["no_destructive_actions", "careful"]);
+        let none = Constraints::default().stricter(Constraints::default());
+        assert_eq!(none, Constraints::default());
     }
 
     #[test]
