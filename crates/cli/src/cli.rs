@@ -621,6 +621,12 @@ pub struct ServerArgs {
     #[arg(long)]
     pub audit_reads: bool,
 
+    /// The verdict for a node no Policy rule matches, in namespaces whose Policies set no
+    /// `defaultVerdict`: `allow` (default), `assist` (every unmatched node needs approval) or
+    /// `deny` (deny-by-default).
+    #[arg(long, value_name = "VERDICT", default_value = "allow", value_parser = ["allow", "assist", "deny"])]
+    pub policy_default: String,
+
     /// The trust policy Provider manifests are verified against (YAML or JSON:
     /// `trustedPublishers`, `allowExpiredSignatures`). Without it no publisher is trusted.
     #[arg(long, value_name = "FILE")]

@@ -55,6 +55,11 @@ fn sha256_hex(text: &str) -> String {
 impl Server {
     /// A server on `dir/planspec.db` with alice and bob (both administrators).
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// [`Server::start`] with more `planspec server` flags.
+    fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let tokens = dir.join("tokens.yaml");
         if !tokens.exists() {
             let yaml = format!(
@@ -74,6 +79,7 @@ impl Server {
             .arg(&tokens)
             .arg("--store")
             .arg(format!("sqlite:{}", dir.join("planspec.db").display()))
+            .args(extra)
             .current_dir(dir)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -591,4 +597,64 @@ fn budget_runtime_cap_and_admission() {
         let replay = s.ok(&["replay", &format!("execution/{name}")]);
         assert!(replay.contains("agrees"), "{replay}");
     }
+}
+
+#[test]
+fn a_deny_by_default_server_runs_only_what_a_policy_allows() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    let d = dir.display().to_string();
+    let s = Server::start_with(&dir, &["--policy-default", "deny"]);
+    s.apply(
+        "docs",
+        &[
+            doc(
+                "Plan",
+                "p",
+                json!({"description": "one step", "graph": {"nodes": [{"id": "a", "kind": "Task"}]}}),
+            ),
+            doc(
+                "Binding",
+                "all",
+                json!({"rules": [sh_rule("p", "a", &format!("touch {d}/a-ran"))]}),
+            ),
+        ],
+    );
+    let run = |name: &str| {
+        let file = dir.join(format!("{name}.json"));
+        std::fs::write(
+            &file,
+            doc(
+                "Execution",
+                name,
+                json!({"planRef": {"name": "p"}, "bindingRef": {"name": "all"}}),
+            )
+            .to_string(),
+        )
+        .expect("write");
+        s.cli_as(ALICE, &["apply", "-f", &file.display().to_string()])
+    };
+    // No Policy matches: the server's default denies, so the run is refused at admission.
+    let refused = run("first");
+    assert!(!refused.status.success(), "{}", show(&refused));
+    assert!(
+        text(&refused.stderr).contains("Forbidden"),
+        "{}",
+        show(&refused)
+    );
+    assert!(!dir.join("a-ran").exists());
+    // A Policy that allows the node lets the next run through.
+    s.apply(
+        "policy",
+        &[doc(
+            "Policy",
+            "allow-a",
+            json!({"rules": [{"name": "a-is-fine", "when": "node.id == 'a'", "verdict": "allow"}]}),
+        )],
+    );
+    let accepted = run("second");
+    assert!(accepted.status.success(), "{}", show(&accepted));
+    let e = s.finished("second");
+    assert_eq!(e["status"]["phase"], "Succeeded", "{e:#}");
+    assert!(dir.join("a-ran").exists());
 }

@@ -99,7 +99,10 @@ impl ControlPlane {
         let runtime = Runtime::start(
             store.clone() as Arc<dyn Store>,
             registry,
-            RuntimeOptions::new(data_dir.clone()),
+            RuntimeOptions {
+                default_verdict: config.policy_default,
+                ..RuntimeOptions::new(data_dir.clone())
+            },
         );
         api.attach_runtime(runtime.handle(), data_dir.clone());
         let mut reconcilers = controllers::standard();

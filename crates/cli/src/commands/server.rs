@@ -72,6 +72,11 @@ pub fn run(args: &ServerArgs) -> Outcome {
             tls,
             providers,
             audit_reads: args.audit_reads,
+            policy_default: match args.policy_default.as_str() {
+                "deny" => planspec_model::policy::PolicyVerdict::Deny,
+                "assist" => planspec_model::policy::PolicyVerdict::Assist,
+                _ => planspec_model::policy::PolicyVerdict::Allow,
+            },
             ..ServerConfig::default()
         };
         let plane = ControlPlane::start(&path, &config)

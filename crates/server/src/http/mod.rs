@@ -67,6 +67,9 @@ pub struct ServerConfig {
     /// Let an Execution's creator approve its Gates ([`crate::api::ApiOptions::allow_self_approval`]):
     /// set only by the private, single-user control plane of `planspec run`.
     pub allow_self_approval: bool,
+    /// The verdict for a node no Policy rule matches in a namespace whose Policies set no
+    /// `defaultVerdict` (`planspec server --policy-default`; `allow` by default).
+    pub policy_default: planspec_model::policy::PolicyVerdict,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             audit_reads: false,
             providers: crate::providers::ProviderSettings::default(),
             allow_self_approval: false,
+            policy_default: planspec_model::policy::PolicyVerdict::Allow,
         }
     }
 }
