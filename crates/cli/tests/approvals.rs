@@ -12,6 +12,10 @@
 
 #![cfg(unix)]
 
+mod common;
+
+use common::{doc, show, text};
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -313,27 +317,9 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    )
-}
-
 // ------------------------------------------------------------------------------------------
 // Documents: a Plan `NAME` (approve (Gate) → ship), its Gate template, a Binding, a run.
 // ------------------------------------------------------------------------------------------
-
-fn doc(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
-           "spec": spec})
-}
 
 /// The Plan `name` with a Gate node `approve` whose template has `gate` merged into its
 /// spec, then `ship`, which records its inputs (the approved values) in `<name>.shipped`.

@@ -3,6 +3,10 @@
 //! token), 401 without a token, `planspec auth whoami|can-i` with `--token`, stock `kubectl`
 //! with `--token` (`get`, `auth can-i`, `auth whoami`), and dev mode refused off loopback.
 
+mod common;
+
+use common::text;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -72,10 +76,6 @@ fn planspec(server: &Server, args: &[&str], token: Option<&str>) -> Output {
         command.args(["--token", token]);
     }
     command.output().expect("planspec runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn http(

@@ -11,6 +11,10 @@
 
 #![cfg(unix)]
 
+mod common;
+
+use common::{doc, show, text};
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -375,11 +379,6 @@ impl std::fmt::Display for Finished {
 // Documents.
 // ------------------------------------------------------------------------------------------
 
-fn doc(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
-           "spec": spec})
-}
-
 fn plan(name: &str, nodes: Value) -> Value {
     doc(
         "Plan",
@@ -410,19 +409,6 @@ fn sh(plan: &str, node: &str, script: &str) -> Value {
 // ------------------------------------------------------------------------------------------
 // Reading results.
 // ------------------------------------------------------------------------------------------
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    )
-}
 
 fn phase(e: &Value) -> &str {
     e["status"]["phase"].as_str().unwrap_or("")

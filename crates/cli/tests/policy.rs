@@ -14,6 +14,10 @@
 
 #![cfg(unix)]
 
+mod common;
+
+use common::{doc, show, text};
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -186,24 +190,6 @@ impl Server {
             )
         })
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
-fn doc(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
-           "spec": spec})
 }
 
 fn sh_rule(plan: &str, node: &str, script: &str) -> Value {

@@ -8,6 +8,10 @@
 
 #![cfg(unix)]
 
+mod common;
+
+use common::{doc, show, text};
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -79,24 +83,6 @@ impl Dir {
         );
         text(&output.stdout)
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    )
-}
-
-fn doc(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
-           "spec": spec})
 }
 
 /// A Provider running `script` with `/bin/sh -c`, with `env`.

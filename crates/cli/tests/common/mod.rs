@@ -1,8 +1,9 @@
 //! Shared by the CLI's integration tests: a real `planspec server` process.
 #![allow(dead_code)] // each test binary uses part of it
 
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A `planspec server` child process, killed (and reaped) when dropped.
 pub struct ServerProcess {
@@ -63,4 +64,25 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Bytes as text (lossy), for assertions on a command's output.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A command's exit code, stdout and stderr, for assertion messages.
+pub fn show(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// A `planspec.io/v1alpha1` document of `kind` named `name` with `spec`.
+pub fn doc(kind: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
+           "spec": spec})
 }
