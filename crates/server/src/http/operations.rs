@@ -25,7 +25,7 @@ use crate::api::params::Params;
 use crate::status::Status;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Extension;
@@ -71,9 +71,6 @@ pub const ROUTES: [(&str, &[&str]); 8] = [
     (paths::REVIEW, &["post"]),
 ];
 
-/// The header naming the actor.
-pub const ACTOR_HEADER: &str = "x-planspec-user";
-
 /// The routes, to merge into the server's router.
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -85,16 +82,6 @@ pub fn router() -> Router<Arc<App>> {
         .route(paths::NODES, get(nodes))
         .route(paths::LOG, get(log))
         .route(paths::REVIEW, post(review))
-}
-
-fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 253)
-        .unwrap_or("anonymous")
-        .to_owned()
 }
 
 /// The JSON object body (empty body: `{}`).
@@ -360,7 +347,6 @@ async fn review(
     State(app): State<Arc<App>>,
     Path((ns, name)): Path<(String, String)>,
     user: Option<Extension<UserInfo>>,
-    headers: HeaderMap,
     body: Body,
 ) -> Response {
     answer(
@@ -397,11 +383,15 @@ async fn review(
                     }
                     user
                 }
-                // No authentication layer (an embedded or test plane): the declared actor.
-                None => UserInfo::new(
-                    declared.unwrap_or_else(|| actor(&headers)),
-                    Vec::<String>::new(),
-                ),
+                // The authentication layer gives every request an identity; without one
+                // nobody may review (a declared name proves nothing).
+                None => {
+                    return Err(Status::failure(
+                        401,
+                        crate::status::Reason::Unauthorized,
+                        "Unauthorized",
+                    ))
+                }
             };
             app.api
                 .review_gate(&ns, &name, action, comment, values, reviewer)
