@@ -41,6 +41,16 @@ pub struct ExecutionSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub context: Vec<ContextItem>,
+    /// Most nodes running at once in this run (PlanSpec extension; default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_parallel: Option<u32>,
+    /// `true`: the first failed node stops anything new from starting (the rest are skipped
+    /// with `fail_fast`; running nodes finish, `finally` Tasks still run). Default `false`:
+    /// every node that can still run does, and the run reports what succeeded (PlanSpec
+    /// extension).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_fast: bool,
 }
 
 /// Phase of an Execution: `Pending`, `Running`, `Blocked` (waiting on a Gate), `Succeeded`,
@@ -109,14 +119,15 @@ pub struct ExecutionStatus {
     pub extensions: Option<Map<String, Value>>,
 }
 
-/// Phase of one node in a run: `Pending`, `Running`, `Blocked`, `Succeeded`, `Failed`,
-/// `Skipped` or `Cancelled`.
+/// Phase of one node in a run: `Pending`, `Running`, `Blocked`, `AwaitingInput` (a
+/// Placeholder waiting for a value), `Succeeded`, `Failed`, `Skipped` or `Cancelled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
 pub enum NodePhase {
     Pending,
     Running,
     Blocked,
+    AwaitingInput,
     Succeeded,
     Failed,
     Skipped,

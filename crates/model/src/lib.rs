@@ -48,7 +48,7 @@ pub use goal::{Goal, GoalSpec, GoalStatus};
 pub use graph::{EdgeOrigin, GraphEdge, GraphNode, PlanGraph};
 pub use kind::{Kind, API_VERSION};
 pub use meta::{Condition, LabelSelector, Labels, ObjectMeta, ObjectReference, OwnerReference};
-pub use plan::{Edge, EdgeType, Node, NodeKind, Plan, PlanSpec, PlanStatus};
+pub use plan::{Edge, EdgeCondition, EdgeType, Node, NodeKind, Plan, PlanSpec, PlanStatus};
 pub use policy::{Policy, PolicySpec, PolicyStatus, PolicyVerdict, RiskLevel};
 pub use provider::{Provider, ProviderSpec, ProviderStatus, ProviderType};
 pub use rbac::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};

@@ -1,7 +1,17 @@
 //! `Plan`: the durable artifact — a graph of nodes that achieves a Goal.
 
+mod composition;
 mod criteria;
+mod matrix;
 mod node;
+
+pub use composition::{
+    PlaceholderNode, PlaceholderRule, PlaceholderType, PlanNode, PlanReference, ResourceSelector,
+    MAX_SUBPLAN_DEPTH,
+};
+pub use matrix::{
+    AxisSource, Concurrency, Matrix, MatrixAxis, OutputRef, DEFAULT_MAX_INSTANCES, MAX_AXES,
+};
 
 pub use criteria::{
     AcceptanceCriterion, ArtifactExistsCriterion, CommandSucceedsCriterion, CustomCriterion,
@@ -43,8 +53,15 @@ pub struct PlanSpec {
     /// What the Plan does (1–4096 characters).
     #[schemars(length(min = 1, max = 4096))]
     pub description: String,
-    /// The nodes and edges of the Plan.
+    /// The nodes and edges of the Plan. Exactly one of `graph` and `steps`.
+    #[serde(default, skip_serializing_if = "Graph::is_empty")]
     pub graph: Graph,
+    /// An ordered list of nodes run one after another (PlanSpec extension, as in the bullets
+    /// model): compiles to a chain, each step depending on the one before. Steps may not
+    /// declare `dependsOn`. Exactly one of `graph` and `steps` (at most 10,000).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10000))]
+    pub steps: Vec<Node>,
     /// The Goal this Plan achieves; optional (plans may be reused or goal-less).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goal_ref: Option<ObjectReference>,
@@ -98,6 +115,26 @@ pub struct Edge {
     /// `hard` (default) blocks `to`; `soft` is advisory and reserved.
     #[serde(rename = "type", default)]
     pub edge_type: EdgeType,
+    /// On which outcome of `from` the node `to` runs (PlanSpec extension, Argo's `depends` in
+    /// PlanSpec form): `success` (the default for a hard edge), `failure`, `skipped`, or
+    /// `always` (any outcome; the default for a soft edge). When the outcome does not match,
+    /// `to` is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<EdgeCondition>,
+}
+
+/// On which outcome of its upstream node an edge lets the downstream node run: `success`,
+/// `failure`, `skipped` or `always`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)] // values are listed in the type's doc (variant docs would turn `enum` into `oneOf`)
+pub enum EdgeCondition {
+    Success,
+    Failure,
+    Skipped,
+    Always,
 }
 
 /// Type of an edge: `hard` (default) or `soft` (advisory, reserved).
@@ -155,7 +192,34 @@ pub struct PlanStatus {
     pub observed_generation: Option<u64>,
 }
 
+impl PlanSpec {
+    /// The graph the Plan runs: `graph` as written, or `steps` made into a chain (each step
+    /// depends on the one before it).
+    pub fn effective_graph(&self) -> std::borrow::Cow<'_, Graph> {
+        if self.steps.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.graph);
+        }
+        let mut nodes = self.steps.clone();
+        for i in 1..nodes.len() {
+            let previous = nodes[i - 1].id().clone();
+            let depends_on = nodes[i].depends_on_mut();
+            if !depends_on.contains(&previous) {
+                depends_on.push(previous);
+            }
+        }
+        std::borrow::Cow::Owned(Graph {
+            nodes,
+            edges: Vec::new(),
+        })
+    }
+}
+
 impl Graph {
+    /// `true` if the graph has no nodes and no edges (absent).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.edges.is_empty()
+    }
+
     /// The node with this id (the first one, if ids repeat).
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.id() == id)

@@ -41,6 +41,8 @@ pub fn render(view: &View) -> String {
             Shape::Task => "",
             Shape::Gate => ", shape=diamond, style=\"\"",
             Shape::External => ", shape=parallelogram, style=\"\"",
+            Shape::SubPlan => ", shape=component, style=\"\"",
+            Shape::Placeholder => ", shape=note, style=\"dashed\"",
             // A group without members is drawn as a node of its own.
             Shape::Group => ", shape=box3d, style=\"\"",
         };

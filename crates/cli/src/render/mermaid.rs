@@ -31,6 +31,8 @@ pub fn render(view: &View) -> String {
             Shape::Task => format!("[\"{text}\"]"),
             Shape::Gate => format!("{{\"{text}\"}}"),
             Shape::External => format!("[/\"{text}\"/]"),
+            Shape::SubPlan => format!("[[\"{text}\"]]"),
+            Shape::Placeholder => format!("([\"{text}\"])"),
             Shape::Group => format!("[[\"{text}\"]]"),
         };
         let _ = writeln!(out, "{pad}{}{shaped}", ids[i]);

@@ -23,6 +23,10 @@ pub enum Shape {
     Gate,
     Group,
     External,
+    /// A sub-plan node.
+    SubPlan,
+    /// A Placeholder node.
+    Placeholder,
 }
 
 /// One node of the view.
@@ -77,6 +81,8 @@ impl View {
                     NodeKind::Gate => Shape::Gate,
                     NodeKind::Group => Shape::Group,
                     NodeKind::External => Shape::External,
+                    NodeKind::Plan => Shape::SubPlan,
+                    NodeKind::Placeholder => Shape::Placeholder,
                 },
                 name: n.name.clone(),
                 group: n.group,
@@ -214,6 +220,7 @@ fn layers(n: usize, edges: &[ViewEdge]) -> Option<Vec<Vec<usize>>> {
             } else {
                 EdgeType::Hard
             },
+            on: None,
         })
         .collect();
     PlanGraph::from_nodes(&nodes, &edges).layers()

@@ -40,6 +40,8 @@ fn marker(shape: Shape, term: Term) -> String {
         Shape::Gate => (term.glyph("◇", "<G>"), styles::gate()),
         Shape::Group => (term.glyph("▣", "[#]"), styles::group()),
         Shape::External => (term.glyph("⬡", "(E)"), styles::external()),
+        Shape::SubPlan => (term.glyph("⧉", "[P]"), styles::strong()),
+        Shape::Placeholder => (term.glyph("◌", "(?)"), styles::external()),
     };
     term.paint(glyph, style)
 }
@@ -213,6 +215,8 @@ fn legend(view: &View, term: Term) -> String {
         format!("{} gate", marker(Shape::Gate, term)),
         format!("{} group", marker(Shape::Group, term)),
         format!("{} external", marker(Shape::External, term)),
+        format!("{} sub-plan", marker(Shape::SubPlan, term)),
+        format!("{} placeholder", marker(Shape::Placeholder, term)),
         format!("{} depends on", term.glyph("←", "<-")),
         format!("{} soft (advisory)", term.glyph("┄", "~")),
     ];

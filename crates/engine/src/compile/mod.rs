@@ -166,6 +166,14 @@ pub enum CompileError {
         /// The id read.
         read: String,
     },
+    /// TEMPORARY while composition lands: a node kind the engine does not run yet.
+    #[error("node `{node}`: {kind} nodes do not run yet")]
+    NotYetRunnable {
+        /// The node.
+        node: String,
+        /// Its kind.
+        kind: &'static str,
+    },
     /// The CEL evaluator thread could not be started, so expressions cannot be checked.
     #[error("the expression evaluator is unavailable (its thread could not be started)")]
     EvaluatorUnavailable,
@@ -329,6 +337,12 @@ fn kind_of(node: &Node) -> Result<Option<ExecKind>, CompileError> {
                 .transpose()?,
         }),
         Node::Group(_) => return Ok(None),
+        Node::Plan(_) | Node::Placeholder(_) => {
+            return Err(CompileError::NotYetRunnable {
+                node: node.id().to_string(),
+                kind: node.kind().as_str(),
+            })
+        }
     }))
 }
 
@@ -343,6 +357,16 @@ fn timeout_of(node: &Node) -> Result<Option<u64>, CompileError> {
             .timeout
             .as_ref()
             .map(|d| millis(&e.id, "timeout", d))
+            .transpose(),
+        Node::Plan(p) => p
+            .timeout
+            .as_ref()
+            .map(|d| millis(&p.id, "timeout", d))
+            .transpose(),
+        Node::Placeholder(p) => p
+            .timeout
+            .as_ref()
+            .map(|d| millis(&p.id, "timeout", d))
             .transpose(),
         Node::Gate(_) | Node::Group(_) => Ok(None),
     }

@@ -1,9 +1,12 @@
-//! Plan graph nodes, discriminated by `kind`: Task, Gate, Group, External.
+//! Plan graph nodes, discriminated by `kind`: Task, Gate, Group, External, and the
+//! composition kinds Plan (a sub-plan) and Placeholder (a value filled in at run time).
 //!
 //! Every variant repeats the common fields (`id`, `name`, `description`, `context`,
 //! `dependsOn`) so that each variant's schema lists exactly the fields it allows.
 
+use super::composition::{PlaceholderNode, PlanNode};
 use super::criteria::AcceptanceCriterion;
+use super::matrix::{Concurrency, Matrix};
 use crate::common::{Duration, NodeId, OutputName};
 use crate::context::ContextItem;
 use crate::meta::ObjectReference;
@@ -11,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Kind of a plan node: `Task`, `Gate`, `Group` or `External`.
+/// Kind of a plan node: `Task`, `Gate`, `Group`, `External`, `Plan` or `Placeholder`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -21,6 +24,8 @@ pub enum NodeKind {
     Gate,
     Group,
     External,
+    Plan,
+    Placeholder,
 }
 
 impl NodeKind {
@@ -31,6 +36,8 @@ impl NodeKind {
             NodeKind::Gate => "Gate",
             NodeKind::Group => "Group",
             NodeKind::External => "External",
+            NodeKind::Plan => "Plan",
+            NodeKind::Placeholder => "Placeholder",
         }
     }
 }
@@ -54,6 +61,10 @@ pub enum Node {
     Group(GroupNode),
     /// A wait for something outside the plan (a URI, another resource, a webhook).
     External(ExternalNode),
+    /// Another Plan, run as a child Execution (PlanSpec extension).
+    Plan(PlanNode),
+    /// A value filled in at run time (PlanSpec extension).
+    Placeholder(PlaceholderNode),
 }
 
 macro_rules! common_accessor {
@@ -63,6 +74,8 @@ macro_rules! common_accessor {
             Node::Gate(n) => &n.$field,
             Node::Group(n) => &n.$field,
             Node::External(n) => &n.$field,
+            Node::Plan(n) => &n.$field,
+            Node::Placeholder(n) => &n.$field,
         }
     };
 }
@@ -75,6 +88,8 @@ impl Node {
             Node::Gate(_) => NodeKind::Gate,
             Node::Group(_) => NodeKind::Group,
             Node::External(_) => NodeKind::External,
+            Node::Plan(_) => NodeKind::Plan,
+            Node::Placeholder(_) => NodeKind::Placeholder,
         }
     }
 
@@ -90,7 +105,31 @@ impl Node {
 
     /// The node's description, if any.
     pub fn description(&self) -> Option<&str> {
-        common_accessor!(self, description).as_deref()
+        match self {
+            Node::Placeholder(n) => Some(&n.description),
+            Node::Task(n) => n.description.as_deref(),
+            Node::Gate(n) => n.description.as_deref(),
+            Node::Group(n) => n.description.as_deref(),
+            Node::External(n) => n.description.as_deref(),
+            Node::Plan(n) => n.description.as_deref(),
+        }
+    }
+
+    /// The ids this node depends on, for editing (e.g. when `spec.steps` become a chain).
+    pub fn depends_on_mut(&mut self) -> &mut Vec<NodeId> {
+        match self {
+            Node::Task(n) => &mut n.depends_on,
+            Node::Gate(n) => &mut n.depends_on,
+            Node::Group(n) => &mut n.depends_on,
+            Node::External(n) => &mut n.depends_on,
+            Node::Plan(n) => &mut n.depends_on,
+            Node::Placeholder(n) => &mut n.depends_on,
+        }
+    }
+
+    /// `true` for a Task marked `finally` (an exit handler).
+    pub fn is_finally(&self) -> bool {
+        matches!(self, Node::Task(t) if t.finally)
     }
 
     /// The node's context items.
@@ -171,6 +210,19 @@ pub struct TaskNode {
     /// of this, its Capabilities' and its provider's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<crate::policy::RiskLevel>,
+    /// Fan the Task out into instances, one per combination of axis values (PlanSpec
+    /// extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<Matrix>,
+    /// A keyed limit on how many Tasks holding the same key run at once, across Executions
+    /// (PlanSpec extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+    /// An exit handler (PlanSpec extension): runs once every other node is finished, whatever
+    /// their outcome, and reads the run's outcome as `execution.outcome` (`Succeeded` or
+    /// `Failed`). It may depend only on other `finally` Tasks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finally: bool,
 }
 
 /// How a Task's failed attempts are retried (PlanSpec extension). `retries` still says how
