@@ -93,6 +93,8 @@ pub enum Command {
     Reject(crate::commands::ops::ReviewArgs),
     /// List the Gates waiting for your approval (you are a reviewer, not the run's creator).
     Approvals(crate::commands::approvals::ApprovalsArgs),
+    /// List the keyed concurrency leases: who holds each key, since when, until when, and who waits.
+    Leases(crate::commands::leases::LeasesArgs),
     /// Cancel an Execution: running nodes finish, nothing new starts (`--force` kills them).
     Cancel(crate::commands::ops::CancelArgs),
     /// Re-run an Execution's failed nodes (or `--from NODE`) and what depends on them.
@@ -101,6 +103,8 @@ pub enum Command {
     Complete(crate::commands::ops::CompleteArgs),
     /// Fail a node that waits for a person.
     Fail(crate::commands::ops::FailArgs),
+    /// Fill a Placeholder that awaits input with a value (checked against its schema and rules).
+    Resolve(crate::commands::resolve::ResolveArgs),
     /// Print the logs of an Execution's nodes (`-f` follows).
     Logs(crate::commands::logs::LogsArgs),
     /// Show an Execution's journal as a timeline of stages, with who acted.
@@ -294,6 +298,22 @@ pub struct GetArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = ObjectFormat::Table)]
     pub output: ObjectFormat,
+
+    /// `get nodes execution/NAME`: only the nodes in this phase (`Failed`, `Running` …).
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+
+    /// `get nodes execution/NAME`: only the instances of this matrix node.
+    #[arg(long, value_name = "NODE")]
+    pub matrix: Option<String>,
+
+    /// `get nodes execution/NAME`: show at most this many nodes [default: 500].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// `get nodes execution/NAME`: resume after the token a previous listing printed.
+    #[arg(long = "continue", value_name = "TOKEN")]
+    pub continue_from: Option<String>,
 }
 
 /// `planspec diff`.
@@ -627,6 +647,18 @@ pub struct ServerArgs {
     #[arg(long, value_name = "VERDICT", default_value = "allow", value_parser = ["allow", "assist", "deny"])]
     pub policy_default: String,
 
+    /// How long a keyed concurrency lease (a Task's `concurrency`) outlives its holder's last
+    /// renewal, as a duration (`30s`, `500ms`, `2m`). Leases are renewed every third of it; a
+    /// dead server's leases are taken over once it has passed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+
+    /// Most Task attempts running at once across every Execution; the others wait, the
+    /// Execution with the higher Goal `priority` first, then in arrival order. Default: no
+    /// limit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_running_tasks: Option<u32>,
+
     /// The trust policy Provider manifests are verified against (YAML or JSON:
     /// `trustedPublishers`, `allowExpiredSignatures`). Without it no publisher is trusted.
     #[arg(long, value_name = "FILE")]
@@ -656,4 +688,14 @@ mod tests {
     fn command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
+}
+
+/// `--lease-ttl`: a Go-style duration of at least 100 ms.
+fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = planspec_model::common::parse_go_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration (like `30s`, `500ms`, `2m`)"))?;
+    if ttl < std::time::Duration::from_millis(100) {
+        return Err(format!("`{text}` is shorter than the least TTL, 100ms"));
+    }
+    Ok(ttl)
 }

@@ -82,6 +82,50 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         poll_interval_ms: Option<u64>,
     },
+    /// Start the child Execution of a `Plan` node (idempotently: an existing child of this
+    /// node and attempt is used as it is, a finished one is reported at once), with `inputs`
+    /// as its parameters, from the Plan the run pinned at start. Answer with `ChildFinished`.
+    StartChild {
+        /// The `Plan` node.
+        node: NodeId,
+        /// The attempt (each attempt has its own child).
+        attempt: u32,
+        /// The attempt's idempotency key.
+        idempotency_key: String,
+        /// The child's parameters (the node's `inputs`, interpolated).
+        inputs: Value,
+        /// The node's `timeout`, in milliseconds (the engine enforces it with a timer and a
+        /// `Kill`, which cancels the child with force).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Cancel the child Execution of a `Plan` node (the parent is being cancelled
+    /// gracefully; a forced stop is a `Kill`). The child's end still arrives as
+    /// `ChildFinished`.
+    CancelChild {
+        /// The `Plan` node.
+        node: NodeId,
+        /// The attempt whose child is cancelled.
+        attempt: u32,
+        /// Kill the child's running attempts too.
+        force: bool,
+    },
+    /// Look up the resources that may fill a Placeholder: those of `kind` in the Execution's
+    /// namespace matching `selector`'s labels, the first by name. Answer with
+    /// `PlaceholderValue` (source `selector`): its name for a `capability`/`plan` placeholder,
+    /// its `spec` for data; no `value` when nothing matches.
+    ResolveSelector {
+        /// The Placeholder node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// The kind of resource.
+        kind: String,
+        /// The labels to match.
+        selector: planspec_model::meta::LabelSelector,
+        /// What fills the node (decides name or `spec`).
+        value_type: planspec_model::plan::PlaceholderType,
+    },
     /// Arm a timer (replacing one with the same id). Answer with `TimerFired` at `due_at`.
     StartTimer {
         /// The timer.
@@ -103,6 +147,34 @@ pub enum Command {
         attempt: u32,
         /// The attempt's idempotency key.
         idempotency_key: String,
+    },
+    /// Take a slot of the keyed lease a Task's `concurrency` names, waiting (in `priority`
+    /// order, then first come first served) while every slot is held. Answer with
+    /// `LeaseAcquired`. Asked again for a held lease after a restart: the lease must be taken
+    /// anew before the attempt continues.
+    AcquireLease {
+        /// The Task.
+        node: NodeId,
+        /// The key (expressions evaluated).
+        key: String,
+        /// How many holders the key allows.
+        limit: u32,
+        /// The Goal's `priority` (0–1000, higher first).
+        priority: u32,
+    },
+    /// Give up a Task's lease: release the slot it holds, or (without a slot) stop waiting
+    /// for one. Idempotent.
+    ReleaseLease {
+        /// The Task.
+        node: NodeId,
+        /// The key.
+        key: String,
+        /// The slot held, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slot: Option<u32>,
+        /// The token of the tenure, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<u64>,
     },
     /// The execution finished: record its final phase.
     Finish {

@@ -52,6 +52,12 @@ pub enum Input {
         /// from before governance) nodes are not routed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         governance: Option<Box<Governance>>,
+        /// Most nodes running at once (the Execution's `maxParallel`; `None`: no limit).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_parallel: Option<u32>,
+        /// The Execution's `failFast`: the first failure stops anything new from starting.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fail_fast: bool,
     },
     /// A provider finished an attempt of a Task.
     NodeResult {
@@ -63,6 +69,10 @@ pub enum Input {
         attempt: u32,
         /// How it went.
         outcome: Outcome,
+        /// The process's exit code, when the provider ran one (`exec`). Informational: the
+        /// engine decides nothing from it; run artifacts report it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
     },
     /// The runtime checked a Task's acceptance criteria.
     CriteriaResult {
@@ -125,6 +135,62 @@ pub enum Input {
         /// Who asked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         by: Option<String>,
+    },
+    /// The child Execution a `Plan` node started finished.
+    ChildFinished {
+        /// When.
+        at: u64,
+        /// The `Plan` node.
+        node: NodeId,
+        /// The node's attempt the child belongs to.
+        attempt: u32,
+        /// The child Execution's name.
+        child: String,
+        /// How the child ended: `Succeeded`, `Failed` or `Cancelled`.
+        phase: ExecutionPhase,
+        /// The child's outputs: for each child node with outputs, `{<node id>: {outputs…}}`.
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        outputs: Map<String, Value>,
+        /// The child's reason code, unless it succeeded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The child's message.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+    },
+    /// A value for a Placeholder node: the answer to a selector lookup (`value` absent: nothing
+    /// matched), or a person's value (`planspec resolve`).
+    PlaceholderValue {
+        /// When.
+        at: u64,
+        /// The Placeholder node.
+        node: NodeId,
+        /// The node's attempt the value is for.
+        attempt: u32,
+        /// Where it comes from: `selector` or `person`.
+        source: crate::placeholder::Source,
+        /// The value; absent when the source has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+        /// Who gave it (a person), or which resource it is (a selector's match).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// The runtime granted the lease a Task's `concurrency` asked for (`AcquireLease`).
+    LeaseAcquired {
+        /// When.
+        at: u64,
+        /// The Task.
+        node: NodeId,
+        /// The key, as the engine asked for it.
+        key: String,
+        /// The slot held (`0..limit`).
+        slot: u32,
+        /// The lease's fencing token.
+        token: u64,
+        /// Who holds it (the runtime instance, execution and node), for people.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        holder: String,
     },
     /// Someone re-runs a finished execution.
     RetryRequested {
@@ -294,6 +360,18 @@ pub enum Decision {
         /// The Gate resource.
         gate_ref: ObjectReference,
     },
+    /// A Placeholder node waits for its value from `source`: a selector lookup or its
+    /// resolver's provider (the node is `Running`), or a person (`AwaitingInput`).
+    PlaceholderWaiting {
+        /// When.
+        at: u64,
+        /// The node.
+        node: NodeId,
+        /// The attempt.
+        attempt: u32,
+        /// What it waits for.
+        source: crate::placeholder::Source,
+    },
     /// A Task's provider succeeded; its acceptance criteria are being checked.
     CriteriaRequested {
         /// When.
@@ -402,6 +480,43 @@ pub enum Decision {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         message: String,
     },
+    /// A Task admitted to dispatch waits for the lease its `concurrency` names.
+    LeaseRequested {
+        /// When.
+        at: u64,
+        /// The Task.
+        node: NodeId,
+        /// The key with its expressions evaluated.
+        key: String,
+        /// How many holders the key allows.
+        limit: u32,
+    },
+    /// A Task got its lease (`LeaseAcquired`); its attempt dispatches.
+    LeaseGranted {
+        /// When.
+        at: u64,
+        /// The Task.
+        node: NodeId,
+        /// The key.
+        key: String,
+        /// The slot held.
+        slot: u32,
+        /// The lease's fencing token.
+        token: u64,
+    },
+    /// A matrix Task fanned out: its instances are derived again, by the fold too, from the
+    /// graph, the parameters and the upstream outputs (see [`crate::matrix`]); the journal
+    /// keeps only their number and digest, which a fold checks.
+    MatrixExpanded {
+        /// When.
+        at: u64,
+        /// The matrix node.
+        node: NodeId,
+        /// How many instances.
+        instances: u32,
+        /// `sha256:<hex>` over the instance ids, in instance order.
+        digest: String,
+    },
     /// The input changed nothing.
     InputIgnored {
         /// When.
@@ -436,6 +551,9 @@ const INPUT_TYPES: &[&str] = &[
     "TimerFired",
     "CancelRequested",
     "RetryRequested",
+    "LeaseAcquired",
+    "PlaceholderValue",
+    "ChildFinished",
 ];
 
 impl<'de> Deserialize<'de> for Event {
@@ -468,7 +586,10 @@ impl Input {
             | Input::ExternalCompleted { at, .. }
             | Input::TimerFired { at, .. }
             | Input::CancelRequested { at, .. }
-            | Input::RetryRequested { at, .. } => *at,
+            | Input::RetryRequested { at, .. }
+            | Input::LeaseAcquired { at, .. }
+            | Input::PlaceholderValue { at, .. }
+            | Input::ChildFinished { at, .. } => *at,
         }
     }
 }
@@ -485,6 +606,7 @@ impl Decision {
             | Decision::NodeSkipped { at, .. }
             | Decision::NodeStarted { at, .. }
             | Decision::GateOpened { at, .. }
+            | Decision::PlaceholderWaiting { at, .. }
             | Decision::CriteriaRequested { at, .. }
             | Decision::NodeSucceeded { at, .. }
             | Decision::RetryScheduled { at, .. }
@@ -493,6 +615,9 @@ impl Decision {
             | Decision::CancelAccepted { at, .. }
             | Decision::ExecutionRetried { at, .. }
             | Decision::ExecutionCompleted { at, .. }
+            | Decision::LeaseRequested { at, .. }
+            | Decision::LeaseGranted { at, .. }
+            | Decision::MatrixExpanded { at, .. }
             | Decision::InputIgnored { at, .. } => *at,
         }
     }
@@ -563,7 +688,8 @@ mod tests {
                     reason: ReasonCode::ProviderFailed,
                     message: "exit 1".into(),
                     retryable: true
-                }
+                },
+                exit_code: None,
             })
         );
         assert!(serde_json::from_value::<Event>(json!({"type": "Nope", "at": 1})).is_err());

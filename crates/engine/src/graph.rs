@@ -4,7 +4,7 @@
 use crate::ids::{canonical_json, sha256_digest};
 use crate::policy::Constraints;
 use crate::reason::ReasonCode;
-use planspec_model::plan::{AcceptanceCriterion, ExternalRef};
+use planspec_model::plan::{AcceptanceCriterion, EdgeCondition, ExternalRef};
 use planspec_model::policy::RiskLevel;
 use planspec_model::{NodeId, ObjectReference, OutputName};
 use serde_json::{json, Map, Value};
@@ -21,6 +21,13 @@ pub struct Limits {
     /// Longest message kept from a provider or runtime (default 4 KiB); longer ones are cut
     /// at a character boundary.
     pub max_message_bytes: usize,
+    /// Most instances one matrix may expand into (default
+    /// [`DEFAULT_MAX_INSTANCES`](planspec_model::plan::DEFAULT_MAX_INSTANCES)); more fail the
+    /// matrix node with `plan_expansion_limit`.
+    pub max_matrix_instances: usize,
+    /// Most nodes one run may hold, graph nodes and matrix instances together (default
+    /// 200,000); more fail the matrix node that would exceed it with `plan_expansion_limit`.
+    pub max_run_nodes: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +36,8 @@ impl Default for Limits {
             max_output_bytes: 256 << 10,
             max_input_bytes: 256 << 10,
             max_message_bytes: 4 << 10,
+            max_matrix_instances: planspec_model::plan::DEFAULT_MAX_INSTANCES,
+            max_run_nodes: 200_000,
         }
     }
 }
@@ -153,6 +162,10 @@ pub enum ExecKind {
     Gate(GateConfig),
     /// Wait for something outside the plan.
     External(ExternalConfig),
+    /// Run another Plan as a child Execution (a `Plan` node).
+    Plan(PlanConfig),
+    /// Wait for a value (a `Placeholder` node).
+    Placeholder(crate::placeholder::PlaceholderConfig),
 }
 
 impl ExecKind {
@@ -162,6 +175,8 @@ impl ExecKind {
             ExecKind::Task(_) => "Task",
             ExecKind::Gate(_) => "Gate",
             ExecKind::External(_) => "External",
+            ExecKind::Plan(_) => "Plan",
+            ExecKind::Placeholder(_) => "Placeholder",
         }
     }
 }
@@ -181,6 +196,24 @@ pub struct TaskConfig {
     pub capability_refs: Vec<ObjectReference>,
     /// The Task's own declared risk, if any.
     pub risk: Option<RiskLevel>,
+    /// The keyed concurrency limit (`concurrency`): the lease an attempt needs first.
+    pub concurrency: Option<LeaseConfig>,
+    /// The matrix the Task fans out into (see [`crate::matrix`]); `None` for a plain Task.
+    pub matrix: Option<planspec_model::plan::Matrix>,
+}
+
+/// A Task's `concurrency`: at most `limit` Tasks holding the same key (in the Execution's
+/// namespace) run at once. The key is evaluated when the Task is admitted to dispatch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// The key as written; may hold `${{ }}` expressions.
+    pub key: String,
+    /// `true` if the key holds an expression.
+    pub has_expressions: bool,
+    /// The nodes its expressions read.
+    pub reads: Reads,
+    /// How many holders the key allows at once (1: a mutex).
+    pub limit: u32,
 }
 
 /// A Gate node's configuration.
@@ -197,6 +230,17 @@ pub struct ExternalConfig {
     pub external_ref: ExternalRef,
     /// How often the runtime checks, in milliseconds.
     pub poll_interval_ms: Option<u64>,
+}
+
+/// A `Plan` node's configuration: which Plan runs as the child Execution and its parameters.
+/// The runtime resolves `plan_ref` when the root Execution starts and pins the result; the
+/// engine only asks for the child ([`Command::StartChild`](crate::Command::StartChild)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanConfig {
+    /// The Plan reference as written (by name, or series and version range).
+    pub plan_ref: planspec_model::plan::PlanReference,
+    /// The child's parameters, possibly holding `${{ }}` expressions.
+    pub inputs: Template,
 }
 
 /// A node of the execution graph: a Task, Gate or External node of the Plan. Groups are not
@@ -218,6 +262,28 @@ pub struct ExecNode {
     pub timeout_ms: Option<u64>,
     /// The innermost Group the node belongs to, for display.
     pub group: Option<NodeId>,
+    /// Dependencies whose edge names the upstream outcome it needs (`on: failure`,
+    /// `on: skipped`), as (index, condition), sorted by index. Each is also in
+    /// [`soft_deps`](Self::soft_deps), so the node waits for it like any dependency.
+    pub edge_conditions: Vec<(usize, EdgeCondition)>,
+    /// `true` for a `finally` Task: it runs once every other node is terminal, whatever
+    /// the outcome (compiled as soft dependencies on every non-`finally` node).
+    pub finally: bool,
+}
+
+impl ExecNode {
+    /// The matrix of a Task that fans out, if this node is one.
+    pub fn matrix(&self) -> Option<&planspec_model::plan::Matrix> {
+        match &self.kind {
+            ExecKind::Task(task) => task.matrix.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// `true` for a Task with a `matrix`.
+    pub fn is_matrix(&self) -> bool {
+        self.matrix().is_some()
+    }
 }
 
 /// The compiled graph. See the crate documentation for its rules.
@@ -375,9 +441,34 @@ impl ExecGraph {
                         "externalRef": e.external_ref,
                         "pollIntervalMs": e.poll_interval_ms,
                     }),
+                    ExecKind::Plan(p) => json!({
+                        "planRef": p.plan_ref,
+                        "inputs": p.inputs.value,
+                    }),
+                    ExecKind::Placeholder(p) => json!({
+                        "type": p.value_type,
+                        "schema": p.schema,
+                        "rules": p.rules,
+                        "selector": p.selector,
+                        "resolverRef": p.resolver_ref,
+                    }),
                 };
                 if let (Value::Object(node), Value::Object(extra)) = (&mut node, extra) {
                     node.extend(extra);
+                }
+                // Only when used, so the digests of plans without them stay as they were.
+                if let Value::Object(node) = &mut node {
+                    if !n.edge_conditions.is_empty() {
+                        let on: Map<String, Value> = n
+                            .edge_conditions
+                            .iter()
+                            .map(|&(d, c)| (self.nodes[d].id.to_string(), json!(c)))
+                            .collect();
+                        node.insert("on".into(), Value::Object(on));
+                    }
+                    if n.finally {
+                        node.insert("finally".into(), json!(true));
+                    }
                 }
                 // Only when declared, so the digests of plans without risk stay as they were.
                 if let (Value::Object(node), ExecKind::Task(TaskConfig { risk: Some(risk), .. })) =
@@ -385,16 +476,52 @@ impl ExecGraph {
                 {
                     node.insert("risk".into(), json!(risk));
                 }
+                // Only when declared, so the digests of plans without it stay as they were.
+                if let (
+                    Value::Object(node),
+                    ExecKind::Task(TaskConfig {
+                        concurrency: Some(lease),
+                        ..
+                    }),
+                ) = (&mut node, &n.kind)
+                {
+                    node.insert(
+                        "concurrency".into(),
+                        json!({"key": lease.key, "limit": lease.limit}),
+                    );
+                }
+                // Only when declared, so the digests of plans without it stay as they were.
+                if let (
+                    Value::Object(node),
+                    ExecKind::Task(TaskConfig {
+                        matrix: Some(matrix),
+                        ..
+                    }),
+                ) = (&mut node, &n.kind)
+                {
+                    node.insert("matrix".into(), json!(matrix));
+                }
                 node
             })
             .collect();
+        let mut limits = json!({
+            "maxOutputBytes": self.limits.max_output_bytes,
+            "maxInputBytes": self.limits.max_input_bytes,
+            "maxMessageBytes": self.limits.max_message_bytes,
+        });
+        // The expansion limits only matter (and only enter the digest) with a matrix.
+        if self.nodes.iter().any(ExecNode::is_matrix) {
+            if let Value::Object(limits) = &mut limits {
+                limits.insert(
+                    "maxMatrixInstances".into(),
+                    json!(self.limits.max_matrix_instances),
+                );
+                limits.insert("maxRunNodes".into(), json!(self.limits.max_run_nodes));
+            }
+        }
         json!({
             "format": "planspec-engine/graph/v1",
-            "limits": {
-                "maxOutputBytes": self.limits.max_output_bytes,
-                "maxInputBytes": self.limits.max_input_bytes,
-                "maxMessageBytes": self.limits.max_message_bytes,
-            },
+            "limits": limits,
             "goal": self.goal,
             "goalTimeoutMs": self.goal_timeout_ms,
             "plan": self.plan,

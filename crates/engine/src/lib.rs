@@ -79,6 +79,8 @@ pub mod evidence;
 mod graph;
 mod ids;
 mod machine;
+pub mod matrix;
+pub mod placeholder;
 pub mod policy;
 mod reason;
 mod replay;
@@ -90,13 +92,13 @@ pub use command::{Command, Step};
 pub use compile::{compile, compile_with, CompileError, MAX_EXPANDED_EDGES, MAX_INPUT_DEPTH};
 pub use event::{Decision, Event, Input, Outcome, Verdict};
 pub use graph::{
-    Condition, ExecGraph, ExecKind, ExecNode, Expr, ExternalConfig, GateConfig, Limits, Reads,
-    RetryConfig, TaskConfig, Template, Test,
+    Condition, ExecGraph, ExecKind, ExecNode, Expr, ExternalConfig, GateConfig, Limits,
+    PlanConfig, Reads, RetryConfig, TaskConfig, Template, Test,
 };
 pub use ids::{idempotency_key, InvalidTimerId, TimerId, IDEMPOTENCY_KEY_PREFIX};
 pub use machine::{
-    Activity, Approval, ArmedTimer, CancelMode, Counters, Execution, NodePhase, NodeState,
-    Snapshot, State, VerdictRecord,
+    Activity, Approval, ArmedTimer, CancelMode, Counters, Execution, LeaseHold, NodePhase,
+    NodeState, Snapshot, State, VerdictRecord,
 };
 pub use reason::{ReasonCategory, ReasonCode, UnknownReasonCode};
 pub use replay::{replay, Divergence};
@@ -112,6 +114,14 @@ pub enum EngineError {
         graph: String,
         /// The digest the journal or snapshot names.
         journal: String,
+    },
+    /// A `MatrixExpanded` entry does not give the instances the run derives.
+    #[error("matrix node `{node}`: the journal's expansion does not fit the run: {message}")]
+    ExpansionMismatch {
+        /// The matrix node.
+        node: String,
+        /// What differs.
+        message: String,
     },
     /// A journal entry names a node the graph does not have.
     #[error("a journal entry names node `{node}`, which is not in the graph")]

@@ -145,6 +145,24 @@ reason_codes! {
     /// The Goal's `budgetUsd` is spent.
     BudgetExceeded = "budget_exceeded", Failure, false,
         "The costs providers reported reached the Goal's `budgetUsd`; no further attempt is dispatched.";
+    /// The child Execution of a `Plan` node failed or was cancelled.
+    SubplanFailed = "subplan_failed", Failure, false,
+        "The child Execution a `Plan` node started failed (or was cancelled on its own); the message names the child and its reason.";
+    /// A Placeholder's value broke its `schema` or `rules` (a person's value is refused instead, and the node keeps waiting).
+    PlaceholderRejected = "placeholder_rejected", Failure, false,
+        "The value a parameter, a selector or a resolver gave a Placeholder broke its `schema` or `rules`; the message names the source and the constraint. (A person's bad value is refused and the node keeps waiting: journaled as ignored with this code.)";
+    /// A Placeholder got no value within its `timeout`.
+    PlaceholderTimeout = "placeholder_timeout", Failure, false,
+        "A Placeholder got no value within its `timeout`.";
+    /// A matrix expands into more instances than allowed.
+    PlanExpansionLimit = "plan_expansion_limit", Failure, false,
+        "A Task's `matrix` expands into more instances than one matrix may have (10,000 by default), or the run would hold more nodes than allowed (200,000 by default); the message names the node and the count. Literal and parameter axes are checked before any node runs.";
+    /// A matrix has no instances.
+    MatrixEmpty = "matrix_empty", Failure, false,
+        "A Task's `matrix` has an axis with no values (literal, from a parameter, or from an upstream output), or `exclude` removed every combination; the message names the axis.";
+    /// A matrix axis cannot be read.
+    MatrixInvalid = "matrix_invalid", Failure, false,
+        "A Task's `matrix` axis names a parameter or upstream output that is missing or not a list, or two instances have the same coordinates; the message names the axis.";
     // Skips.
     /// The `when` condition is false.
     WhenFalse = "when_false", Skip, false,
@@ -155,6 +173,12 @@ reason_codes! {
     /// A hard dependency was skipped.
     UpstreamSkipped = "upstream_skipped", Skip, false,
         "A node this one depends on by a hard edge was skipped; skips propagate along hard edges.";
+    /// An edge's `on` condition can no longer be met.
+    EdgeConditionUnmet = "edge_condition_unmet", Skip, false,
+        "An edge into the node names an outcome of its upstream node (`on: failure`, `on: skipped`) that did not happen; the message names the edge.";
+    /// A node failed under `failFast` (the Execution's, or a matrix's among its instances).
+    FailFast = "fail_fast", Skip, false,
+        "A node failed and the run fails fast, so this node was not started: the Execution has `failFast: true` (`finally` Tasks still run), or the node is an instance of a matrix with `failFast: true` and another instance failed before it started.";
     // Cancellation.
     /// The execution was cancelled before the node started.
     Cancelled = "cancelled", Cancel, false,
@@ -203,6 +227,15 @@ reason_codes! {
     /// The store failed while the execution was being pinned.
     StoreUnavailable = "store_unavailable", Start, false,
         "The store failed while the Plan, Goal and Bindings were being read.";
+    /// A `Plan` node names a Plan that does not exist.
+    SubplanNotFound = "subplan_not_found", Start, false,
+        "A `Plan` node's `planRef` names no Plan (by name, or no version of the series matches the range); the message gives the path of Plan nodes from the root.";
+    /// Sub-plans run each other.
+    SubplanCycle = "subplan_cycle", Start, false,
+        "A Plan runs itself through `Plan` nodes (the same Plan uid twice on one path); the message gives the path.";
+    /// Sub-plans nest too deep.
+    SubplanDepthExceeded = "subplan_depth_exceeded", Start, false,
+        "Sub-plans nest deeper than 8 levels below the root Execution; the message gives the path.";
     // Ignored inputs.
     /// The execution has not started.
     ExecutionNotStarted = "execution_not_started", Ignored, false,

@@ -62,6 +62,7 @@ fn run_to_completion(run: &mut Run, first: Vec<Command>) -> ExecutionPhase {
                     outputs: Default::default(),
                     cost_usd: None,
                 },
+                exit_code: None,
             },
             Command::EvaluateCriteria {
                 node,

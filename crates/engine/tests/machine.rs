@@ -849,6 +849,8 @@ fn an_execution_started_for_another_graph_is_refused() {
             deadline: None,
             creator: None,
             governance: None,
+            max_parallel: None,
+            fail_fast: false,
         })
         .unwrap_err();
     assert!(err.to_string().contains("sha256:00"));
@@ -1084,6 +1086,7 @@ fn outputs_and_inputs_over_the_limit_fail_the_node() {
         max_output_bytes: 1_000,
         max_input_bytes: 1_500,
         max_message_bytes: 100,
+        ..planspec_engine::Limits::default()
     };
     let graph = std::sync::Arc::new(planspec_engine::compile_with(&p, None, limits).unwrap());
     let mut run = Run::new(graph);
@@ -1102,6 +1105,7 @@ fn outputs_and_inputs_over_the_limit_fail_the_node() {
             message: "é".repeat(500),
             retryable: true,
         },
+        exit_code: None,
     };
     run.send(long);
     let message = run.exec.node("chatty").unwrap().message.clone().unwrap();
@@ -1149,6 +1153,8 @@ fn each_retry_round_has_its_own_deadline() {
         deadline: Some(T0 + 60_000),
         creator: None,
         governance: None,
+        max_parallel: None,
+        fail_fast: false,
     });
     assert_eq!(
         timers(&step),

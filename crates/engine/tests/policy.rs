@@ -36,6 +36,8 @@ fn governed(run: &mut Run, governance: Governance, parameters: Value) -> planspe
         deadline: None,
         creator: Some(UserInfo::new("alice", ["dev"])),
         governance: Some(Box::new(governance)),
+        max_parallel: None,
+        fail_fast: false,
     })
 }
 
@@ -334,6 +336,7 @@ fn a_spent_budget_stops_dispatch() {
         node: NodeId::new("a"),
         attempt: 1,
         outcome: cost(0.6),
+        exit_code: None,
     });
     assert_eq!(dispatched_ids(&step), ["b"]);
     let step = run.send(Input::NodeResult {
@@ -341,6 +344,7 @@ fn a_spent_budget_stops_dispatch() {
         node: NodeId::new("b"),
         attempt: 1,
         outcome: cost(0.5),
+        exit_code: None,
     });
     assert!(dispatched_ids(&step).is_empty());
     assert_eq!(run.reason("c"), Some(ReasonCode::BudgetExceeded));
@@ -406,6 +410,8 @@ fn stored_journal() -> (Vec<Value>, Run) {
             )],
             ..Governance::default()
         })),
+        max_parallel: None,
+        fail_fast: false,
     });
     run.succeed("build", 1, json!({"image": "app:1"}));
     let entries = run
@@ -515,6 +521,7 @@ fn a_plans_own_constraints_apply_and_the_stricter_of_plan_and_goal_wins() {
             outputs: Default::default(),
             cost_usd: Some(0.6),
         },
+        exit_code: None,
     });
     assert!(dispatched_ids(&step).is_empty());
     assert_eq!(run.reason("b"), Some(ReasonCode::BudgetExceeded));

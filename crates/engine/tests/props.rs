@@ -189,6 +189,12 @@ impl World {
                     }
                 }
                 Command::Finish { .. } => {}
+                // The generated plans have no Plan or Placeholder nodes and no `concurrency`.
+                Command::StartChild { .. }
+                | Command::CancelChild { .. }
+                | Command::ResolveSelector { .. }
+                | Command::AcquireLease { .. }
+                | Command::ReleaseLease { .. } => {}
             }
         }
     }
@@ -221,6 +227,7 @@ impl World {
                     node: NodeId::new(node),
                     attempt,
                     outcome,
+                    exit_code: None,
                 }
             }
             Owed::Criteria(node, attempt) => Input::CriteriaResult {
@@ -365,6 +372,8 @@ proptest! {
             deadline: deadline.map(|d| run.now + d),
             creator: None,
             governance: None,
+            max_parallel: None,
+            fail_fast: false,
         };
         let first = run.send(start).commands;
         let mut world = World { run, owed: Vec::new(), choices, next: 0, retries_left: retries };

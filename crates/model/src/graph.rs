@@ -1,6 +1,7 @@
 //! A normalised, index-based view of a Plan's graph, for display and execution.
 //!
-//! Nodes keep their declaration order (a node's index is its position in `spec.graph.nodes`).
+//! Nodes keep their declaration order (a node's index is its position in `spec.graph.nodes`,
+//! or in `spec.steps`).
 //! Edges are the explicit `edges` followed by the hard edges implied by `dependsOn`. Unknown
 //! ids are skipped silently — the validator reports them — and adjacency is built once, so
 //! every query is linear or better in the size of the graph.
@@ -73,8 +74,13 @@ impl PlanGraph {
     /// * `A` in `N.dependsOn` adds the hard edge `A → N`, unless an explicit edge `A → N`
     ///   (of any type) exists: the explicit edge wins.
     /// * Self-loops are kept, so [`topo_order`](Self::topo_order) reports them as cycles.
+    ///
+    /// A Plan written as `spec.steps` is the chain its steps make
+    /// ([`PlanSpec::effective_graph`](crate::plan::PlanSpec::effective_graph)): each step
+    /// depends on the one before it.
     pub fn from_plan(plan: &Plan) -> PlanGraph {
-        Self::from_nodes(&plan.spec.graph.nodes, &plan.spec.graph.edges)
+        let graph = plan.spec.effective_graph();
+        Self::from_nodes(&graph.nodes, &graph.edges)
     }
 
     /// Builds the graph from nodes and explicit edges (see [`from_plan`](Self::from_plan)).

@@ -193,14 +193,30 @@ pub struct PlanStatus {
 }
 
 impl PlanSpec {
+    /// The Plan's nodes as declared: `spec.graph.nodes`, or `spec.steps` when the Plan is
+    /// written as ordered steps.
+    pub fn nodes(&self) -> &[Node] {
+        if self.steps.is_empty() {
+            &self.graph.nodes
+        } else {
+            &self.steps
+        }
+    }
+
     /// The graph the Plan runs: `graph` as written, or `steps` made into a chain (each step
-    /// depends on the one before it).
+    /// depends on the one before it, except that the first `finally` Task does not depend on
+    /// the step before it: `finally` Tasks run after every other node anyway).
     pub fn effective_graph(&self) -> std::borrow::Cow<'_, Graph> {
         if self.steps.is_empty() {
             return std::borrow::Cow::Borrowed(&self.graph);
         }
         let mut nodes = self.steps.clone();
         for i in 1..nodes.len() {
+            // The first `finally` Task after the other steps does not depend on the last of
+            // them: it runs once every other node is terminal, whatever their outcome.
+            if nodes[i].is_finally() && !nodes[i - 1].is_finally() {
+                continue;
+            }
             let previous = nodes[i - 1].id().clone();
             let depends_on = nodes[i].depends_on_mut();
             if !depends_on.contains(&previous) {

@@ -101,6 +101,8 @@ impl ControlPlane {
             registry,
             RuntimeOptions {
                 default_verdict: config.policy_default,
+                lease_ttl: config.lease_ttl,
+                max_running_tasks: config.max_running_tasks,
                 ..RuntimeOptions::new(data_dir.clone())
             },
         );

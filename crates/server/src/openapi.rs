@@ -415,6 +415,7 @@ fn operation_paths(paths: &mut Map<String, Value>) {
     );
     execution_operation_paths(paths);
     audit_paths(paths);
+    lease_paths(paths);
     paths.insert(
         format!("/apis/{GROUP}/{VERSION}"),
         json!({"get": {
@@ -468,6 +469,16 @@ fn execution_operation_paths(paths: &mut Map<String, Value>) {
             execution.clone(),
         ),
     );
+    paths.insert(
+        format!("{base}/executions/{{name}}/nodes/{{node}}/resolve"),
+        post(
+            "resolveExecutionNode",
+            "Fills a Placeholder node that is `AwaitingInput` with `value`, checked against its `schema` and `rules` first: 422 (one cause per broken constraint, the node still waiting) if they refuse it; 409 if the node does not await input. Needs `update` on `executions/nodes`.",
+            vec![ns.clone(), name.clone(), node.clone(), actor.clone()],
+            object("`{\"value\": …}`"),
+            execution.clone(),
+        ),
+    );
     let list = |description: &str| json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}});
     paths.insert(
         format!("{base}/executions/{{name}}/journal"),
@@ -502,6 +513,22 @@ fn execution_operation_paths(paths: &mut Map<String, Value>) {
                      "values": {"type": "object", "description": "An approval's typed input, valid against the Gate's `inputSchema`; the Gate node's outputs."},
                      "reviewer": {"type": "string", "description": "Optional; if given, it must name the authenticated user."}}}}}}),
              json!({"200": {"description": "The Gate as stored.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/io.planspec.v1alpha1.Gate"}}}}})),
+    );
+}
+
+/// The keyed concurrency leases (`crate::http::leases`).
+fn lease_paths(paths: &mut Map<String, Value>) {
+    let description = "The keyed concurrency leases of Tasks' `concurrency`, one item per key: `{kind: LeaseList, items: [{namespace, key, holders: [{slot, execution, node, instance, since?, expiresAt, expired, token}], waiters: [{execution, node, priority, since}]}]}`. Holders come from the store; waiters, in the order they will be served (Goal priority, then arrival), from this server's runtime. Needs `list` on `leases`.";
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/leases"),
+        json!({"get": {"operationId": "listLeasesForAllNamespaces", "description": description,
+                       "responses": {"200": {"description": "The leases.", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
+    paths.insert(
+        format!("/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/leases"),
+        json!({"get": {"operationId": "listNamespacedLeases", "description": description,
+                       "parameters": [path_param("namespace", "The namespace.")],
+                       "responses": {"200": {"description": "The leases.", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
     );
 }
 

@@ -11,7 +11,7 @@
 //! | Plan | Name, Phase, Nodes, Series, Version, Goal, Age, *Edges, Digest, Description* |
 //! | Capability | Name, Phase, Category, Age, *Display Name, Inputs, Outputs, Requires* |
 //! | Binding | Name, Phase, Rules, Bound, Age, *Strategy, Unbound* |
-//! | Execution | Name, Phase, Plan, Nodes (done/total), Started, Age, *Goal, Duration, Reason* |
+//! | Execution | Name, Phase, Plan, Nodes (done/total), Started, Age, *Goal, Duration, Reason, Parent* |
 //! | Gate | Name, Type, Phase, Approvals (n/required), Age, *Target, Reviewers, Outcome* |
 //! | Namespace | Name, Status, Age |
 //!
@@ -221,6 +221,7 @@ fn columns(resource: ResourceType) -> Vec<Column> {
                 |o, _| {
                     let n = u64_at(o, &["status", "nodeCount"])
                         .or_else(|| len_at(o, &["spec", "graph", "nodes"]))
+                        .or_else(|| len_at(o, &["spec", "steps"]))
                         .unwrap_or(0);
                     json!(n)
                 },
@@ -405,6 +406,24 @@ fn columns(resource: ResourceType) -> Vec<Column> {
                 "Why the run is in its phase (status.reason).",
                 1,
                 |o, _| text(str_at(o, &["status", "reason"])),
+            ),
+            col(
+                "Parent",
+                "string",
+                "For a sub-plan's child Execution: its parent Execution and Plan node (labels planspec.io/parent-execution, planspec.io/parent-node).",
+                1,
+                |o, _| {
+                    let labels = at(o, &["metadata", "labels"]);
+                    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+                    match (
+                        label("planspec.io/parent-execution"),
+                        label("planspec.io/parent-node"),
+                    ) {
+                        (Some(parent), Some(node)) => Value::String(format!("{parent}/{node}")),
+                        (Some(parent), None) => Value::String(parent.to_owned()),
+                        _ => text(None),
+                    }
+                },
             ),
         ],
         ResourceType::Kind(Kind::Gate) => vec![
@@ -1089,7 +1108,7 @@ mod tests {
             headers(r, 0),
             ["Name", "Phase", "Plan", "Nodes", "Started", "Age"]
         );
-        assert_eq!(headers(r, 1), ["Goal", "Duration", "Reason"]);
+        assert_eq!(headers(r, 1), ["Goal", "Duration", "Reason", "Parent"]);
         let running = json!({
             "metadata": {"name": "run-1", "creationTimestamp": "2026-02-04T11:50:00Z"},
             "spec": {"planRef": {"name": "release"}, "goalRef": {"name": "ship"}},
@@ -1101,7 +1120,7 @@ mod tests {
             cells(r, &running),
             ["run-1", "Running", "release", "2/4", "3m", "10m"]
         );
-        assert_eq!(wide(r, &running), ["ship", "3m", "<none>"]);
+        assert_eq!(wide(r, &running), ["ship", "3m", "<none>", "<none>"]);
         let done = json!({
             "metadata": {"name": "run-2", "creationTimestamp": "2026-02-04T10:00:00Z"},
             "spec": {"planRef": {"name": "release"}},
@@ -1112,7 +1131,11 @@ mod tests {
             cells(r, &done),
             ["run-2", "Failed", "release", "<none>", "119m", "120m"]
         );
-        assert_eq!(wide(r, &done), ["<none>", "3m10s", "NodeFailed"]);
+        assert_eq!(wide(r, &done), ["<none>", "3m10s", "NodeFailed", "<none>"]);
+        let child = json!({"metadata": {"name": "run-2-deploy", "labels": {
+            "planspec.io/parent-execution": "run-2", "planspec.io/parent-node": "deploy"}},
+            "spec": {"planRef": {"name": "deploy"}}});
+        assert_eq!(wide(r, &child)[3], "run-2/deploy");
         let pending = json!({"metadata": {"name": "run-3"}, "spec": {"planRef": {"name": "p"}}});
         assert_eq!(cells(r, &pending)[4], "<none>");
         assert_eq!(wide(r, &pending)[1], "<none>");

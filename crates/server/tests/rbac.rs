@@ -813,3 +813,34 @@ async fn rbac_objects_grant_only_what_their_writer_holds_or_may_escalate_or_bind
         .await
         .expect(201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_listed_only_with_list_on_leases() {
+    let env = start().await;
+    let bob = &env.bob;
+    assert_forbidden(bob.get(&format!("{DEV}/leases")).await, "list", "leases", "dev");
+    grant(&env, "dev", "lease-reader", &["list"], &["leases"]).await;
+    let list = bob.get(&format!("{DEV}/leases")).await.expect(200).json();
+    assert_eq!(list["kind"], "LeaseList");
+    assert_eq!(list["items"], json!([]));
+    assert_forbidden(
+        bob.get(&format!("{PROD}/leases")).await,
+        "list",
+        "leases",
+        "prod",
+    );
+    // Across namespaces needs a cluster-wide grant; the default `view` role has it.
+    let all = bob.get(&format!("{G}/leases")).await.expect(403).json();
+    assert_eq!(all["reason"], "Forbidden");
+    env.admin
+        .post(
+            &format!("{G}/clusterrolebindings"),
+            &json!({"apiVersion": "planspec.io/v1alpha1", "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "bob-view"},
+                    "subjects": [{"kind": "User", "name": "bob"}],
+                    "roleRef": {"kind": "ClusterRole", "name": "view"}}),
+        )
+        .await
+        .expect(201);
+    bob.get(&format!("{G}/leases")).await.expect(200);
+}

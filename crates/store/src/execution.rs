@@ -34,6 +34,9 @@ pub struct NodeRecordQuery {
     pub execution_uid: String,
     /// Only the nodes in this phase (`None`: every node).
     pub phase: Option<String>,
+    /// Only the instances of this matrix node: records whose id starts with `<node>-` and
+    /// whose `matrix` field names it (`None`: every node).
+    pub matrix: Option<String>,
     /// Page size: at most this many records; `None` or `Some(0)` returns all.
     pub limit: Option<usize>,
     /// Resume after this node id (a previous page's [`NodeRecordPage::continue_after`]).

@@ -4,6 +4,7 @@
 //! apply to without conflicts ([`bindings`]).
 
 pub(crate) mod bindings;
+mod subplans;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::normalize::ImpliedGate;
@@ -137,6 +138,7 @@ pub fn check(resources: &[Resource], implied: &[ImpliedGate], diags: &mut Vec<Di
     }
     report_missing(missing, diags);
     capability_cycles(&index, diags);
+    subplans::check(&index, diags);
     bindings::check(&index, diags);
 }
 
@@ -259,7 +261,7 @@ impl<'a> Ctx<'_, 'a, '_> {
             }
         }
         let plan_name = self.from.name.clone().unwrap_or_default();
-        let Some(nodes) = spec.at(&["graph", "nodes"]).and_then(Node::as_seq) else {
+        let Some((nodes, nodes_path)) = plan_nodes(doc) else {
             return;
         };
         for (i, node) in nodes.iter().enumerate() {
@@ -268,14 +270,28 @@ impl<'a> Ctx<'_, 'a, '_> {
                     self.reference(
                         r,
                         Kind::Capability,
-                        &format!("spec.graph.nodes[{i}].capabilityRefs[{k}]"),
+                        &format!("{nodes_path}[{i}].capabilityRefs[{k}]"),
                     );
                 }
+            }
+            if node.get("kind").and_then(Node::as_str) == Some("Plan") {
+                // By name: the Plan should be among the validated resources (a warning at
+                // most: it may exist on the server). A series is picked at run time.
+                if let Some(r) = node.get("planRef").filter(|r| r.get("series").is_none()) {
+                    self.reference(r, Kind::Plan, &format!("{nodes_path}[{i}].planRef"));
+                }
+            }
+            if let Some(r) = node.get("resolverRef") {
+                self.reference(
+                    r,
+                    Kind::Capability,
+                    &format!("spec.graph.nodes[{i}].resolverRef"),
+                );
             }
             let Some(gate_ref) = node.get("gateRef") else {
                 continue;
             };
-            let field = format!("spec.graph.nodes[{i}].gateRef");
+            let field = format!("{nodes_path}[{i}].gateRef");
             let Some(gate) = self.reference(gate_ref, Kind::Gate, &field) else {
                 continue;
             };
@@ -502,11 +518,20 @@ impl<'a> Ctx<'_, 'a, '_> {
     }
 }
 
-fn plan_node_ids(plan: &Resource) -> HashSet<&str> {
-    plan.node
-        .at(&["spec", "graph", "nodes"])
+/// A Plan's nodes, from `spec.graph.nodes` or else `spec.steps`, with the path that names
+/// them.
+fn plan_nodes(doc: &Node) -> Option<(&[Node], &'static str)> {
+    if let Some(nodes) = doc.at(&["spec", "graph", "nodes"]).and_then(Node::as_seq) {
+        return Some((nodes, "spec.graph.nodes"));
+    }
+    doc.at(&["spec", "steps"])
         .and_then(Node::as_seq)
-        .map(|nodes| {
+        .map(|nodes| (nodes, "spec.steps"))
+}
+
+fn plan_node_ids(plan: &Resource) -> HashSet<&str> {
+    plan_nodes(&plan.node)
+        .map(|(nodes, _)| {
             nodes
                 .iter()
                 .filter_map(|n| n.get("id").and_then(Node::as_str))

@@ -225,6 +225,29 @@ codes! {
     DuplicateRequirement = "0417", "duplicate-requirement", Warning, "A Capability lists the same requirement twice.";
     DuplicateBindingRule = "0418", "binding-rule-never-applies", Warning, "A Binding rule can never apply: an earlier or higher-priority rule has the same selector.";
     ProviderImplementation = "0419", "provider-implementation", Error, "A Provider's implementation does not fit its `type` (`exec` needs `spec.exec`, `http` needs `spec.http`, a shell command is one script, only `POST`), or a secret reference is malformed.";
+    MatrixAxisSource = "0420", "matrix-axis-source", Error, "A matrix axis gives none, or more than one, of `values`, `parameter` and `fromOutput`.";
+    MatrixAxisDuplicate = "0421", "matrix-axis-duplicate", Error, "Two axes of a matrix share a name.";
+    MatrixUnknownKey = "0422", "matrix-unknown-key", Error, "An `include` or `exclude` entry of a matrix names a key that is not an axis.";
+    MatrixFromOutputNode = "0423", "matrix-from-output-node", Error, "A matrix axis's `fromOutput` names a node that does not exist or is not upstream of the Task.";
+    MatrixFromOutputUndeclared = "0424", "matrix-from-output-undeclared", Error, "A matrix axis's `fromOutput` reads an output its node does not declare.";
+    MatrixAxisEmpty = "0425", "matrix-axis-empty", Error, "A matrix axis lists no values, so the Task would never run.";
+    MatrixOnFinally = "0426", "matrix-on-finally", Error, "A `finally` Task has a matrix; an exit handler runs once.";
+    MatrixReadOutside = "0427", "matrix-read-outside", Warning, "An expression reads `matrix.<axis>` in a node without a matrix; it fails when it runs.";
+    MatrixTooLarge = "0428", "matrix-too-large", Warning, "A matrix of literal axes has more combinations than the default instance limit (10,000); the run fails with `plan_expansion_limit` unless the server allows more.";
+    GraphAndSteps = "0430", "graph-and-steps", Error, "A Plan gives both `spec.graph` and `spec.steps`; give exactly one.";
+    StepDependsOn = "0431", "step-depends-on", Error, "A step in `spec.steps` declares `dependsOn`; each step depends on the one before it.";
+    GroupStep = "0432", "group-step", Error, "A Group is listed in `spec.steps`; steps run one after another, so Groups have no place there (use `spec.graph`).";
+    SoftEdgeCondition = "0433", "soft-edge-condition", Error, "A `soft` edge names an outcome other than `always` in `on`; a soft edge only orders, so the two contradict each other.";
+    FinallyDependency = "0434", "finally-dependency", Error, "A `finally` Task depends on a node that is not `finally`, or a node that is not `finally` depends on one (in `spec.steps`: a step after a `finally` Task).";
+    PlaceholderSchemaInvalid = "0445", "placeholder-schema-invalid", Error, "A Placeholder's `schema` is not a usable JSON Schema (it does not compile, or a `$ref` points outside it).";
+    PlaceholderRuleInvalid = "0446", "placeholder-rule-invalid", Error, "A Placeholder's rule does not parse as CEL, or reads something other than `value`, `parameters`, `nodes`, `goal`, `plan` and `execution`.";
+    PlaceholderSelectorKind = "0447", "placeholder-selector-kind", Error, "A Placeholder's `selector.kind` is not a kind PlanSpec knows.";
+    PlaceholderSelectorType = "0448", "placeholder-selector-type", Error, "A Placeholder's selector does not fit its `type`: a `data` placeholder's selector must name a `kind`; a `capability`/`plan` placeholder's must list Capabilities/Plans.";
+    PlanRefTarget = "0440", "plan-ref-target", Error, "A `Plan` node's `planRef` must name exactly one of `name` and `series`, and gives a `version` range only with `series`.";
+    PlanRefVersion = "0441", "plan-ref-version", Error, "A `Plan` node's `planRef.version` is not a semver range (`^2`, `~1.4`, `>=1.2, <2`).";
+    ConcurrencyKeyEmpty = "0450", "concurrency-key-empty", Error, "A Task's `concurrency.key` is empty once trimmed.";
+    ConcurrencyKeyExpression = "0451", "concurrency-key-expression", Error, "A `${{ }}` in a Task's `concurrency.key` is not closed, does not parse as CEL, or reads a variable the key cannot read (`matrix` only in a Task with a matrix).";
+    ConcurrencyKeyReads = "0452", "concurrency-key-reads", Error, "A Task's `concurrency.key` reads a node that is not upstream of the Task (or not in the plan); the key is evaluated just before the Task dispatches.";
 
     // PS05xx — across resources validated together
     UnresolvedReference = "0501", "unresolved-reference", Warning, "A reference names a resource that is not in the validated set.";
@@ -236,6 +259,7 @@ codes! {
     UnknownNodeReference = "0507", "unknown-node-reference", Error, "A Binding rule or Execution names a node that its plan does not have.";
     PlanGoalMismatch = "0508", "plan-goal-label-mismatch", Warning, "A Plan's `planspec.io/goal` label disagrees with its `goalRef`.";
     UnboundNode = "0509", "unbound-node", Warning, "A Task node of an Execution's plan matches no rule of the Binding that the Execution uses.";
+    SubplanCycle = "0510", "subplan-cycle", Error, "Plans validated together run each other through `Plan` nodes (A runs B runs A, or A runs itself); the path is reported at the `planRef` that closes the cycle.";
 
     // PS09xx — internal
     Internal = "0901", "internal-error", Error, "An internal inconsistency; please report it with the input.";

@@ -177,21 +177,25 @@ fn plan(doc: &mut Node, diags: &mut Vec<Diagnostic>, implied: &mut Vec<ImpliedGa
         .at(&["metadata", "namespace"])
         .and_then(Node::as_str)
         .map(str::to_string);
-    let Some(nodes) = doc
-        .get_mut("spec")
-        .and_then(|s| s.get_mut("graph"))
-        .and_then(|g| g.get_mut("nodes"))
-    else {
+    let Some(spec) = doc.get_mut("spec") else {
         return;
     };
-    let Some(nodes) = nodes.as_seq_mut() else {
+    // `spec.graph.nodes`, else `spec.steps` (a plan gives one of them).
+    let (nodes, nodes_path) = match spec.get("graph").is_some() {
+        true => (
+            spec.get_mut("graph").and_then(|g| g.get_mut("nodes")),
+            "spec.graph.nodes",
+        ),
+        false => (spec.get_mut("steps"), "spec.steps"),
+    };
+    let Some(nodes) = nodes.and_then(Node::as_seq_mut) else {
         return;
     };
     for (i, node) in nodes.iter_mut().enumerate() {
         if node.as_map().is_none() {
             continue;
         }
-        let base = format!("spec.graph.nodes[{i}]");
+        let base = format!("{nodes_path}[{i}]");
         let kind = node
             .get("kind")
             .and_then(Node::as_str)

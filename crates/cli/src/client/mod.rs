@@ -395,18 +395,22 @@ pub struct History {
 }
 
 impl Client {
-    /// The changes of the object `name` in `collection` among the last [`HISTORY_WINDOW`]
+    /// The changes of the object `name` in `collection` among the last `window`
     /// revisions before and at `revision` (its `resourceVersion`): a watch with
     /// `sendInitialEvents=false` from the window's start, selecting the object by name, read
     /// until the change at `revision`. Cheap: the server reads its change log from memory. A
     /// window partly compacted away (`410`) is read from the oldest revision left.
-    pub fn history(
+    /// `window` is usually [`HISTORY_WINDOW`]; a large Execution's status changes at nearly
+    /// every revision, so a narrower window finds its recent changes without reading a
+    /// thousand copies of it.
+    pub fn history_within(
         &self,
         collection: &str,
         name: &str,
         revision: i64,
+        window: i64,
     ) -> Result<History, ClientError> {
-        let mut from = (revision - HISTORY_WINDOW).max(1);
+        let mut from = (revision - window).max(1);
         let mut complete = true;
         for _ in 0..2 {
             if from >= revision {

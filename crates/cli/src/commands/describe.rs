@@ -24,8 +24,22 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     let path = target.item(args.client.ns(), name);
     let object = client.get(&path).map_err(server_error)?;
     let mut text = describe(&object)?;
+    // A large Execution changes at nearly every revision while it runs: its recent changes
+    // are in the last few revisions (reading a thousand copies of it would not be cheap).
+    let mut window = crate::client::HISTORY_WINDOW;
     if target == Target::Kind(planspec_model::Kind::Execution) {
-        text.push_str(&execution_nodes(&client, args.client.ns(), name));
+        let total = object["status"]["extensions"]["progress"]["total"].as_u64();
+        if total.is_some_and(|t| t > MAX_NODES as u64) {
+            window = LARGE_EXECUTION_HISTORY_WINDOW;
+            text.push_str(&large_execution_nodes(
+                &client,
+                args.client.ns(),
+                name,
+                &object,
+            ));
+        } else {
+            text.push_str(&execution_nodes(&client, args.client.ns(), name));
+        }
     }
     if let Target::Kind(_) = target {
         let owned = owned_by(&client, args.client.ns(), &object);
@@ -42,7 +56,7 @@ pub fn run(args: &DescribeArgs) -> Outcome {
     let collection = target.collection(Some(args.client.ns()));
     let history = match revision {
         Some(revision) => client
-            .history(&collection, name, revision)
+            .history_within(&collection, name, revision, window)
             .map_err(|e| e.render()),
         None => Err("the object has no resourceVersion".to_owned()),
     };
@@ -79,6 +93,7 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
         let message = n["message"]
             .as_str()
             .or_else(|| n["awaitingHuman"].as_str())
+            .or_else(|| n["awaitingInput"].as_str())
             .or_else(|| n["waitingOn"].as_str())
             .or_else(|| n["reason"].as_str())
             .unwrap_or("");
@@ -90,7 +105,16 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "-".into()),
             duration(&n["startTime"], &n["completionTime"]),
-            n["provider"].as_str().unwrap_or("").to_owned(),
+            // A sub-plan's node names its child Execution where a Task names its provider.
+            n["provider"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| {
+                    n["childExecution"]
+                        .as_str()
+                        .map(|c| format!("execution/{c}"))
+                })
+                .unwrap_or_default(),
             escape_line(message).into_owned(),
         ]);
     }
@@ -100,6 +124,58 @@ fn execution_nodes(client: &crate::client::Client, namespace: &str, name: &str) 
             "  (the first {MAX_NODES} nodes; the rest: GET {path}&continue=…, or `planspec logs`/`trace`)\n"
         ));
     }
+    out
+}
+
+/// Revisions `describe` looks back through for the changes of an Execution of more than
+/// [`MAX_NODES`] nodes.
+pub const LARGE_EXECUTION_HISTORY_WINDOW: i64 = 5 * MAX_EVENTS as i64;
+
+/// Failed nodes listed by `describe execution` for a run of more than [`MAX_NODES`] nodes.
+pub const MAX_FAILED_NODES: usize = 20;
+
+/// The nodes of a large Execution: the counters from its status, then the first failed
+/// nodes (one filtered page) — never the whole node list.
+fn large_execution_nodes(
+    client: &crate::client::Client,
+    namespace: &str,
+    name: &str,
+    object: &Value,
+) -> String {
+    let progress = &object["status"]["extensions"]["progress"];
+    let count = |k: &str| progress[k].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "Nodes:\n  {} in all: {} succeeded, {} failed, {} skipped, {} cancelled, {} running, {} pending\n",
+        count("total"),
+        count("succeeded"),
+        count("failed"),
+        count("skipped"),
+        count("cancelled"),
+        count("running"),
+        count("pending"),
+    );
+    if count("failed") > 0 {
+        let failed = super::nodes::Filter {
+            phase: Some("Failed"),
+            matrix: None,
+        };
+        if let Ok((items, more)) =
+            super::nodes::fetch(client, namespace, name, failed, MAX_FAILED_NODES, None)
+        {
+            out.push_str(&format!(
+                "Failed nodes{}:\n",
+                if more.is_some() {
+                    format!(" (the first {MAX_FAILED_NODES})")
+                } else {
+                    String::new()
+                }
+            ));
+            out.push_str(&indent(&super::nodes::table(&items)));
+        }
+    }
+    out.push_str(&format!(
+        "  (every node: `planspec get nodes execution/{name} [--phase PHASE]`)\n"
+    ));
     out
 }
 
@@ -120,24 +196,38 @@ pub(crate) fn duration(start: &Value, end: &Value) -> String {
 }
 
 /// `Kind/name` of the objects in `namespace` whose `ownerReferences` name `object`
-/// (the Executions of a Goal …). Lists that fail are skipped: this is a courtesy.
+/// (the Executions of a Goal …). Lists that fail are skipped: this is a courtesy. Each list
+/// is read as a Table, whose rows carry only the objects' metadata — not a 10,000-node Plan.
 fn owned_by(client: &crate::client::Client, namespace: &str, object: &Value) -> Vec<String> {
     let Some(uid) = object["metadata"]["uid"].as_str() else {
         return Vec::new();
     };
     let mut owned = Vec::new();
+    // What an Execution owns carries its name in a label (its per-run Gates, its sub-plans'
+    // child Executions): two selected lists, not every object of the namespace.
+    let execution = object["kind"] == "Execution";
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
     for kind in planspec_model::Kind::PLAN_MODEL {
-        let Ok(list) = client.get(&Target::Kind(kind).collection(Some(namespace))) else {
+        let mut path = Target::Kind(kind).collection(Some(namespace));
+        if execution {
+            let label = match kind {
+                planspec_model::Kind::Gate => "planspec.io/execution",
+                planspec_model::Kind::Execution => "planspec.io/parent-execution",
+                _ => continue,
+            };
+            path.push_str(&format!(
+                "?labelSelector={}",
+                crate::client::encode(&format!("{label}={name}"))
+            ));
+        }
+        let Ok(table) = client.request("GET", &path, crate::client::TABLE, None) else {
             continue;
         };
-        for item in list["items"].as_array().into_iter().flatten() {
-            let owners = item["metadata"]["ownerReferences"].as_array();
+        for row in table["rows"].as_array().into_iter().flatten() {
+            let metadata = &row["object"]["metadata"];
+            let owners = metadata["ownerReferences"].as_array();
             if owners.into_iter().flatten().any(|o| o["uid"] == uid) {
-                owned.push(format!(
-                    "{}/{}",
-                    kind.as_str(),
-                    text(&item["metadata"]["name"])
-                ));
+                owned.push(format!("{}/{}", kind.as_str(), text(&metadata["name"])));
             }
         }
     }

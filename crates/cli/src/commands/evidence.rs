@@ -11,6 +11,8 @@
 //! * `export execution/NAME [-o FILE]` writes the bundle: the Execution, the pinned plan, goal,
 //!   graph (digest and canonical form), providers and policies, the journal, and the audit
 //!   records about the run when the server keeps an audit log, with a manifest of hashes.
+//! * `export execution/NAME --artifacts DIR` writes the run artifacts instead
+//!   ([`super::artifacts`]).
 
 use clap::Args;
 use planspec_engine::evidence::{check_journal, Bundle, JournalReport};
@@ -52,6 +54,11 @@ pub struct ExportArgs {
     /// Write the bundle to this file instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub file: Option<std::path::PathBuf>,
+    /// Write the run artifacts into this directory instead (`expanded_graph.json`,
+    /// `expansion_manifest.json`, `attempts.jsonl`; see docs/artifacts.md). With `-o`, the
+    /// bundle is written too.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -225,6 +232,18 @@ pub fn export(args: &ExportArgs) -> Outcome {
         .get(&execution_path(ns, name, ""))
         .map_err(server_error)?;
     let entries = journal(&client, ns, name)?;
+    if let Some(dir) = &args.artifacts {
+        let written = super::artifacts::write(dir, name, &entries)?;
+        emit(&format!(
+            "wrote {} (execution/{name}: {} nodes, {} attempt records)\n",
+            dir.display(),
+            written.nodes,
+            written.attempts
+        ))?;
+        if args.file.is_none() {
+            return Ok(Exit::Success);
+        }
+    }
     let audit = audit_slice(&client, ns, name);
     let bundle = Bundle::assemble(object, entries, audit)
         .map_err(|e| Failure::Message(format!("error: execution/{name}: {e}")))?;

@@ -14,6 +14,9 @@ use super::resources::{
 
 /// Lists or shows, then watches with `-w`.
 pub fn run(args: &GetArgs) -> Outcome {
+    if super::nodes::is_nodes(&args.kind) {
+        return super::nodes::run(args);
+    }
     let targets = targets(&args.kind)?;
     let target = match targets.as_slice() {
         [one] => *one,

@@ -3,7 +3,9 @@
 //! With `--node`, the log of that node's attempt (the latest by default). Without, the latest
 //! log of every node that has run, each line prefixed with `[node]`. `-f` follows: it polls from
 //! where it stopped until the attempt's log is closed (and, for a node, moves on to a newer
-//! attempt when the node is retried), until the Execution has finished.
+//! attempt when the node is retried), until the Execution has finished. A run of more than
+//! 200 nodes shows, without `--node`, the logs of its first 20 failed nodes (one page of node
+//! records, never the whole list).
 
 use clap::Args;
 use std::collections::BTreeMap;
@@ -134,6 +136,77 @@ fn nodes_with_attempts(
     }
 }
 
+/// The child Executions of `name`'s `Plan` nodes (sub-plans), as (node, child), by label.
+fn children_of(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let path = format!(
+        "/apis/planspec.io/v1alpha1/namespaces/{}/executions?labelSelector={}",
+        encode(ns),
+        encode(&format!("planspec.io/parent-execution={name}"))
+    );
+    let Ok(list) = client.get(&path) else {
+        return Vec::new();
+    };
+    let mut children: Vec<(String, String)> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let node = e["metadata"]["labels"]["planspec.io/parent-node"].as_str()?;
+            let child = e["metadata"]["name"].as_str()?;
+            Some((node.to_owned(), child.to_owned()))
+        })
+        .collect();
+    children.sort();
+    children
+}
+
+/// Where the logs of a sub-plan's node are: its child Execution's.
+fn child_hint(node: &str, child: &str) -> String {
+    format!("node {node} runs as execution/{child}: `planspec logs execution/{child}`")
+}
+
+/// Runs of more nodes than this show, without `--node`, the logs of their failed nodes only.
+pub const LOGS_ALL_NODES: u64 = 200;
+/// How many failed nodes' logs a large run shows.
+pub const LOGS_FAILED_NODES: usize = 20;
+
+/// For a run of more than [`LOGS_ALL_NODES`] nodes: its first failed nodes (one filtered page
+/// of node records), after a note on stderr (once). `None` for a smaller run: every node.
+fn failed_nodes_of_large_run(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    noted: &mut bool,
+) -> Result<Option<Vec<String>>, Failure> {
+    let object = client
+        .get(&execution_path(ns, name, ""))
+        .map_err(server_error)?;
+    let total = object["status"]["extensions"]["progress"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    if total <= LOGS_ALL_NODES {
+        return Ok(None);
+    }
+    let failed = super::nodes::Filter {
+        phase: Some("Failed"),
+        matrix: None,
+    };
+    let (items, _) = super::nodes::fetch(client, ns, name, failed, LOGS_FAILED_NODES, None)?;
+    if !*noted {
+        *noted = true;
+        crate::error::emit_err(&format!(
+            "execution/{name} has {total} nodes: showing the logs of its first {} failed node(s); `--node NODE` shows any node's\n",
+            items.len()
+        ));
+    }
+    Ok(Some(
+        items
+            .iter()
+            .filter_map(|n| n["node"].as_str().map(str::to_owned))
+            .collect(),
+    ))
+}
+
 /// `planspec logs`.
 pub fn run(args: &LogsArgs) -> Outcome {
     let name = name_of("logs", &args.execution, EXECUTION_KINDS)?;
@@ -143,13 +216,17 @@ pub fn run(args: &LogsArgs) -> Outcome {
     let mut cursors: BTreeMap<String, Cursor> = BTreeMap::new();
     let mut partial: BTreeMap<String, String> = BTreeMap::new();
     let prefixed = args.node.is_none();
+    let mut noted = false;
     loop {
         let wanted: Vec<(String, Option<u32>)> = match &args.node {
             Some(node) => vec![(node.clone(), args.attempt)],
-            None => nodes_with_attempts(&client, ns, name)?
-                .into_keys()
-                .map(|n| (n, None))
-                .collect(),
+            None => match failed_nodes_of_large_run(&client, ns, name, &mut noted)? {
+                Some(failed) => failed.into_iter().map(|n| (n, None)).collect(),
+                None => nodes_with_attempts(&client, ns, name)?
+                    .into_keys()
+                    .map(|n| (n, None))
+                    .collect(),
+            },
         };
         // Read before checking for the end, so nothing written before the end is missed.
         let done = !args.follow || finished(&client, ns, name)?;
@@ -166,6 +243,16 @@ pub fn run(args: &LogsArgs) -> Outcome {
                 let Some(chunk) = read(&client, &log_path(ns, name, &node, ask_attempt, offset))?
                 else {
                     if args.node.is_some() && !args.follow {
+                        if let Some((_, child)) = children_of(&client, ns, name)
+                            .into_iter()
+                            .rev()
+                            .find(|(n, _)| *n == node)
+                        {
+                            return Err(Failure::Message(format!(
+                                "error: node {node} of execution {name} has no log: {}",
+                                child_hint(&node, &child)
+                            )));
+                        }
                         return Err(Failure::Message(format!(
                             "error: node {node} of execution {name} has no log{}",
                             attempt
@@ -209,6 +296,11 @@ pub fn run(args: &LogsArgs) -> Outcome {
     for (node, rest) in partial {
         if !rest.is_empty() {
             emit(&format!("[{node}] {rest}\n"))?;
+        }
+    }
+    if args.node.is_none() {
+        for (node, child) in children_of(&client, ns, name) {
+            crate::error::emit_err(&format!("{}\n", child_hint(&node, &child)));
         }
     }
     Ok(Exit::Success)

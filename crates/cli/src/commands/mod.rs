@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod approvals;
+pub mod artifacts;
 pub mod audit;
 pub mod auth;
 pub mod completions;
@@ -15,10 +16,13 @@ pub mod embedded;
 pub mod evidence;
 pub mod get;
 pub mod graph;
+pub mod leases;
 pub mod logs;
+pub mod nodes;
 pub mod ops;
 pub mod policy;
 pub mod provider;
+pub mod resolve;
 pub mod resources;
 pub mod run;
 pub mod schema;
@@ -54,10 +58,12 @@ pub fn run(cli: &Cli, matches: Option<&ArgMatches>) -> Outcome {
         Command::Approve(args) => ops::review(args, true),
         Command::Reject(args) => ops::review(args, false),
         Command::Approvals(args) => approvals::run(args),
+        Command::Leases(args) => leases::run(args),
         Command::Cancel(args) => ops::cancel(args),
         Command::Retry(args) => ops::retry(args),
         Command::Complete(args) => ops::complete(args),
         Command::Fail(args) => ops::fail(args),
+        Command::Resolve(args) => resolve::resolve(args),
         Command::Logs(args) => logs::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Replay(args) => evidence::replay(args),

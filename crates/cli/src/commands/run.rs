@@ -10,7 +10,8 @@
 //!   the only Plan in the files, or `--plan NAME`. The Execution is new each time
 //!   (`<plan>-` plus a random suffix, or `--name`); if the files hold an Execution of that
 //!   Plan, its spec (binding, goal, parameters) is the template; `--param NAME=VALUE` adds or
-//!   overrides parameters. Without a `bindingRef`, the namespace's only Binding is used.
+//!   overrides parameters, `--max-parallel N` and `--fail-fast` set `maxParallel` and
+//!   `failFast`. Without a `bindingRef`, the namespace's only Binding is used.
 //! * **While it runs.** A line per node as it finishes (or starts waiting), and on a terminal
 //!   a progress line. A Gate the run reaches is asked about on a terminal (`--yes` approves
 //!   without asking, `--no-input` never asks); so is a node that waits for a person. Anyone
@@ -60,6 +61,13 @@ pub struct RunArgs {
     /// The Execution's name [default: PLAN- and a random suffix].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// At most N nodes running at once (the Execution's `maxParallel`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallel: Option<u32>,
+    /// Start nothing new once a node fails (the Execution's `failFast`); `finally` Tasks
+    /// still run.
+    #[arg(long)]
+    pub fail_fast: bool,
     /// The embedded control plane's store, sqlite:PATH [default: sqlite:.planspec/planspec.db].
     #[arg(long, value_name = "URL", conflicts_with = "server")]
     pub store: Option<String>,
@@ -245,6 +253,12 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
         merged.extend(params);
         spec["parameters"] = Value::Object(merged);
     }
+    if let Some(n) = args.max_parallel {
+        spec["maxParallel"] = json!(n);
+    }
+    if args.fail_fast {
+        spec["failFast"] = json!(true);
+    }
     let mut metadata = json!({"namespace": ns});
     match &args.name {
         Some(n) => metadata["name"] = json!(n),
@@ -322,6 +336,20 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Outcome {
                 status["extensions"]["activity"],
                 status["message"].as_str().unwrap_or("")
             );
+            if status["phase"] == "AwaitingInput" && !asked.contains(&wait) {
+                asked.insert(wait.clone());
+                view.clear();
+                let prompt = status["message"].as_str().unwrap_or("").to_owned();
+                if interactive {
+                    ask_value(&client, &ns, &name, node, &prompt)?;
+                } else {
+                    emit_err(&format!(
+                        "node {node} {prompt}: planspec resolve execution/{name} --node {node} --value JSON --server {} -n {ns}\n",
+                        plane.url()
+                    ));
+                }
+                continue;
+            }
             if status["phase"] != "Running" || asked.contains(&wait) {
                 continue;
             }
@@ -567,6 +595,36 @@ fn ask_gate(client: &Client, ns: &str, gate: &str, node: &str) -> Result<(), Fai
             }
             "w" | "wait" | "" => return Ok(()),
             _ => continue,
+        }
+    }
+}
+
+/// Asks for a Placeholder's value until the server takes one (a refused value is shown
+/// with the constraints it broke) or the person chooses to wait (an empty line).
+fn ask_value(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    node: &str,
+    prompt: &str,
+) -> Result<(), Failure> {
+    let path = execution_path(ns, name, &format!("/nodes/{}/resolve", encode(node)));
+    loop {
+        let answer = read_line(&format!(
+            "node {node} {prompt}\n  value (JSON, or text; empty line to wait for someone else): "
+        ));
+        if answer.is_empty() {
+            return Ok(());
+        }
+        let value = serde_json::from_str(&answer).unwrap_or(Value::String(answer));
+        match client.request(
+            "POST",
+            &path,
+            "application/json",
+            Some(&json!({"value": value})),
+        ) {
+            Ok(_) => return Ok(()),
+            Err(e) => emit_err(&format!("  {}\n", crate::term::escape_line(&e.render()))),
         }
     }
 }

@@ -77,6 +77,8 @@ pub fn run(args: &ServerArgs) -> Outcome {
                 "assist" => planspec_model::policy::PolicyVerdict::Assist,
                 _ => planspec_model::policy::PolicyVerdict::Allow,
             },
+            lease_ttl: args.lease_ttl,
+            max_running_tasks: args.max_running_tasks.map(|n| n as usize),
             ..ServerConfig::default()
         };
         let plane = ControlPlane::start(&path, &config)

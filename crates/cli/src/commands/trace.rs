@@ -8,7 +8,8 @@
 //! world: a result, a timer, a review, a request and who made it) or a blank for a decision
 //! the engine derived from it, the entry's type, the node, and what matters about it — with
 //! the actor (`by …`) wherever the journal knows one. `-o json` prints the entries as the
-//! server keeps them.
+//! server keeps them. A journal of more than 1,000 entries (a large run) shows its first and
+//! last 500 entries — two requests — unless `--all` or `--node` asks for more.
 
 use clap::Args;
 use serde_json::Value;
@@ -35,8 +36,58 @@ pub struct TraceArgs {
     /// Output format: `text` (a timeline) or `json` (one entry per line).
     #[arg(short = 'o', long, value_name = "FORMAT", default_value = "text")]
     pub output: String,
+    /// Show every entry of a long journal (by default the timeline of a journal of more than
+    /// 1,000 entries shows its first and last 500).
+    #[arg(long)]
+    pub all: bool,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// Entries the timeline shows from each end of a long journal (without `--all` or `--node`).
+pub const TRACE_ENDS: usize = 500;
+
+/// One window of the journal: up to `limit` entries from `from`, and the journal's length.
+fn journal_window(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    from: u64,
+    limit: usize,
+) -> Result<(Vec<Value>, u64), crate::error::Failure> {
+    let page = client
+        .get(&execution_path(
+            ns,
+            name,
+            &format!("/journal?from={from}&limit={limit}&brief=true"),
+        ))
+        .map_err(server_error)?;
+    let items: Vec<Value> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| i["entry"].clone())
+        .collect();
+    let total = page["metadata"]["total"]
+        .as_u64()
+        .unwrap_or(from + items.len() as u64);
+    Ok((items, total))
+}
+
+/// The timeline of a long journal from its two ends: two requests, whatever its length.
+/// `None` when the journal is short enough to show whole.
+fn summarised(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<Option<(Vec<Value>, u64, Vec<Value>)>, crate::error::Failure> {
+    let (head, total) = journal_window(client, ns, name, 0, TRACE_ENDS)?;
+    if total <= 2 * TRACE_ENDS as u64 {
+        return Ok(None);
+    }
+    let tail_from = total - TRACE_ENDS as u64;
+    let (tail, _) = journal_window(client, ns, name, tail_from, TRACE_ENDS)?;
+    Ok(Some((head, total, tail)))
 }
 
 /// Reads the whole journal, page by page.
@@ -75,6 +126,32 @@ pub fn run(args: &TraceArgs) -> Outcome {
         ));
     }
     let client = super::resources::connect(&args.client);
+    if args.output == "text" && args.node.is_none() && !args.all {
+        if let Some((head, total, tail)) = summarised(&client, args.client.ns(), name)? {
+            let start = head.first().and_then(|e| e["at"].as_u64()).unwrap_or(0);
+            let mut out = format!(
+                "execution/{name}  started {}  ({total} journal entries)\n",
+                planspec_engine::timestamp(start)
+            );
+            let object = client.get(&execution_path(args.client.ns(), name, "")).ok();
+            out.push_str(&preamble(object.as_ref(), head.first()));
+            for e in &head {
+                out.push_str(&line(e, start));
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "{:>10}  … {} more entries not shown (`--all` shows every one, `--node NODE` one node's)\n",
+                "",
+                total - (head.len() + tail.len()) as u64
+            ));
+            for e in &tail {
+                out.push_str(&line(e, start));
+                out.push('\n');
+            }
+            emit(&out)?;
+            return Ok(Exit::Success);
+        }
+    }
     let entries = journal(&client, args.client.ns(), name)?;
     let wanted = |e: &Value| {
         args.node
@@ -127,6 +204,8 @@ pub fn line(e: &Value, start: u64) -> String {
             | "TimerFired"
             | "CancelRequested"
             | "RetryRequested"
+            | "ChildFinished"
+            | "PlaceholderValue"
     );
     let node = e["node"].as_str().unwrap_or("");
     format!(
@@ -150,6 +229,12 @@ fn stage(e: &Value) -> &'static str {
             _ => "verdict",
         },
         "GateOpened" => "blocked",
+        // A Placeholder waits for a source; for a person it is blocked.
+        "PlaceholderWaiting" => match e["source"].as_str() {
+            Some("person") => "blocked",
+            _ => "dispatched",
+        },
+        "PlaceholderValue" => "result",
         "GateResolved" => {
             if e["approved"] == true {
                 "approved"
@@ -160,13 +245,15 @@ fn stage(e: &Value) -> &'static str {
         "NodeApproved" => "approved",
         "NodeStarted" => "dispatched",
         "NodeResult" | "ExternalCompleted" | "CriteriaResult" | "CriteriaRequested"
-        | "CostRecorded" => "result",
+        | "CostRecorded" | "ChildFinished" => "result",
         "NodeSucceeded" | "NodeFailed" | "NodeSkipped" => "completed",
         "NodeCancelled" | "CancelRequested" | "CancelAccepted" => "cancelled",
         "RetryRequested" | "ExecutionRetried" | "RetryScheduled" => "retry",
         "ExecutionCompleted" => "finished",
         "NodeReady" => "ready",
         "TimerFired" => "timer",
+        "LeaseRequested" => "blocked",
+        "LeaseAcquired" | "LeaseGranted" => "lease",
         _ => "",
     }
 }
@@ -237,11 +324,21 @@ fn detail(e: &Value) -> String {
             let plan = e["pinned"]["plan"]["metadata"]["name"]
                 .as_str()
                 .unwrap_or("?");
-            let nodes = e["pinned"]["plan"]["spec"]["graph"]["nodes"]
+            let spec = &e["pinned"]["plan"]["spec"];
+            let brief = &e["pinned"]["brief"];
+            let nodes = spec["graph"]["nodes"]
                 .as_array()
+                .or_else(|| spec["steps"].as_array())
                 .map(Vec::len)
+                .or_else(|| brief["planNodes"].as_u64().map(|n| n as usize))
                 .unwrap_or(0);
             parts.push(format!("plan {plan}, {nodes} nodes"));
+            if let Some(uris) = brief["providerUris"].as_array() {
+                let uris: Vec<&str> = uris.iter().filter_map(Value::as_str).collect();
+                if !uris.is_empty() {
+                    parts.push(format!("providers {}", uris.join(", ")));
+                }
+            }
             if let Some(providers) = e["pinned"]["providers"].as_object() {
                 let mut uris: Vec<&str> = providers
                     .values()
@@ -300,6 +397,25 @@ fn detail(e: &Value) -> String {
                 parts.push(format!("key {k}"));
             }
         }
+        "LeaseRequested" => parts.push(format!(
+            "waits for lease {} (limit {})",
+            e["key"].as_str().unwrap_or("?"),
+            e["limit"].as_u64().unwrap_or(1)
+        )),
+        "LeaseAcquired" | "LeaseGranted" => {
+            parts.push(format!(
+                "lease {} slot {} token {}",
+                e["key"].as_str().unwrap_or("?"),
+                e["slot"].as_u64().unwrap_or(0),
+                e["token"].as_u64().unwrap_or(0)
+            ));
+            let holder: Option<Value> = e["holder"]
+                .as_str()
+                .and_then(|h| serde_json::from_str(h).ok());
+            if let Some(instance) = holder.as_ref().and_then(|h| h["instance"].as_str()) {
+                parts.push(format!("by runtime {instance}"));
+            }
+        }
         "NodeResult" | "ExternalCompleted" => match e["outcome"]["status"].as_str() {
             Some("Succeeded") => {
                 let keys: Vec<&str> = e["outcome"]["outputs"]
@@ -343,6 +459,34 @@ fn detail(e: &Value) -> String {
             }
             if let Some(c) = e["comment"].as_str() {
                 parts.push(format!("\"{c}\""));
+            }
+        }
+        // A sub-plan's child: its own trace is `planspec trace execution/<child>`.
+        "ChildFinished" => parts.push(format!(
+            "execution/{} {}",
+            e["child"].as_str().unwrap_or("?"),
+            e["phase"].as_str().unwrap_or("?")
+        )),
+        "PlaceholderWaiting" => parts.push(format!(
+            "waits for its {}",
+            e["source"].as_str().unwrap_or("?")
+        )),
+        "PlaceholderValue" => {
+            parts.push(format!("from the {}", e["source"].as_str().unwrap_or("?")));
+            match e.get("value") {
+                Some(v) => {
+                    // A value may be large: its first 120 characters.
+                    let text = v.to_string();
+                    let mut short: String = text.chars().take(120).collect();
+                    if short.len() < text.len() {
+                        short.push('…');
+                    }
+                    parts.push(crate::term::escape_line(&short).into_owned())
+                }
+                None => parts.push("no value".into()),
+            }
+            if let Some(by) = e["by"].as_str() {
+                parts.push(format!("by {by}"));
             }
         }
         "TimerFired" => parts.push(format!("timer {}", e["timer"].as_str().unwrap_or("?"))),

@@ -19,6 +19,11 @@ impl ServerProcess {
     /// `stderr`, and reads the address it announces on its first stdout line. `Err` carries
     /// that line when it holds no address.
     pub fn start(store: &str, stderr: Stdio) -> Result<ServerProcess, String> {
+        ServerProcess::start_with(store, stderr, &[])
+    }
+
+    /// [`start`](Self::start) with more flags (`--lease-ttl 2s` …).
+    pub fn start_with(store: &str, stderr: Stdio, extra: &[&str]) -> Result<ServerProcess, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
             .args([
                 "server",
@@ -28,6 +33,7 @@ impl ServerProcess {
                 "--store",
                 store,
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -1,8 +1,9 @@
 //! CEL: `when` conditions and `${{ … }}` input interpolation.
 //!
-//! Expressions read five variables: `parameters` (the execution's parameters), `nodes`
-//! (`nodes.<id>.outputs` and `nodes.<id>.phase` of the node's upstream nodes), `goal`, `plan`
-//! and `execution`. An expression is at most [`MAX_LENGTH`] bytes and nests brackets at most
+//! Expressions read these variables: `parameters` (the execution's parameters), `nodes`
+//! (`nodes.<id>.outputs` and `nodes.<id>.phase` of the node's upstream nodes; for a matrix
+//! node the outputs are lists, and `nodes.<id>.instances`), `goal`, `plan`, `execution` and,
+//! in a matrix Task's instances, `matrix` (the instance's coordinates). An expression is at most [`MAX_LENGTH`] bytes and nests brackets at most
 //! [`MAX_NESTING`] levels (the limits `planspec validate` applies to `when`); it is parsed
 //! and evaluated on one dedicated thread with a large stack (see `worker.rs`), so no
 //! expression can overflow the caller's stack, and a failure is an error value, never a panic.
@@ -23,7 +24,7 @@ pub(crate) use worker::Analysis;
 use serde_json::Value;
 
 /// The variables an expression may read.
-pub const VARIABLES: &[&str] = &["parameters", "nodes", "goal", "plan", "execution"];
+pub const VARIABLES: &[&str] = &["parameters", "nodes", "goal", "plan", "execution", "matrix"];
 /// Longest expression, in bytes.
 pub const MAX_LENGTH: usize = 1024;
 /// Deepest nesting of `(`, `[` and `{` outside string literals.
@@ -45,7 +46,7 @@ pub enum ExprError {
     #[error("the expression does not parse: {0}")]
     Syntax(String),
     /// The expression reads variables PlanSpec does not provide.
-    #[error("the expression reads {}, which PlanSpec does not provide (it provides parameters, nodes, goal, plan and execution)", .0.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "))]
+    #[error("the expression reads {}, which PlanSpec does not provide (it provides parameters, nodes, goal, plan, execution and, in a matrix Task, matrix)", .0.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "))]
     UnknownVariables(Vec<String>),
     /// Evaluation failed.
     #[error("{0}")]

@@ -52,6 +52,7 @@ pub(super) fn compile_expressions(
 
         let inputs = match &graph.nodes[k].kind {
             ExecKind::Task(task) => Some(serde_json::Value::Object(task.inputs.value.clone())),
+            ExecKind::Plan(plan) => Some(serde_json::Value::Object(plan.inputs.value.clone())),
             _ => None,
         };
         let mut template = None;
@@ -86,9 +87,16 @@ pub(super) fn compile_expressions(
         check_upstream(graph, k, &id, &reads)?;
         let node = &mut graph.nodes[k];
         node.when = conditions;
-        if let (ExecKind::Task(task), Some((has_expressions, all))) = (&mut node.kind, template) {
-            task.inputs.has_expressions = has_expressions;
-            task.inputs.reads = all;
+        if let Some((has_expressions, all)) = template {
+            let inputs = match &mut node.kind {
+                ExecKind::Task(task) => Some(&mut task.inputs),
+                ExecKind::Plan(plan) => Some(&mut plan.inputs),
+                _ => None,
+            };
+            if let Some(inputs) = inputs {
+                inputs.has_expressions = has_expressions;
+                inputs.reads = all;
+            }
         }
     }
     Ok(())

@@ -1,11 +1,39 @@
 //! Group containment and the dependencies of executable nodes once Groups are expanded.
 
 use super::{CompileError, MAX_EXPANDED_EDGES};
-use planspec_model::plan::{Edge, EdgeType, Node};
+use planspec_model::plan::{Edge, EdgeCondition, EdgeType, Node};
 use std::collections::{BTreeSet, HashMap};
 
-/// The (hard, soft) dependencies of one executable node, as plan indices.
-pub(super) type Dependencies = (BTreeSet<usize>, BTreeSet<usize>);
+/// The dependencies of one executable node, as plan indices: hard, soft, and those whose
+/// edge names the upstream outcome it needs (`on: failure` / `on: skipped`).
+pub(super) struct Dependencies {
+    pub(super) hard: BTreeSet<usize>,
+    pub(super) soft: BTreeSet<usize>,
+    pub(super) conditional: BTreeSet<(usize, EdgeCondition)>,
+}
+
+/// How one declared dependency constrains its node.
+#[derive(Clone, Copy)]
+enum Need {
+    /// The upstream must succeed (`dependsOn`, a hard edge, `on: success`).
+    Success,
+    /// Any outcome (a soft edge, `on: always`).
+    Finish,
+    /// This outcome (`on: failure`, `on: skipped`).
+    Outcome(EdgeCondition),
+}
+
+impl Need {
+    /// An explicit `on` decides; without it a hard edge needs success and a soft edge
+    /// only orders.
+    fn of(edge: &Edge) -> Need {
+        match (edge.on, edge.edge_type) {
+            (Some(EdgeCondition::Success), _) | (None, EdgeType::Hard) => Need::Success,
+            (Some(EdgeCondition::Always), _) | (None, EdgeType::Soft) => Need::Finish,
+            (Some(condition), _) => Need::Outcome(condition),
+        }
+    }
+}
 
 /// Where each node sits among the Groups, and what points into it.
 pub(super) struct Structure<'a> {
@@ -15,8 +43,8 @@ pub(super) struct Structure<'a> {
     /// `children[g]`: the nodes Group `g` lists, deduplicated.
     children: Vec<Vec<usize>>,
     /// `incoming[i]`: dependencies declared on node `i` itself (its `dependsOn`, hard, and
-    /// the explicit edges into it), as (source, hard?).
-    incoming: Vec<Vec<(usize, bool)>>,
+    /// the explicit edges into it), as (source, what it needs).
+    incoming: Vec<Vec<(usize, Need)>>,
 }
 
 impl<'a> Structure<'a> {
@@ -72,7 +100,7 @@ impl<'a> Structure<'a> {
                             node: node.id().to_string(),
                             dependency: dep.to_string(),
                         })?;
-                incoming[i].push((d, true));
+                incoming[i].push((d, Need::Success));
             }
         }
         for edge in edges {
@@ -88,7 +116,7 @@ impl<'a> Structure<'a> {
             };
             let from = lookup(&edge.from)?;
             let to = lookup(&edge.to)?;
-            incoming[to].push((from, edge.edge_type == EdgeType::Hard));
+            incoming[to].push((from, Need::of(edge)));
         }
         Ok(Structure {
             nodes,
@@ -115,8 +143,8 @@ impl<'a> Structure<'a> {
         chain
     }
 
-    /// For each executable node (in declaration order), its (hard, soft) dependencies as
-    /// plan indices of executable nodes. Soft dependencies that are also hard are dropped.
+    /// For each executable node (in declaration order), its dependencies as plan indices of
+    /// executable nodes. Soft dependencies that are also hard or conditional are dropped.
     pub(super) fn dependencies(&self) -> Result<Vec<Dependencies>, CompileError> {
         let mut members: Vec<Option<Vec<usize>>> = vec![None; self.nodes.len()];
         let mut out = Vec::new();
@@ -125,11 +153,12 @@ impl<'a> Structure<'a> {
             if matches!(self.nodes[t], Node::Group(_)) {
                 continue;
             }
-            let (mut hard, mut soft) = (BTreeSet::new(), BTreeSet::new());
+            let (mut hard, mut soft, mut conditional) =
+                (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
             let mut declared_on = self.enclosing(t);
             declared_on.push(t);
             for a in declared_on {
-                for &(source, is_hard) in &self.incoming[a] {
+                for &(source, need) in &self.incoming[a] {
                     for &m in self.expand(source, &mut members) {
                         if m == t {
                             let id = self.nodes[t].id().to_string();
@@ -145,16 +174,25 @@ impl<'a> Structure<'a> {
                                 expanded: true,
                             });
                         }
-                        if is_hard {
-                            hard.insert(m);
-                        } else {
-                            soft.insert(m);
-                        }
+                        match need {
+                            Need::Success => hard.insert(m),
+                            Need::Finish => soft.insert(m),
+                            Need::Outcome(c) => conditional.insert((m, c)),
+                        };
                     }
                 }
             }
             soft.retain(|m| !hard.contains(m));
-            out.push((hard, soft));
+            for &(m, _) in &conditional {
+                if !hard.contains(&m) {
+                    soft.insert(m);
+                }
+            }
+            out.push(Dependencies {
+                hard,
+                soft,
+                conditional,
+            });
         }
         Ok(out)
     }

@@ -16,7 +16,11 @@
 //! reports every problem as a typed [`CompileError`], never a panic.
 
 mod exprs;
+mod flow;
 mod groups;
+mod lease;
+mod matrix;
+mod placeholder;
 
 use crate::graph::{
     ExecGraph, ExecKind, ExecNode, ExternalConfig, GateConfig, Limits, RetryConfig, TaskConfig,
@@ -166,17 +170,59 @@ pub enum CompileError {
         /// The id read.
         read: String,
     },
-    /// TEMPORARY while composition lands: a node kind the engine does not run yet.
-    #[error("node `{node}`: {kind} nodes do not run yet")]
-    NotYetRunnable {
+    /// Both `spec.graph` and `spec.steps` are given.
+    #[error("the plan has both `spec.graph` and `spec.steps`; give exactly one")]
+    GraphAndSteps,
+    /// A step declares `dependsOn` (the order of `spec.steps` is the dependency).
+    #[error("step `{node}` declares `dependsOn`; in `spec.steps` each step depends on the one before it")]
+    StepDependsOn {
+        /// The step.
+        node: String,
+    },
+    /// A Group is listed as a step.
+    #[error("step `{node}` is a Group; `spec.steps` holds Tasks, Gates, Externals, Plans and Placeholders")]
+    GroupStep {
+        /// The step.
+        node: String,
+    },
+    /// A `finally` Task depends on a node that is not `finally`, or the other way round.
+    #[error("{}", if *.finally_node { format!("`finally` Task `{node}` depends on `{dependency}`, which is not a `finally` Task; a `finally` Task runs after every other node and may depend only on other `finally` Tasks") } else { format!("node `{node}` depends on `finally` Task `{dependency}`; only other `finally` Tasks may") })]
+    FinallyDependency {
+        /// The node that depends.
+        node: String,
+        /// What it depends on.
+        dependency: String,
+        /// `true` if `node` is the `finally` Task.
+        finally_node: bool,
+    },
+    /// A Placeholder's `schema` does not compile or a rule does not parse.
+    #[error("node `{node}`: {message}")]
+    InvalidPlaceholder {
         /// The node.
         node: String,
-        /// Its kind.
-        kind: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Task's `matrix` cannot be expanded as written.
+    #[error("node `{node}`: matrix: {message}")]
+    InvalidMatrix {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        message: String,
     },
     /// The CEL evaluator thread could not be started, so expressions cannot be checked.
     #[error("the expression evaluator is unavailable (its thread could not be started)")]
     EvaluatorUnavailable,
+    /// A Task's `concurrency` is not usable (an empty key, a bad expression, a limit out of
+    /// range).
+    #[error("node `{node}`: `concurrency`: {message}")]
+    InvalidConcurrency {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An expression reads a node that is not upstream.
     #[error("node `{node}`: {field} reads `nodes.{read}`, which is not upstream of `{node}` (add a dependency)")]
     ReadsNonUpstream {
@@ -201,14 +247,16 @@ pub fn compile_with(
     goal: Option<&Goal>,
     limits: Limits,
 ) -> Result<ExecGraph, CompileError> {
-    let nodes = &plan.spec.graph.nodes;
+    flow::check_steps(&plan.spec)?;
+    let effective = plan.spec.effective_graph();
+    let nodes = &effective.nodes;
     if nodes.len() > MAX_NODES {
         return Err(CompileError::TooManyNodes {
             count: nodes.len(),
             max: MAX_NODES,
         });
     }
-    let edges = &plan.spec.graph.edges;
+    let edges = &effective.edges;
     if edges.len() > MAX_EDGES {
         return Err(CompileError::TooManyEdges {
             count: edges.len(),
@@ -242,7 +290,11 @@ pub fn compile_with(
     let mut exec_nodes = Vec::with_capacity(executable.len());
     let mut exec_index = HashMap::with_capacity(executable.len());
     for (k, &i) in executable.iter().enumerate() {
-        let (hard, soft) = &deps[k];
+        let groups::Dependencies {
+            hard,
+            soft,
+            conditional,
+        } = &deps[k];
         let map = |set: &BTreeSet<usize>| -> Vec<usize> {
             let mut v: Vec<usize> = set.iter().map(|&p| to_exec[p]).collect();
             v.sort_unstable();
@@ -260,9 +312,15 @@ pub fn compile_with(
             when: Vec::new(),
             timeout_ms: timeout_of(node)?,
             group: structure.parent(i).map(|g| nodes[g].id().clone()),
+            edge_conditions: conditional
+                .iter()
+                .map(|&(p, c)| (to_exec[p], c))
+                .collect(),
+            finally: node.is_finally(),
         });
         exec_index.insert(node.id().to_string(), k);
     }
+    flow::wire_finally(&mut exec_nodes)?;
 
     let order = topological_order(&exec_nodes)?;
     let mut rank = vec![0; exec_nodes.len()];
@@ -317,6 +375,8 @@ pub fn compile_with(
         warnings: Vec::new(),
     };
     exprs::compile_expressions(&mut graph, nodes, &executable, &structure)?;
+    lease::compile_keys(&mut graph)?;
+    matrix::check(&graph)?;
     graph.digest = graph.compute_digest();
     Ok(graph)
 }
@@ -337,12 +397,16 @@ fn kind_of(node: &Node) -> Result<Option<ExecKind>, CompileError> {
                 .transpose()?,
         }),
         Node::Group(_) => return Ok(None),
-        Node::Plan(_) | Node::Placeholder(_) => {
-            return Err(CompileError::NotYetRunnable {
-                node: node.id().to_string(),
-                kind: node.kind().as_str(),
-            })
-        }
+        Node::Plan(plan) => ExecKind::Plan(crate::graph::PlanConfig {
+            plan_ref: plan.plan_ref.clone(),
+            // Filled in by `exprs`.
+            inputs: crate::graph::Template {
+                value: plan.inputs.clone().unwrap_or_default(),
+                has_expressions: false,
+                reads: crate::graph::Reads::none(),
+            },
+        }),
+        Node::Placeholder(p) => ExecKind::Placeholder(placeholder::config(p)?),
     }))
 }
 
@@ -452,6 +516,18 @@ fn task_config(task: &TaskNode) -> Result<TaskConfig, CompileError> {
         criteria: task.acceptance_criteria.clone(),
         capability_refs: task.capability_refs.clone(),
         risk: task.risk,
+        // Its expressions are checked by `lease`.
+        concurrency: task
+            .concurrency
+            .as_ref()
+            .map(|c| crate::graph::LeaseConfig {
+                key: c.key.clone(),
+                has_expressions: false,
+                reads: crate::graph::Reads::none(),
+                limit: c.limit,
+            }),
+        // Checked against the graph by `matrix`.
+        matrix: task.matrix.clone(),
     })
 }
 

@@ -9,10 +9,12 @@
 //! policy verdicts included, re-evaluated against the pinned Policy versions — must equal the
 //! journaled one; finally folding the journal must give the same state as replaying it.
 
+mod artifacts;
 mod bundle;
 mod check;
 mod diff;
 
+pub use artifacts::{AttemptOutcome, AttemptRecord, RunArtifacts};
 pub use bundle::{Bundle, BundleExecution, Manifest, BUNDLE_KIND, BUNDLE_PARTS};
 pub use check::{check_journal, load_journal, JournalReport, Problem};
 pub use diff::{differences, Difference};

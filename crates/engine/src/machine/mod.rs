@@ -11,8 +11,8 @@ mod recover;
 mod state;
 
 pub use state::{
-    Activity, Approval, ArmedTimer, CancelMode, Counters, NodePhase, NodeState, State,
-    VerdictRecord,
+    Activity, Approval, ArmedTimer, CancelMode, Counters, LeaseHold, NodePhase, NodeState,
+    State, VerdictRecord,
 };
 
 use crate::command::Step;
@@ -66,12 +66,17 @@ impl Execution {
                 journal: snapshot.graph_digest,
             });
         }
-        if snapshot.state.nodes.len() != graph.len() {
+        // Matrix instances follow the graph's nodes.
+        let expected = graph.len() + snapshot.state.instances.len();
+        if snapshot.state.nodes.len() != expected
+            || snapshot.state.instances.iter().any(|i| i.node >= graph.len())
+        {
             return Err(EngineError::CorruptSnapshot {
                 message: format!(
-                    "the snapshot has {} nodes, the graph {}",
+                    "the snapshot has {} nodes, the graph {} and {} matrix instances",
                     snapshot.state.nodes.len(),
-                    graph.len()
+                    graph.len(),
+                    snapshot.state.instances.len()
                 ),
             });
         }
@@ -144,9 +149,24 @@ impl Execution {
         self.state.counters
     }
 
-    /// The state of the node with this id.
+    /// The state of the node or matrix instance with this id.
     pub fn node(&self, id: &str) -> Option<&NodeState> {
-        self.graph.index_of(id).map(|i| &self.state.nodes[i])
+        self.state
+            .slot_of(&self.graph, id)
+            .map(|i| &self.state.nodes[i])
+    }
+
+    /// The graph node `id` runs as: itself for a node of the graph, its matrix node for a
+    /// matrix instance (whose provider, Binding and configuration are the matrix node's).
+    pub fn owner_of(&self, id: &str) -> Option<&planspec_model::NodeId> {
+        let slot = self.state.slot_of(&self.graph, id)?;
+        Some(&self.graph.nodes()[self.state.owner(&self.graph, slot)].id)
+    }
+
+    /// The matrix instance with this id: its matrix node's index, ordinal and coordinates.
+    pub fn instance(&self, id: &str) -> Option<&crate::matrix::InstanceInfo> {
+        let slot = self.state.matrix.slot(id)?;
+        self.state.instances.get(slot - self.graph.len())
     }
 
     /// `true` once the execution has finished (it can still be retried).

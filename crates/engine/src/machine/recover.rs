@@ -1,6 +1,6 @@
 //! The commands in-flight state needs after a restart.
 
-use super::state::{Activity, Approval, NodePhase};
+use super::state::{Activity, Approval, CancelMode, NodePhase};
 use super::Execution;
 use crate::command::Command;
 use crate::graph::ExecKind;
@@ -21,8 +21,17 @@ impl Execution {
     ///   runtime, which may not have received it);
     /// * `Finish` again if the execution has finished.
     ///
+    /// A Task that waited for or held the lease of its `concurrency` asks for it again
+    /// (`AcquireLease`); a running one gets its other commands (dispatch, timers) only once
+    /// the lease is granted anew, so two runtimes never run it at once.
+    ///
     /// Nodes are visited in the engine's order, so the list is deterministic.
     pub fn recover(&self) -> Vec<Command> {
+        self.recover_with(true)
+    }
+
+    /// [`recover`](Self::recover); without `reacquire`, leases held are taken as held.
+    pub(crate) fn recover_with(&self, reacquire: bool) -> Vec<Command> {
         let state = &self.state;
         let graph = &self.graph;
         let mut commands = Vec::new();
@@ -39,20 +48,27 @@ impl Execution {
             }
         }
         let uid = state.uid.clone().unwrap_or_default();
-        for &i in graph.order() {
-            let node = &graph.nodes[i];
+        // Graph nodes in order, then matrix instances in instance order.
+        let slots = graph
+            .order()
+            .iter()
+            .copied()
+            .chain(graph.len()..state.nodes.len());
+        for i in slots {
+            let node = &graph.nodes[state.owner(graph, i)];
+            let slot_id = planspec_model::NodeId::new(state.slot_id(graph, i));
             let n = &state.nodes[i];
             if let Some(attempt) = n.killed {
                 commands.push(Command::Kill {
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
-                    idempotency_key: idempotency_key(&uid, &node.id, attempt),
+                    idempotency_key: idempotency_key(&uid, &slot_id, attempt),
                 });
             }
             if running && n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting) {
                 if let Some(v) = &n.verdict {
                     commands.push(Command::RequestApproval {
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         approval: n.approvals,
                         risk: v.risk,
                         reason: v.reason.clone(),
@@ -60,17 +76,27 @@ impl Execution {
                     });
                 }
             }
+            if running && reacquire {
+                if let Some(command) = self.lease_reacquire(i) {
+                    commands.push(command);
+                    continue;
+                }
+            }
+            if running && matches!(node.kind, ExecKind::Placeholder(_)) {
+                commands.extend(self.recover_placeholder(i));
+                continue;
+            }
             if !running || n.phase != NodePhase::Running {
                 continue;
             }
             let key = n
                 .key
                 .clone()
-                .unwrap_or_else(|| idempotency_key(&uid, &node.id, n.attempt));
+                .unwrap_or_else(|| idempotency_key(&uid, &slot_id, n.attempt));
             match (n.activity, &node.kind) {
                 (Some(Activity::Provider), ExecKind::Task(_)) => {
                     commands.push(Command::Dispatch {
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         attempt: n.attempt,
                         idempotency_key: key,
                         inputs: n.inputs.clone().unwrap_or_default(),
@@ -79,7 +105,7 @@ impl Execution {
                 }
                 (Some(Activity::Criteria), ExecKind::Task(task)) => {
                     commands.push(Command::EvaluateCriteria {
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         attempt: n.attempt,
                         idempotency_key: key,
                         criteria: task.criteria.clone(),
@@ -88,14 +114,30 @@ impl Execution {
                 }
                 (Some(Activity::Gate), ExecKind::Gate(gate)) => {
                     commands.push(Command::OpenGate {
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         attempt: n.attempt,
                         gate_ref: gate.gate_ref.clone(),
                     });
                 }
+                (Some(Activity::Child), ExecKind::Plan(_)) => {
+                    commands.push(Command::StartChild {
+                        node: slot_id.clone(),
+                        attempt: n.attempt,
+                        idempotency_key: key,
+                        inputs: n.inputs.clone().unwrap_or_default(),
+                        timeout_ms: node.timeout_ms,
+                    });
+                    if state.cancel == Some(CancelMode::Graceful) {
+                        commands.push(Command::CancelChild {
+                            node: slot_id.clone(),
+                            attempt: n.attempt,
+                            force: false,
+                        });
+                    }
+                }
                 (Some(Activity::External), ExecKind::External(external)) => {
                     commands.push(Command::WatchExternal {
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         attempt: n.attempt,
                         idempotency_key: key,
                         external_ref: external.external_ref.clone(),

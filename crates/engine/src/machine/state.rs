@@ -11,7 +11,10 @@ use planspec_model::execution::ExecutionPhase;
 use planspec_model::policy::{PolicyVerdict, RiskLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+mod instances;
+pub(crate) use instances::MatrixIndex;
 
 /// Phase of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +34,8 @@ pub enum NodePhase {
     Skipped,
     /// Cancelled.
     Cancelled,
+    /// A Placeholder waits for a person's value (`planspec resolve`).
+    AwaitingInput,
 }
 
 impl NodePhase {
@@ -52,6 +57,7 @@ impl NodePhase {
             NodePhase::Failed => "Failed",
             NodePhase::Skipped => "Skipped",
             NodePhase::Cancelled => "Cancelled",
+            NodePhase::AwaitingInput => "AwaitingInput",
         }
     }
 }
@@ -69,6 +75,12 @@ pub enum Activity {
     External,
     /// The backoff timer before the next attempt.
     Backoff,
+    /// The child Execution of a `Plan` node (`ChildFinished`).
+    Child,
+    /// A Placeholder's selector lookup (`PlaceholderValue`).
+    Lookup,
+    /// A matrix Task's instances (it ends when the last one does; nothing of its own runs).
+    Instances,
 }
 
 /// Where a Task held by an `assist` verdict stands.
@@ -78,6 +90,29 @@ pub enum Approval {
     Waiting,
     /// It was approved and may dispatch.
     Granted,
+}
+
+/// The lease a Task's `concurrency` asked for: waited for (no slot yet) or held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseHold {
+    /// The key, expressions evaluated.
+    pub key: String,
+    /// How many holders the key allows.
+    pub limit: u32,
+    /// The slot held; `None` while waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    /// The fencing token of the tenure; `None` while waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u64>,
+}
+
+impl LeaseHold {
+    /// `true` once a slot is held.
+    pub fn is_held(&self) -> bool {
+        self.slot.is_some()
+    }
 }
 
 /// The policy verdict a Task got this round.
@@ -166,6 +201,9 @@ pub struct NodeState {
     /// its own Gate).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub approvals: u32,
+    /// The lease of the Task's `concurrency`, from the request until the node is terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseHold>,
 }
 
 impl NodeState {
@@ -187,6 +225,7 @@ impl NodeState {
             verdict: None,
             approval: None,
             approvals: 0,
+            lease: None,
         }
     }
 }
@@ -209,6 +248,9 @@ pub struct Counters {
     pub skipped: u32,
     /// Cancelled nodes.
     pub cancelled: u32,
+    /// Placeholders waiting for a person.
+    #[serde(default)]
+    pub awaiting_input: u32,
 }
 
 impl Counters {
@@ -221,6 +263,7 @@ impl Counters {
             NodePhase::Failed => &mut self.failed,
             NodePhase::Skipped => &mut self.skipped,
             NodePhase::Cancelled => &mut self.cancelled,
+            NodePhase::AwaitingInput => &mut self.awaiting_input,
         }
     }
 
@@ -231,7 +274,7 @@ impl Counters {
 
     /// All nodes.
     pub fn total(&self) -> u32 {
-        self.terminal() + self.pending + self.ready + self.running
+        self.terminal() + self.pending + self.ready + self.running + self.awaiting_input
     }
 }
 
@@ -268,6 +311,12 @@ pub struct State {
     /// The Policies and facts verdicts are made against (`None`: nodes are not routed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub governance: Option<Governance>,
+    /// Most nodes running at once (`None`: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    /// `true`: the first failure stops anything new from starting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_fast: bool,
     /// What providers reported the run's attempts cost, in US dollars.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spent_usd: f64,
@@ -291,6 +340,17 @@ pub struct State {
     pub counters: Counters,
     /// Journal entries folded so far.
     pub applied: u64,
+    /// Matrix instances, in the order they were expanded: the state of instance `k` is
+    /// `nodes[graph.len() + k]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<crate::matrix::InstanceInfo>,
+    /// The last attempt of each instance of a matrix a retry re-ran, by instance id: the
+    /// instance counts on from it when expanded again, so idempotency keys never repeat.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_attempts: BTreeMap<String, u32>,
+    /// Derived: instance ids → slots, and each matrix's progress.
+    #[serde(skip)]
+    pub(crate) matrix: MatrixIndex,
     /// Derived: per node, how many of its dependencies are not terminal.
     #[serde(skip)]
     pub(crate) waiting: Vec<u32>,
@@ -317,6 +377,8 @@ impl State {
             pinned: Value::Null,
             creator: None,
             governance: None,
+            max_parallel: None,
+            fail_fast: false,
             spent_usd: 0.0,
             started_at: None,
             finished_at: None,
@@ -329,6 +391,9 @@ impl State {
                 ..Counters::default()
             },
             applied: 0,
+            instances: Vec::new(),
+            instance_attempts: BTreeMap::new(),
+            matrix: MatrixIndex::default(),
             waiting: Vec::new(),
             frontier: BTreeSet::new(),
             ready: BTreeSet::new(),
@@ -366,6 +431,7 @@ impl State {
             *counters.slot(node.phase) += 1;
         }
         self.counters = counters;
+        self.rebuild_instances(graph);
     }
 
     /// Applies one input: only an accepted `ExecutionStarted` changes anything.
@@ -383,6 +449,8 @@ impl State {
             pinned,
             creator,
             governance,
+            max_parallel,
+            fail_fast,
             ..
         } = input
         {
@@ -400,6 +468,8 @@ impl State {
                 self.pinned = pinned.clone();
                 self.creator = creator.clone();
                 self.governance = governance.as_deref().cloned();
+                self.max_parallel = *max_parallel;
+                self.fail_fast = *fail_fast;
             }
         }
         self.applied += 1;
@@ -420,6 +490,7 @@ impl State {
         let index = |node: &str| {
             graph
                 .index_of(node)
+                .or_else(|| self.matrix.slot(node))
                 .ok_or_else(|| EngineError::UnknownNode {
                     node: node.to_string(),
                 })
@@ -485,9 +556,12 @@ impl State {
                 timeout_at,
             } => {
                 let i = index(node)?;
-                let activity = match graph.nodes[i].kind {
+                let activity = match graph.nodes[self.owner(graph, i)].kind {
                     ExecKind::Task(_) => Activity::Provider,
                     ExecKind::Gate(_) | ExecKind::External(_) => Activity::External,
+                    ExecKind::Plan(_) => Activity::Child,
+                    // Until `PlaceholderWaiting` says what it waits for.
+                    ExecKind::Placeholder(_) => Activity::Lookup,
                 };
                 self.set_phase(graph, i, NodePhase::Running);
                 let n = &mut self.nodes[i];
@@ -513,6 +587,18 @@ impl State {
                 n.activity = Some(Activity::Gate);
                 n.attempt = *attempt;
                 n.started_at = Some(*at);
+            }
+            Decision::PlaceholderWaiting { node, source, .. } => {
+                let i = index(node)?;
+                let (phase, activity) = match source {
+                    crate::placeholder::Source::Person => (NodePhase::AwaitingInput, None),
+                    crate::placeholder::Source::Resolver => {
+                        (NodePhase::Running, Some(Activity::Provider))
+                    }
+                    _ => (NodePhase::Running, Some(Activity::Lookup)),
+                };
+                self.set_phase(graph, i, phase);
+                self.nodes[i].activity = activity;
             }
             Decision::CriteriaRequested { node, outputs, .. } => {
                 let n = &mut self.nodes[index(node)?];
@@ -629,6 +715,8 @@ impl State {
                 self.cancel = None;
                 self.round = *round;
                 self.deadline = *deadline;
+                let reset: Vec<usize> = nodes.iter().filter_map(|n| graph.index_of(n)).collect();
+                self.retire_instances(graph, &reset);
                 self.rebuild(graph);
             }
             Decision::ExecutionCompleted {
@@ -641,6 +729,41 @@ impl State {
                 self.reason = *reason;
                 self.message = message.clone();
                 self.finished_at = Some(*at);
+            }
+            Decision::LeaseRequested {
+                node, key, limit, ..
+            } => {
+                self.nodes[index(node)?].lease = Some(LeaseHold {
+                    key: key.clone(),
+                    limit: *limit,
+                    slot: None,
+                    token: None,
+                });
+            }
+            Decision::LeaseGranted {
+                node,
+                key,
+                slot,
+                token,
+                ..
+            } => {
+                let n = &mut self.nodes[index(node)?];
+                let limit = n.lease.as_ref().map_or(1, |l| l.limit);
+                n.lease = Some(LeaseHold {
+                    key: key.clone(),
+                    limit,
+                    slot: Some(*slot),
+                    token: Some(*token),
+                });
+            }
+            Decision::MatrixExpanded {
+                at,
+                node,
+                instances,
+                digest,
+            } => {
+                let i = index(node)?;
+                self.matrix_expanded(graph, i, *at, *instances, digest)?;
             }
             Decision::InputIgnored { .. } => {}
         }
@@ -657,7 +780,7 @@ impl State {
         *self.counters.slot(old) -= 1;
         *self.counters.slot(phase) += 1;
         self.nodes[i].phase = phase;
-        let key = (graph.rank[i], i);
+        let key = (graph.rank[self.owner(graph, i)], i);
         match old {
             NodePhase::Pending => {
                 self.frontier.remove(&key);
@@ -670,7 +793,12 @@ impl State {
         if phase == NodePhase::Ready {
             self.ready.insert(key);
         }
-        if phase.is_terminal() && !old.is_terminal() {
+        if old == NodePhase::Running && i < graph.len() {
+            self.matrix_node_left_running(i);
+        }
+        if i >= graph.len() {
+            self.instance_moved(graph, i, old, phase);
+        } else if phase.is_terminal() && !old.is_terminal() {
             for &d in graph.dependents(i) {
                 self.waiting[d] = self.waiting[d].saturating_sub(1);
                 if self.waiting[d] == 0 && self.nodes[d].phase == NodePhase::Pending {
@@ -699,6 +827,7 @@ impl State {
         n.reason = reason;
         n.message = message.map(str::to_string);
         n.finished_at = Some(at);
+        n.lease = None;
     }
 }
 

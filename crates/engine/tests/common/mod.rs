@@ -77,6 +77,16 @@ impl Run {
     }
 
     pub fn start(&mut self, parameters: Value) -> Step {
+        self.start_with(parameters, None, false)
+    }
+
+    /// Starts the run with the Execution's `maxParallel` and `failFast`.
+    pub fn start_with(
+        &mut self,
+        parameters: Value,
+        max_parallel: Option<u32>,
+        fail_fast: bool,
+    ) -> Step {
         let digest = self.exec.graph().digest().to_string();
         self.send(Input::ExecutionStarted {
             at: self.now,
@@ -89,6 +99,8 @@ impl Run {
             deadline: None,
             creator: None,
             governance: None,
+            max_parallel,
+            fail_fast,
         })
     }
 
@@ -101,6 +113,7 @@ impl Run {
                 outputs: outputs.as_object().cloned().unwrap_or_default(),
                 cost_usd: None,
             },
+            exit_code: None,
         })
     }
 
@@ -114,6 +127,7 @@ impl Run {
                 message: format!("{node} attempt {attempt} failed"),
                 retryable,
             },
+            exit_code: None,
         })
     }
 

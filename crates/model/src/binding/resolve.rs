@@ -697,8 +697,7 @@ pub fn resolve_plan<'p, 'b>(binding: &'b Binding, plan: &'p Plan) -> PlanResolut
     let scope = index.scope(&subject);
     let nodes = plan
         .spec
-        .graph
-        .nodes
+        .nodes()
         .iter()
         .filter_map(|node| match node {
             Node::Task(task) => Some(NodeResolution {

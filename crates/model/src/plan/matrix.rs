@@ -103,9 +103,11 @@ impl MatrixAxis {
 }
 
 /// A keyed concurrency limit on a Task (PlanSpec extension): at most `limit` Tasks holding
-/// the same key run at once, across every Execution of the control plane (`limit: 1` is a
-/// mutex, e.g. one deploy per environment). Held as a lease with a TTL, renewed while the
-/// Task runs and released when it ends, is cancelled, or its runtime dies (after the TTL).
+/// the same key run at once, across every Execution of the namespace (`limit: 1` is a
+/// mutex, e.g. one deploy per environment). Held as a lease with a TTL, taken before the
+/// Task's first attempt dispatches (waiters are served by their Goal's `priority`, then in
+/// arrival order), kept across its retries, renewed while held and released when the Task
+/// ends or is cancelled — or, if its runtime dies, once the TTL has passed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]

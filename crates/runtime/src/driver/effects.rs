@@ -91,6 +91,13 @@ impl Driver {
                     self.watch_external(node.to_string(), attempt, external_ref, poll_interval_ms)
                         .await
                 }
+                Command::ResolveSelector {
+                    node,
+                    attempt,
+                    kind,
+                    selector,
+                    value_type,
+                } => self.resolve_selector(node.to_string(), attempt, kind, selector, value_type),
                 Command::StartTimer { timer, due_at } => self.start_timer(timer, due_at),
                 Command::CancelTimer { timer } => {
                     if let Some(run) = self.run.as_mut() {
@@ -104,6 +111,9 @@ impl Driver {
                     attempt,
                     idempotency_key,
                 } => {
+                    if self.kill_child(&node, attempt) {
+                        continue;
+                    }
                     let token = self
                         .run
                         .as_mut()
@@ -130,6 +140,27 @@ impl Driver {
                         }
                     }
                 }
+                Command::StartChild {
+                    node,
+                    attempt,
+                    inputs,
+                    ..
+                } => self.start_child(node.to_string(), attempt, inputs).await,
+                Command::CancelChild {
+                    node,
+                    attempt,
+                    force,
+                } => self.cancel_child(&node, attempt, force),
+                Command::AcquireLease {
+                    node,
+                    key,
+                    limit,
+                    priority,
+                } => {
+                    self.acquire_lease(node.to_string(), key, limit, priority)
+                        .await
+                }
+                Command::ReleaseLease { node, .. } => self.release_lease(node.as_str()).await,
                 Command::Finish { .. } => {}
             }
         }
@@ -147,7 +178,12 @@ impl Driver {
         let Some(run) = self.run.as_mut() else {
             return;
         };
-        let Some(provider) = run.pinned.providers.get(&node).cloned() else {
+        // A matrix instance runs with its matrix node's provider.
+        let bound = run
+            .exec
+            .owner_of(&node)
+            .map_or_else(|| node.clone(), |owner| owner.to_string());
+        let Some(provider) = run.pinned.providers.get(&bound).cloned() else {
             let _ = tx.send(Msg::Input(Input::NodeResult {
                 at: now_ms(),
                 node: node.as_str().into(),
@@ -157,6 +193,7 @@ impl Driver {
                     message: format!("node {node} has no pinned provider"),
                     retryable: false,
                 },
+                exit_code: None,
             }));
             return;
         };
@@ -169,11 +206,13 @@ impl Driver {
         let log_path = dir.join("logs").join(&node).join(format!("{attempt}.log"));
         let work_dir = dir.join("work");
         let token = CancellationToken::new();
+        let runs_process = provider.uri.starts_with("exec://");
         let Some(run) = self.run.as_mut() else {
             return;
         };
         run.inflight.insert((node.clone(), attempt), token.clone());
         let shared = self.shared.clone();
+        let priority = super::run_slots::priority(&run.exec);
         let execution = format!("{}/{}", self.key.namespace, self.key.name);
         let uid = self.uid.clone();
         tokio::spawn(async move {
@@ -215,6 +254,13 @@ impl Driver {
                 work_dir,
                 log: log.clone(),
             };
+            // The runtime-wide limit on running attempts (`--max-running-tasks`).
+            let Some(_slot) =
+                super::run_slots::wait_for_slot(&shared, &tx, &node, priority, &token).await
+            else {
+                let _ = log.finish().await;
+                return;
+            };
             let outcome = shared.registry.dispatch(request, token).await;
             let _ = log.finish().await;
             let msg = match outcome {
@@ -228,14 +274,18 @@ impl Driver {
                     },
                     kind: HumanWait::Provider,
                 },
-                other => match super::reasons::outcome(other) {
-                    Some(outcome) => Msg::Input(Input::NodeResult {
+                other => match (
+                    super::reasons::exit_code(&other, runs_process),
+                    super::reasons::outcome(other),
+                ) {
+                    (exit_code, Some(outcome)) => Msg::Input(Input::NodeResult {
                         at: now_ms(),
                         node: node.as_str().into(),
                         attempt,
                         outcome,
+                        exit_code,
                     }),
-                    None => return,
+                    (_, None) => return,
                 },
             };
             let _ = tx.send(msg);
@@ -744,6 +794,7 @@ impl Driver {
         for node in resources {
             self.resource_changed(&node, object.as_ref()).await;
         }
+        self.child_changed(&key, object.as_ref()).await;
     }
 
     /// Looks at every watched object again.
@@ -751,11 +802,14 @@ impl Driver {
         let Some(run) = self.run.as_ref() else {
             return;
         };
+        let ns = &self.key.namespace;
+        let children = run.extras.children.values();
         let keys: Vec<ObjectKey> = run
             .gates
             .values()
             .chain(run.resources.values())
             .map(|(k, _)| k.clone())
+            .chain(children.map(|name| ObjectKey::new("Execution", ns.clone(), name.clone())))
             .collect();
         for key in keys {
             let object = self
@@ -787,7 +841,7 @@ impl Driver {
 
 /// `text` as a DNS label of at most 63 characters: kept if it fits, else cut and suffixed
 /// with a hash of the whole, so distinct texts stay distinct.
-fn dns_name(text: &str) -> String {
+pub(super) fn dns_name(text: &str) -> String {
     if text.len() <= 63 {
         return text.to_owned();
     }
@@ -799,7 +853,7 @@ fn dns_name(text: &str) -> String {
 }
 
 /// A UUID-shaped id derived from `seed` (so re-creating the same object gives the same uid).
-fn derived_uid(seed: &str) -> String {
+pub(super) fn derived_uid(seed: &str) -> String {
     use sha2::{Digest, Sha256};
     let h: Vec<String> = Sha256::digest(seed.as_bytes())
         .iter()

@@ -34,6 +34,13 @@ pub(crate) enum Msg {
         by: Option<String>,
         reply: oneshot::Sender<Result<(), RuntimeError>>,
     },
+    /// A person fills a Placeholder (`planspec resolve`).
+    Resolve {
+        node: String,
+        value: Value,
+        by: Option<String>,
+        reply: oneshot::Sender<Result<(), RuntimeError>>,
+    },
     /// A provider handed the attempt to a person.
     AwaitingHuman {
         node: String,
@@ -57,6 +64,12 @@ pub(crate) enum Msg {
     Poke,
     /// The Execution object was deleted.
     Deleted,
+    /// What a node waits for outside the engine (a lease, a run slot) changed; `None`: it
+    /// waits no more.
+    Waiting {
+        node: String,
+        message: Option<String>,
+    },
 }
 
 /// What a person's `complete`/`fail` finishes.
@@ -129,7 +142,7 @@ pub(crate) struct Run {
     pub(crate) exec: Execution,
     pub(crate) pinned: Arc<Pinned>,
     next_seq: u64,
-    object: Value,
+    pub(crate) object: Value,
     revision: i64,
     pub(crate) extras: Extras,
     /// Work in flight per (node, attempt): provider calls, criteria checks, polls.
@@ -192,13 +205,20 @@ impl Driver {
             Ok(false) => End::Finished,
             Err(end) => end,
         };
+        // A run that ends (or is deleted) gives up its leases; one left by a shutting-down
+        // runtime is resumed by the next start, and expires with its TTL otherwise.
+        if !matches!(end, End::Shutdown) {
+            self.shared.leases.release_all(&self.uid).await;
+        }
         self.stop(end);
         self.shared.driver_ended(&self.uid);
         // Requests that raced with the end hear that the driver is gone.
         rx.close();
         while let Ok(msg) = rx.try_recv() {
             match msg {
-                Msg::Request { reply, .. } | Msg::Manual { reply, .. } => {
+                Msg::Request { reply, .. }
+                | Msg::Manual { reply, .. }
+                | Msg::Resolve { reply, .. } => {
                     let _ = reply.send(Err(match &self.never_started {
                         Some(why) => RuntimeError::Conflict(why.clone()),
                         None => RuntimeError::Unavailable(super::DRIVER_ENDED.to_owned()),
@@ -395,6 +415,8 @@ impl Driver {
             deadline: None,
             creator,
             governance: Some(Box::new(governance)),
+            max_parallel: resource.spec.max_parallel,
+            fail_fast: resource.spec.fail_fast,
         };
         self.run = Some(Run {
             exec: Execution::new(graph),
@@ -498,6 +520,12 @@ impl Driver {
                     Ok(())
                 }
             },
+            Msg::Resolve {
+                node,
+                value,
+                by,
+                reply,
+            } => self.resolve_by_person(node, value, by, reply).await,
             Msg::AwaitingHuman {
                 node,
                 attempt,
@@ -551,6 +579,7 @@ impl Driver {
                 Ok(())
             }
             Msg::Deleted => Err(End::Deleted),
+            Msg::Waiting { node, message } => self.waiting(node, message).await,
         }
     }
 
@@ -592,6 +621,7 @@ impl Driver {
                         retryable: false,
                     },
                 },
+                exit_code: None,
             },
             HumanWait::External => Input::ExternalCompleted {
                 at,
@@ -746,7 +776,7 @@ impl Driver {
             .filter_map(|id| {
                 run.exec
                     .node(id)
-                    .map(|n| node_record(id, n, &run.extras, &run.pinned))
+                    .map(|n| node_record(id, n, &run.extras, &run.pinned, &run.exec))
             })
             .collect();
         self.write(entries, records).await
@@ -824,6 +854,23 @@ impl Driver {
         }
     }
 
+    /// Writes the status and the records of `nodes` (no journal entry): for what the engine
+    /// does not know about them, such as a wait for a lease that ended.
+    pub(crate) async fn write_nodes(&mut self, nodes: &[&str]) -> Result<(), End> {
+        let Some(run) = self.run.as_ref() else {
+            return Err(End::Deleted);
+        };
+        let records = nodes
+            .iter()
+            .filter_map(|id| {
+                run.exec
+                    .node(id)
+                    .map(|n| node_record(id, n, &run.extras, &run.pinned, &run.exec))
+            })
+            .collect();
+        self.write(Vec::new(), records).await
+    }
+
     /// Writes the status alone (no journal entry): for what the engine does not know, such
     /// as a node handed to a person, and after a resume.
     pub(crate) async fn write_status_only(&mut self) -> Result<(), End> {
@@ -840,7 +887,7 @@ impl Driver {
             .filter_map(|id| {
                 run.exec
                     .node(id)
-                    .map(|n| node_record(id, n, &run.extras, &run.pinned))
+                    .map(|n| node_record(id, n, &run.extras, &run.pinned, &run.exec))
             })
             .collect();
         self.write(Vec::new(), records).await

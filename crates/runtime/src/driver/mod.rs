@@ -28,9 +28,13 @@ mod approval;
 mod audit;
 mod effects;
 mod execution;
+pub mod leases;
+mod placeholder;
 mod reasons;
+mod run_slots;
 mod start;
 mod status;
+mod subplan;
 mod trusted;
 
 pub use admission::AdmissionUnavailable;
@@ -60,6 +64,12 @@ pub struct RuntimeOptions {
     /// The verdict for a Task no Policy rule matches when no Policy of the namespace sets a
     /// `defaultVerdict` (default `allow`).
     pub default_verdict: planspec_model::policy::PolicyVerdict,
+    /// How long a keyed concurrency lease outlives its holder's last renewal (default 30 s);
+    /// a dead runtime's leases are free after it. Renewed every third of it.
+    pub lease_ttl: Duration,
+    /// Most Task attempts running at once across every Execution (`None`: no limit); the
+    /// others wait, by Goal `priority`, then first come first served.
+    pub max_running_tasks: Option<usize>,
 }
 
 impl RuntimeOptions {
@@ -69,6 +79,8 @@ impl RuntimeOptions {
             data_dir: data_dir.into(),
             node_status_limit: NODE_STATUS_LIMIT,
             default_verdict: planspec_model::policy::PolicyVerdict::Allow,
+            lease_ttl: leases::DEFAULT_LEASE_TTL,
+            max_running_tasks: None,
         }
     }
 }
@@ -88,6 +100,10 @@ pub enum RuntimeError {
     /// The runtime could not do it (store failure, shutting down).
     #[error("{0}")]
     Unavailable(String),
+    /// A person's value for a Placeholder breaks its constraints; nothing was journaled and
+    /// the node keeps waiting.
+    #[error("the value is rejected: {0}")]
+    Rejected(planspec_engine::placeholder::Rejection),
 }
 
 /// Milliseconds since the Unix epoch, from the system clock. The runtime's only clock.
@@ -107,6 +123,10 @@ pub(crate) struct Shared {
     /// Objects (Gates, resources of External nodes) → the drivers waiting on them.
     interest: Mutex<HashMap<ObjectKey, Vec<String>>>,
     shutdown: watch::Sender<bool>,
+    /// Keyed concurrency leases (`concurrency` on Tasks).
+    pub(crate) leases: Arc<leases::LeaseManager>,
+    /// The runtime-wide limit on running Task attempts.
+    pub(crate) run_slots: Arc<run_slots::RunSlots>,
 }
 
 struct DriverEntry {
@@ -179,6 +199,9 @@ impl Runtime {
         options: RuntimeOptions,
     ) -> Runtime {
         let (shutdown, _) = watch::channel(false);
+        let leases = Arc::new(leases::LeaseManager::new(store.clone(), options.lease_ttl));
+        let run_slots = Arc::new(run_slots::RunSlots::new(options.max_running_tasks));
+        tokio::spawn(leases.clone().tick(shutdown.subscribe()));
         let shared = Arc::new(Shared {
             store,
             registry,
@@ -186,6 +209,8 @@ impl Runtime {
             drivers: Mutex::new(HashMap::new()),
             interest: Mutex::new(HashMap::new()),
             shutdown,
+            leases,
+            run_slots,
         });
         let supervisor = tokio::spawn(supervise(shared.clone()));
         Runtime { shared, supervisor }
@@ -225,6 +250,12 @@ impl std::fmt::Debug for RuntimeHandle {
 pub type Actor = Option<String>;
 
 impl RuntimeHandle {
+    /// The nodes waiting for a keyed concurrency lease in this runtime, each key's in the
+    /// order they will be served.
+    pub fn lease_waiters(&self) -> Vec<leases::WaiterView> {
+        self.shared.leases.waiters()
+    }
+
     /// Cancels the Execution `uid`: graceful (running attempts finish, nothing new starts) or
     /// `force` (running attempts are killed).
     pub async fn cancel(&self, uid: &str, force: bool, by: Actor) -> Result<(), RuntimeError> {
@@ -283,6 +314,33 @@ impl RuntimeHandle {
         by: Actor,
     ) -> Result<(), RuntimeError> {
         self.manual(uid, node, Err(message), by).await
+    }
+
+    /// Fills Placeholder `node`, which waits for a person, with `value`. A value its schema
+    /// or rules refuse is [`RuntimeError::Rejected`] and is not journaled.
+    pub async fn resolve(
+        &self,
+        uid: &str,
+        node: &str,
+        value: Value,
+        by: Actor,
+    ) -> Result<(), RuntimeError> {
+        let inbox = self.inbox(uid, false).await?;
+        let (reply, answer) = oneshot::channel();
+        inbox
+            .send(Msg::Resolve {
+                node: node.to_owned(),
+                value,
+                by,
+                reply,
+            })
+            .map_err(|_| gone())?;
+        match answer.await.map_err(|_| gone())? {
+            Err(RuntimeError::Unavailable(why)) if why == DRIVER_ENDED => Err(
+                RuntimeError::Conflict("the execution is not running".into()),
+            ),
+            other => other,
+        }
     }
 
     async fn manual(
@@ -492,7 +550,7 @@ fn route(shared: &Arc<Shared>, change: &planspec_store::Change) {
                 }
             }
         }
-        return;
+        // A parent waits on its children (sub-plans): it hears of them below.
     }
     let waiting: Vec<String> = shared
         .interest_map()

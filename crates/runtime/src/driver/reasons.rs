@@ -23,6 +23,16 @@ pub(crate) fn reason_code(failure: &Failure) -> ReasonCode {
     }
 }
 
+/// The exit code a finished dispatch reports: a failure's own, or 0 for a success of a
+/// provider that runs a process (`runs_process`: `exec`).
+pub(crate) fn exit_code(result: &DispatchOutcome, runs_process: bool) -> Option<i32> {
+    match result {
+        DispatchOutcome::Failed(failure) => failure.exit_code,
+        DispatchOutcome::Succeeded { .. } if runs_process => Some(0),
+        _ => None,
+    }
+}
+
 /// The journal outcome of a finished dispatch (`None` for a node handed to a person).
 pub(crate) fn outcome(result: DispatchOutcome) -> Option<Outcome> {
     match result {

@@ -52,9 +52,14 @@ pub(crate) struct Pinned {
     /// The Goal object at start, if the Execution names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) goal: Option<Value>,
-    /// Each Task node's provider.
+    /// Each Task node's provider, and each Placeholder's resolver (bound like a Task needing
+    /// its `resolverRef` Capability), by node id.
     #[serde(default)]
     pub(crate) providers: BTreeMap<String, PinnedProvider>,
+    /// The sub-plans of the `Plan` nodes, by node id, pinned down the whole tree when the
+    /// root started (see `subplan.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) subplans: BTreeMap<String, super::subplan::PinnedSubplan>,
 }
 
 impl Pinned {
@@ -87,6 +92,10 @@ pub(crate) async fn pin(
     key: &ObjectKey,
     execution: &ExecutionResource,
 ) -> Result<(Pinned, ExecGraph), StartFailure> {
+    // A child Execution runs what its parent pinned for it.
+    if let Some(pinned) = super::subplan::pin_child(shared, key, execution).await {
+        return pinned;
+    }
     let ns = key.namespace.as_str();
     let plan_ns = execution.spec.plan_ref.namespace.as_deref().unwrap_or(ns);
     let plan_name = &*execution.spec.plan_ref.name;
@@ -132,28 +141,45 @@ pub(crate) async fn pin(
         }
         None => None,
     };
+    let goal: Option<Goal> = match &goal_object {
+        Some(g) => Some(
+            serde_json::from_value(g.clone())
+                .map_err(|e| StartFailure::new(ReasonCode::GoalInvalid, format!("goal: {e}")))?,
+        ),
+        None => None,
+    };
+    let plan_uid = plan_object
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let subplans =
+        super::subplan::pin_tree(shared, plan_ns, &plan, &plan_uid, goal.as_ref()).await?;
     let providers = pin_providers(shared, ns, execution, &plan).await?;
     let pinned = Pinned {
         plan: plan_object,
         goal: goal_object,
         providers,
+        subplans,
     };
     let graph = pinned.compile()?;
     Ok((pinned, graph))
 }
 
-async fn pin_providers(
+pub(super) async fn pin_providers(
     shared: &Shared,
     ns: &str,
     execution: &ExecutionResource,
     plan: &Plan,
 ) -> Result<BTreeMap<String, PinnedProvider>, StartFailure> {
+    // A Placeholder's `resolverRef` is bound like a Task needing that one Capability.
+    let resolvers = super::placeholder::resolver_subjects(plan);
     let tasks: Vec<&Node> = plan
         .spec
-        .graph
-        .nodes
+        .nodes()
         .iter()
         .filter(|n| matches!(n, Node::Task(_)))
+        .chain(resolvers.iter())
         .collect();
     let mut providers = BTreeMap::new();
     if tasks.is_empty() {

@@ -29,6 +29,10 @@ pub(crate) struct Extras {
     pub(crate) waiting_on: BTreeMap<String, String>,
     /// Gate nodes → the Gate this run waits on.
     pub(crate) gates: BTreeMap<String, String>,
+    /// `Plan` nodes → the child Execution of their current attempt.
+    pub(crate) children: BTreeMap<String, String>,
+    /// How many Gate nodes the graph has (counted once).
+    pub(crate) gate_nodes: std::sync::OnceLock<usize>,
 }
 
 fn model_phase(phase: NodePhase) -> &'static str {
@@ -39,6 +43,18 @@ fn model_phase(phase: NodePhase) -> &'static str {
         NodePhase::Failed => "Failed",
         NodePhase::Skipped => "Skipped",
         NodePhase::Cancelled => "Cancelled",
+        NodePhase::AwaitingInput => "AwaitingInput",
+    }
+}
+
+/// What a Placeholder `AwaitingInput` asks for (its description), if node `id` is one.
+fn awaiting_input<'e>(execution: &'e Execution, id: &str, node: &NodeState) -> Option<&'e str> {
+    if node.phase != NodePhase::AwaitingInput {
+        return None;
+    }
+    match execution.graph().node(id).map(|n| &n.kind) {
+        Some(planspec_engine::ExecKind::Placeholder(p)) => Some(&p.description),
+        _ => None,
     }
 }
 
@@ -48,6 +64,7 @@ pub(crate) fn node_record(
     node: &NodeState,
     extras: &Extras,
     pinned: &Pinned,
+    execution: &Execution,
 ) -> NodeRecord {
     let mut record = Map::new();
     record.insert("node".into(), json!(id));
@@ -79,11 +96,27 @@ pub(crate) fn node_record(
     if let Some(approval) = node.approval {
         record.insert("approval".into(), json!(approval));
     }
+    if let Some(lease) = &node.lease {
+        record.insert("lease".into(), json!(lease));
+    }
     if let Some(outputs) = &node.outputs {
         record.insert("outputs".into(), Value::Object(outputs.clone()));
     }
-    if let Some(p) = pinned.providers.get(id) {
+    // A matrix instance names its matrix node and coordinates, and shows its provider.
+    let owner = execution.owner_of(id).map_or(id, |o| o.as_str());
+    if let Some(info) = execution.instance(id) {
+        record.insert("matrix".into(), json!(owner));
+        record.insert("ordinal".into(), json!(info.ordinal));
+        record.insert(
+            "coordinates".into(),
+            Value::Object(info.coordinates.clone()),
+        );
+    }
+    if let Some(p) = pinned.providers.get(owner) {
         record.insert("provider".into(), json!(p.uri));
+    }
+    if let Some(description) = awaiting_input(execution, id, node) {
+        record.insert("awaitingInput".into(), json!(description));
     }
     if let Some(prompt) = extras.awaiting.get(id) {
         record.insert("awaitingHuman".into(), json!(prompt));
@@ -93,6 +126,9 @@ pub(crate) fn node_record(
     }
     if let Some(gate) = extras.gates.get(id) {
         record.insert("gate".into(), json!(gate));
+    }
+    if let Some(child) = extras.children.get(id) {
+        record.insert("childExecution".into(), json!(child));
     }
     NodeRecord {
         node_id: id.to_owned(),
@@ -113,16 +149,7 @@ pub(crate) fn execution_status(
 ) -> Value {
     let state = execution.state();
     let mut status = previous.as_object().cloned().unwrap_or_default();
-    // Tasks held by an `assist` verdict wait for a person like a Gate node does.
-    let approvals = state
-        .nodes
-        .iter()
-        .filter(|n| n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting))
-        .count();
-    let phase = if !execution.is_finished()
-        && state.counters.running as usize + approvals > 0
-        && state.counters.running as usize == extras.awaiting.len() + blocked_on_gates(execution)
-    {
+    let phase = if !execution.is_finished() && blocked(execution, extras) {
         "Blocked"
     } else {
         phase_name(execution)
@@ -142,7 +169,7 @@ pub(crate) fn execution_status(
     if state.message.is_empty() {
         status.remove("message");
     } else {
-        status.insert("message".into(), json!(state.message));
+        status.insert("message".into(), json!(bounded(&state.message)));
     }
     if let Some(uid) = &state.uid {
         status.insert("runId".into(), json!(uid));
@@ -158,9 +185,13 @@ pub(crate) fn execution_status(
     };
 
     let graph = execution.graph();
-    if graph.len() <= limit {
+    // The run's size counts matrix instances: a 20-node graph that fans out into 20,000
+    // instances is a large run and lists none of them.
+    let small = state.nodes.len() <= limit;
+    if small {
         let mut nodes = Map::new();
-        for (i, node) in state.nodes.iter().enumerate() {
+        // The graph's nodes only: matrix instances (after them) have their node records.
+        for (i, node) in state.nodes.iter().enumerate().take(graph.len()) {
             let id = graph.nodes()[i].id.to_string();
             let mut s = Map::new();
             s.insert("phase".into(), json!(model_phase(node.phase)));
@@ -184,6 +215,9 @@ pub(crate) fn execution_status(
             let mut message = node.message.clone();
             if let Some(text) = approval_message(node) {
                 message = Some(text);
+            }
+            if let Some(description) = awaiting_input(execution, &id, node) {
+                message = Some(format!("awaiting input: {description}"));
             }
             if let Some(prompt) = extras.awaiting.get(&id) {
                 message = Some(format!("awaiting a person: {prompt}"));
@@ -232,17 +266,28 @@ pub(crate) fn execution_status(
         "progress".into(),
         json!({"total": c.total(), "pending": c.pending + c.ready, "running": c.running,
                "succeeded": c.succeeded, "failed": c.failed, "skipped": c.skipped,
-               "cancelled": c.cancelled}),
+               "cancelled": c.cancelled, "awaitingInput": c.awaiting_input}),
     );
     ext.insert("graphDigest".into(), json!(graph.digest()));
     ext.insert("round".into(), json!(state.round));
-    if graph.len() <= limit && !pinned.providers.is_empty() {
+    if small && !pinned.providers.is_empty() {
         let providers: Map<String, Value> = pinned
             .providers
             .iter()
             .map(|(node, p)| (node.clone(), json!(p.uri)))
             .collect();
         ext.insert("providers".into(), Value::Object(providers));
+    }
+    if c.awaiting_input == 0 {
+        ext.remove("awaitingInput");
+    } else {
+        let awaiting: Vec<&str> = execution
+            .awaiting_input()
+            .into_iter()
+            .take(100)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        ext.insert("awaitingInput".into(), json!(awaiting));
     }
     if extras.awaiting.is_empty() {
         ext.remove("awaitingHuman");
@@ -254,7 +299,59 @@ pub(crate) fn execution_status(
     status.insert("extensions".into(), Value::Object(ext));
 
     set_condition(&mut status, now_ms, condition_for(execution, extras));
+    fit(&mut status);
     Value::Object(status)
+}
+
+/// Most bytes (as JSON) the status may take: with metadata and spec, the Execution object
+/// stays under 64 KiB whatever the run.
+pub const STATUS_BUDGET: usize = 48 * 1024;
+
+/// Keeps the status within [`STATUS_BUDGET`]: drops, in this order and only as far as needed,
+/// the outputs copied into `nodeStatuses`, `nodeStatuses` itself (the node records have
+/// everything), the providers map, and all but the first 10 `awaitingHuman` nodes. What is
+/// left is counters and messages already cut to 4 KiB.
+fn fit(status: &mut Map<String, Value>) {
+    let size = |s: &Map<String, Value>| serde_json::to_vec(s).map_or(usize::MAX, |v| v.len());
+    if size(status) <= STATUS_BUDGET {
+        if let Some(Value::Object(e)) = status.get_mut("extensions") {
+            e.remove("omitted");
+        }
+        return;
+    }
+    if let Some(Value::Object(nodes)) = status.get_mut("nodeStatuses") {
+        for node in nodes.values_mut() {
+            if let Value::Object(n) = node {
+                n.remove("outputs");
+            }
+        }
+    }
+    let mut omitted = Vec::new();
+    if size(status) > STATUS_BUDGET && status.remove("nodeStatuses").is_some() {
+        omitted.push("nodeStatuses");
+    }
+    let ext = |status: &mut Map<String, Value>| match status.get_mut("extensions") {
+        Some(Value::Object(ext)) => Some(std::mem::take(ext)),
+        _ => None,
+    };
+    if let Some(mut e) = ext(status) {
+        if size(status) + serde_json::to_vec(&e).map_or(0, |v| v.len()) > STATUS_BUDGET
+            && e.remove("providers").is_some()
+        {
+            omitted.push("providers");
+        }
+        if size(status) + serde_json::to_vec(&e).map_or(0, |v| v.len()) > STATUS_BUDGET {
+            if let Some(Value::Array(awaiting)) = e.get_mut("awaitingHuman") {
+                awaiting.truncate(10);
+            }
+        }
+        if omitted.is_empty() {
+            e.remove("omitted");
+        } else {
+            e.insert("omitted".into(), json!(omitted));
+        }
+        status.insert("extensions".into(), Value::Object(e));
+    }
 }
 
 /// The status of an Execution that could not start.
@@ -276,6 +373,43 @@ pub(crate) fn start_failed_status(
         ("Succeeded", "False", reason.to_owned(), message.to_owned()),
     );
     Value::Object(status)
+}
+
+/// `true` when everything that runs waits for a person (a `human://` attempt, a Gate, an
+/// approval) and something does. Per write this costs O(1) unless few enough nodes run that
+/// all of them could be waiting; only then are the nodes counted.
+fn blocked(execution: &Execution, extras: &Extras) -> bool {
+    let state = execution.state();
+    // An expanded matrix node is Running while its instances run; only they can wait.
+    let running = state
+        .counters
+        .running
+        .saturating_sub(state.matrix_nodes_running()) as usize;
+    let gate_nodes = *extras.gate_nodes.get_or_init(|| {
+        execution
+            .graph()
+            .nodes()
+            .iter()
+            .filter(|n| matches!(n.kind, planspec_engine::ExecKind::Gate(_)))
+            .count()
+    });
+    if running > extras.awaiting.len() + gate_nodes {
+        return false;
+    }
+    // Tasks held by an `assist` verdict wait for a person like a Gate node does.
+    let approvals = if state.counters.ready == 0 {
+        0
+    } else {
+        state
+            .nodes
+            .iter()
+            .filter(|n| n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting))
+            .count()
+    };
+    // Placeholders awaiting input wait for a person too.
+    let placeholders = state.counters.awaiting_input as usize;
+    running + approvals + placeholders > 0
+        && running == extras.awaiting.len() + blocked_on_gates(execution)
 }
 
 fn blocked_on_gates(execution: &Execution) -> usize {
@@ -323,7 +457,7 @@ fn condition_for(
             if state.message.is_empty() {
                 progress
             } else {
-                state.message.clone()
+                bounded(&state.message).into_owned()
             },
         ),
         _ if !extras.awaiting.is_empty() => (
@@ -337,6 +471,21 @@ fn condition_for(
                     .keys()
                     .take(5)
                     .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        _ if c.awaiting_input > 0 => (
+            "Succeeded",
+            "Unknown",
+            "AwaitingInput".into(),
+            format!(
+                "{progress}; waiting for input on {}",
+                execution
+                    .awaiting_input()
+                    .into_iter()
+                    .take(5)
+                    .map(|(id, _)| id.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -371,6 +520,22 @@ fn set_condition(
     status.insert("conditions".into(), Value::Array(conditions));
 }
 
+/// Longest message the Execution object carries (the engine's own are cut to its limit
+/// already; this keeps the object small whatever a message says).
+const STATUS_MESSAGE_LIMIT: usize = 4 * 1024;
+
+/// `message` cut to [`STATUS_MESSAGE_LIMIT`] bytes at a character boundary, with `…`.
+fn bounded(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= STATUS_MESSAGE_LIMIT {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut end = STATUS_MESSAGE_LIMIT;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &message[..end]))
+}
+
 /// What a Task held by an `assist` verdict waits for.
 fn approval_message(node: &NodeState) -> Option<String> {
     if node.phase != NodePhase::Ready || node.approval != Some(Approval::Waiting) {
@@ -381,4 +546,54 @@ fn approval_message(node: &NodeState) -> Option<String> {
         "waiting for approval ({}): {}",
         v.reason, v.message
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_fits_its_budget_whatever_the_nodes_carry() {
+        let big = "x".repeat(4000);
+        let nodes: Map<String, Value> = (0..NODE_STATUS_LIMIT)
+            .map(|i| {
+                (
+                    format!("node-{i:03}"),
+                    json!({"phase": "Failed", "message": big, "outputs": {"blob": big}}),
+                )
+            })
+            .collect();
+        let providers: Map<String, Value> = (0..NODE_STATUS_LIMIT)
+            .map(|i| (format!("node-{i:03}"), json!(format!("exec://{big}"))))
+            .collect();
+        let awaiting: Vec<String> = (0..100)
+            .map(|i| format!("{i}-{}", "a".repeat(240)))
+            .collect();
+        let mut status = json!({"phase": "Running", "message": big,
+            "nodeStatuses": nodes,
+            "extensions": {"progress": {"total": 200}, "providers": providers,
+                           "awaitingHuman": awaiting}})
+        .as_object()
+        .cloned()
+        .unwrap();
+        fit(&mut status);
+        let size = serde_json::to_vec(&status).unwrap().len();
+        assert!(size <= STATUS_BUDGET, "{size}");
+        assert!(status.get("nodeStatuses").is_none());
+        assert_eq!(
+            status["extensions"]["omitted"],
+            json!(["nodeStatuses", "providers"])
+        );
+        assert_eq!(status["extensions"]["progress"]["total"], 200);
+
+        // A small status is left as it is (and loses a stale `omitted`).
+        let mut small = json!({"phase": "Running", "nodeStatuses": {"a": {"phase": "Running"}},
+                               "extensions": {"omitted": ["nodeStatuses"]}})
+        .as_object()
+        .cloned()
+        .unwrap();
+        fit(&mut small);
+        assert_eq!(small["nodeStatuses"]["a"]["phase"], "Running");
+        assert!(small["extensions"].get("omitted").is_none());
+    }
 }

@@ -16,14 +16,17 @@
 pub mod admission;
 pub mod apply;
 pub mod audit;
+pub mod brief;
 pub mod bulk;
 pub mod clock;
 pub mod gc;
 pub mod governance;
+pub mod leases;
 pub mod managed;
 pub mod object;
 pub mod operations;
 pub mod params;
+pub mod resolve;
 mod verdict;
 pub mod watch;
 

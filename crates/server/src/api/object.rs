@@ -325,10 +325,7 @@ pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
     };
     let mut status = json!({"phase": phase, "conditions": [condition], "observedGeneration": 1});
     if kind == Kind::Plan {
-        let nodes = object
-            .pointer("/spec/graph/nodes")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let nodes = plan_node_count(object);
         status["nodeCount"] = json!(nodes);
         match compile_plan(object) {
             Ok(digest) => status["graphDigest"] = json!(digest),
@@ -341,6 +338,15 @@ pub fn initial_status(kind: Kind, object: &Value, timestamp: &str) -> Value {
         }
     }
     status
+}
+
+/// The number of nodes a Plan declares: in `spec.graph.nodes`, or else in `spec.steps`.
+fn plan_node_count(object: &Value) -> usize {
+    object
+        .pointer("/spec/graph/nodes")
+        .or_else(|| object.pointer("/spec/steps"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
 }
 
 /// Compiles a Plan object into its execution graph: the graph's digest, or why it cannot run
@@ -435,10 +441,7 @@ pub fn with_recomputed_status(
     if generation(current) == Some(new_generation) {
         return object;
     }
-    let nodes = object
-        .pointer("/spec/graph/nodes")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
+    let nodes = plan_node_count(&object);
     let compiled = compile_plan(&object);
     let Value::Object(map) = &mut object else {
         return object;

@@ -45,6 +45,13 @@ pub enum Operation {
         /// Its outputs.
         outputs: Map<String, Value>,
     },
+    /// Fill a Placeholder waiting for a person with a value.
+    Resolve {
+        /// The Placeholder node.
+        node: String,
+        /// The value.
+        value: Value,
+    },
     /// Finish a node waiting for a person as failed.
     Fail {
         /// The node.
@@ -64,6 +71,7 @@ fn runtime_status(name: &str, error: RuntimeError) -> Status {
         RuntimeError::NotFound(_) => Status::not_found(EXECUTION, name),
         RuntimeError::Conflict(why) => Status::conflict(EXECUTION, name, &why),
         RuntimeError::Invalid(why) => Status::bad_request(why),
+        RuntimeError::Rejected(rejection) => super::resolve::rejected(name, &rejection),
         RuntimeError::Unavailable(why) => {
             Status::failure(503, crate::status::Reason::ServiceUnavailable, why)
         }
@@ -107,6 +115,7 @@ impl Api {
             Operation::Complete { node, outputs } => {
                 runtime.complete(uid, &node, outputs, actor).await
             }
+            Operation::Resolve { node, value } => runtime.resolve(uid, &node, value, actor).await,
             Operation::Fail { node, message } => {
                 if message.trim().is_empty() {
                     return Err(Status::bad_request("failing a node needs a message"));
@@ -177,12 +186,14 @@ impl Api {
         )
     }
 
-    /// One page of the Execution's node records, in node-id order, optionally of one phase.
+    /// One page of the Execution's node records, in node-id order, optionally of one phase
+    /// and of one matrix node's instances.
     pub async fn node_records(
         &self,
         namespace: &str,
         name: &str,
         phase: Option<String>,
+        matrix: Option<String>,
         limit: Option<usize>,
         continue_after: Option<String>,
     ) -> Result<Value, Status> {
@@ -192,6 +203,7 @@ impl Api {
             .list_node_records(&NodeRecordQuery {
                 execution_uid: execution.uid.clone(),
                 phase,
+                matrix,
                 limit: Some(limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE)),
                 continue_after,
             })

@@ -37,7 +37,7 @@ const WRITE: [&str; 8] = [
 ];
 
 /// What `view` may read: every PlanSpec resource but RBAC, with their read subresources.
-const VIEWABLE: [&str; 16] = [
+const VIEWABLE: [&str; 17] = [
     "goals",
     "goals/status",
     "plans",
@@ -54,6 +54,7 @@ const VIEWABLE: [&str; 16] = [
     "gates",
     "gates/status",
     "policies",
+    "leases",
 ];
 
 fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {

@@ -15,6 +15,7 @@ pub mod access_log;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod leases;
 pub mod negotiate;
 pub mod operations;
 pub mod protobuf;
@@ -70,6 +71,12 @@ pub struct ServerConfig {
     /// The verdict for a node no Policy rule matches in a namespace whose Policies set no
     /// `defaultVerdict` (`planspec server --policy-default`; `allow` by default).
     pub policy_default: planspec_model::policy::PolicyVerdict,
+    /// How long a keyed concurrency lease outlives its holder's last renewal
+    /// (`planspec server --lease-ttl`; 30 s by default).
+    pub lease_ttl: Duration,
+    /// Most Task attempts running at once (`planspec server --max-running-tasks`; `None`:
+    /// no limit).
+    pub max_running_tasks: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +96,8 @@ impl Default for ServerConfig {
             providers: crate::providers::ProviderSettings::default(),
             allow_self_approval: false,
             policy_default: planspec_model::policy::PolicyVerdict::Allow,
+            lease_ttl: planspec_runtime::driver::leases::DEFAULT_LEASE_TTL,
+            max_running_tasks: None,
         }
     }
 }

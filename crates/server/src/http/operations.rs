@@ -6,8 +6,9 @@
 //! | `POST …/executions/{name}/retry` `{"from": "node"}` | retry failed nodes (or from a node) |
 //! | `POST …/executions/{name}/nodes/{node}/complete` `{"outputs": {…}}` | a person finishes a node |
 //! | `POST …/executions/{name}/nodes/{node}/fail` `{"message": "…"}` | a person fails a node |
-//! | `GET …/executions/{name}/journal?from=&limit=` | the journal, paged |
-//! | `GET …/executions/{name}/nodes?phase=&limit=&continue=` | node records, paged |
+//! | `POST …/executions/{name}/nodes/{node}/resolve` `{"value": …}` | a person fills a Placeholder (`422` with the broken constraints if its schema or rules refuse the value) |
+//! | `GET …/executions/{name}/journal?from=&limit=&brief=` | the journal, paged (`brief=true`: what `ExecutionStarted` pinned is summarised, [`crate::api::brief`]) |
+//! | `GET …/executions/{name}/nodes?phase=&matrix=&limit=&continue=` | node records, paged (`matrix=NODE`: that matrix's instances) |
 //! | `GET …/executions/{name}/nodes/{node}/log?attempt=&offset=&limitBytes=` | a node attempt's log |
 //! | `POST …/gates/{name}/review` `{"action": "approve", "comment": "…", "values": {…}}` | review a Gate |
 //!
@@ -47,6 +48,9 @@ pub mod paths {
     /// Fail a node waiting for a person.
     pub const FAIL: &str =
         "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/nodes/{node}/fail";
+    /// Fill a Placeholder waiting for a person.
+    pub const RESOLVE: &str =
+        "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/nodes/{node}/resolve";
     /// An Execution's journal.
     pub const JOURNAL: &str =
         "/apis/planspec.io/v1alpha1/namespaces/{ns}/executions/{name}/journal";
@@ -60,11 +64,12 @@ pub mod paths {
 }
 
 /// The routes of this module with their methods (for OpenAPI and discovery checks).
-pub const ROUTES: [(&str, &[&str]); 8] = [
+pub const ROUTES: [(&str, &[&str]); 9] = [
     (paths::CANCEL, &["post"]),
     (paths::RETRY, &["post"]),
     (paths::COMPLETE, &["post"]),
     (paths::FAIL, &["post"]),
+    (paths::RESOLVE, &["post"]),
     (paths::JOURNAL, &["get"]),
     (paths::NODES, &["get"]),
     (paths::LOG, &["get"]),
@@ -78,6 +83,7 @@ pub fn router() -> Router<Arc<App>> {
         .route(paths::RETRY, post(retry))
         .route(paths::COMPLETE, post(complete))
         .route(paths::FAIL, post(fail))
+        .route(paths::RESOLVE, post(resolve))
         .route(paths::JOURNAL, get(journal))
         .route(paths::NODES, get(nodes))
         .route(paths::LOG, get(log))
@@ -230,6 +236,36 @@ async fn complete(
     )
 }
 
+async fn resolve(
+    State(app): State<Arc<App>>,
+    Path((ns, name, node)): Path<(String, String, String)>,
+    Extension(user): Extension<UserInfo>,
+    body: Body,
+) -> Response {
+    answer(
+        async {
+            let body = object_body(&app, body).await?;
+            let Some(value) = body.get("value") else {
+                return Err(Status::bad_request(
+                    "resolving a placeholder needs a `value`",
+                ));
+            };
+            app.api
+                .operate(
+                    &ns,
+                    &name,
+                    Operation::Resolve {
+                        node,
+                        value: value.clone(),
+                    },
+                    Some(user.username.clone()),
+                )
+                .await
+        }
+        .await,
+    )
+}
+
 async fn fail(
     State(app): State<Arc<App>>,
     Path((ns, name, node)): Path<(String, String, String)>,
@@ -277,7 +313,13 @@ async fn journal(
                 None => number::<u64>(&params, "from")?.unwrap_or(0),
             };
             let limit = number::<usize>(&params, "limit")?.unwrap_or(1000);
-            app.api.journal(&ns, &name, from, limit).await
+            let mut page = app.api.journal(&ns, &name, from, limit).await?;
+            if params.get("brief") == Some("true") {
+                for item in page["items"].as_array_mut().into_iter().flatten() {
+                    crate::api::brief::summarise(&mut item["entry"]);
+                }
+            }
+            Ok(page)
         }
         .await,
     )
@@ -295,12 +337,18 @@ async fn nodes(
                 .get("phase")
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned);
+            let matrix = params
+                .get("matrix")
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned);
             let limit = number::<usize>(&params, "limit")?;
             let after = params
                 .get("continue")
                 .filter(|c| !c.is_empty())
                 .map(str::to_owned);
-            app.api.node_records(&ns, &name, phase, limit, after).await
+            app.api
+                .node_records(&ns, &name, phase, matrix, limit, after)
+                .await
         }
         .await,
     )

@@ -10,7 +10,7 @@
 //! | `PUT` / `PATCH` an object | `update` / `patch` | the plural (`…/status`: subresource `status`) |
 //! | `DELETE` an object / a collection | `delete` / `deletecollection` | the plural |
 //! | `POST …/executions/N/cancel`, `…/retry` | `cancel`, `retry` | `executions` |
-//! | `POST …/executions/N/nodes/X/complete`, `…/fail` | `update` | `executions/nodes` |
+//! | `POST …/executions/N/nodes/X/complete`, `…/fail`, `…/resolve` | `update` | `executions/nodes` |
 //! | `GET …/executions/N/nodes`, `…/journal`, `…/nodes/X/log` | `get` | `executions/nodes`, `executions/journal`, `executions/log` |
 //! | `POST …/gates/N/review` | `approve` (refined by the body: `approve`, `reject`; a comment needs `approve`) | `gates` |
 //! | `GET …/plans/N/graph` | `get` | `plans/graph` |
@@ -157,7 +157,9 @@ impl RequestInfo {
                 info.name = (*name).to_owned();
                 object(&mut info);
             }
-            ["executions", name, "nodes", _node, "complete" | "fail"] if method == "POST" => {
+            ["executions", name, "nodes", _node, "complete" | "fail" | "resolve"]
+                if method == "POST" =>
+            {
                 info.resource = "executions".into();
                 info.subresource = "nodes".into();
                 info.name = (*name).to_owned();
@@ -401,6 +403,11 @@ mod tests {
             (
                 "POST",
                 format!("{NS}/executions/e/nodes/n/fail"),
+                "update planspec.io/executions/nodes ns=dev name=e",
+            ),
+            (
+                "POST",
+                format!("{NS}/executions/e/nodes/n/resolve"),
                 "update planspec.io/executions/nodes ns=dev name=e",
             ),
             (

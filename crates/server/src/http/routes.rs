@@ -140,6 +140,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(paths::OPENAPI_DOCUMENT, get(openapi_document))
         .merge(super::operations::router())
         .merge(super::audit::router())
+        .merge(super::leases::router())
         .merge(super::reviews::router())
         .fallback(not_found)
         .with_state(app)
@@ -921,6 +922,7 @@ mod tests {
             .iter()
             .chain(super::super::operations::ROUTES.iter())
             .chain(super::super::audit::ROUTES.iter())
+            .chain(super::super::leases::ROUTES.iter())
         {
             let template = route
                 .replace("{ns}", "{namespace}")

@@ -27,8 +27,9 @@ pub enum ListType {
 }
 
 /// The lists that are not atomic, by their field path.
-pub const LIST_TYPES: [(&[&str], ListType); 4] = [
+pub const LIST_TYPES: [(&[&str], ListType); 5] = [
     (&["spec", "graph", "nodes"], ListType::Map(&["id"])),
+    (&["spec", "steps"], ListType::Map(&["id"])),
     (&["status", "conditions"], ListType::Map(&["type"])),
     (&["metadata", "ownerReferences"], ListType::Map(&["uid"])),
     (&["metadata", "finalizers"], ListType::Set),

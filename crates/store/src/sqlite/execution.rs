@@ -195,6 +195,16 @@ pub(super) fn list_node_records(
         sql.push_str(" AND node_id > ?");
         values.push(after);
     }
+    // A matrix's instances are `<node>-<hex>`: the id range `[<node>-, <node>.)` (`.` follows
+    // `-`) keeps the index range; the `matrix` field makes it exact.
+    let range = query
+        .matrix
+        .as_ref()
+        .map(|m| (format!("{m}-"), format!("{m}."), m.clone()));
+    if let Some((from, to, matrix)) = &range {
+        sql.push_str(" AND node_id >= ? AND node_id < ? AND json_extract(record, '$.matrix') = ?");
+        values.extend([from as &dyn ToSql, to, matrix]);
+    }
     sql.push_str(" ORDER BY node_id LIMIT ?");
     values.push(&fetch);
     let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;

@@ -105,6 +105,7 @@ impl<'a> PlanDoc<'a> {
         let tasks = r
             .node
             .at(&["spec", "graph", "nodes"])
+            .or_else(|| r.node.at(&["spec", "steps"]))
             .and_then(Node::as_seq)
             .unwrap_or_default()
             .iter()

@@ -28,10 +28,10 @@ enum Origin {
 }
 
 impl Origin {
-    fn path(self) -> String {
+    fn path(self, nodes_path: &str) -> String {
         match self {
             Origin::Edge(j) => format!("spec.graph.edges[{j}].to"),
-            Origin::DependsOn(i, k) => format!("spec.graph.nodes[{i}].dependsOn[{k}]"),
+            Origin::DependsOn(i, k) => format!("{nodes_path}[{i}].dependsOn[{k}]"),
         }
     }
 }
@@ -54,10 +54,25 @@ fn cycle_text(path: &[String]) -> String {
 }
 
 pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
-    let Some(graph) = doc.at(&["spec", "graph"]) else {
-        return;
-    };
-    let nodes = graph.get("nodes").and_then(Node::as_seq).unwrap_or(&[]);
+    if let Some(graph) = doc.at(&["spec", "graph"]) {
+        let nodes = graph.get("nodes").and_then(Node::as_seq).unwrap_or(&[]);
+        check_nodes(nodes, Some(graph), "spec.graph.nodes", diags);
+    }
+    // `spec.steps` (a PlanSpec extension) holds nodes too; their order is their
+    // dependency, checked with the other step rules in `flow.rs`.
+    if let Some(steps) = doc.at(&["spec", "steps"]).and_then(Node::as_seq) {
+        check_nodes(steps, None, "spec.steps", diags);
+    }
+}
+
+/// The rules over one list of nodes (`nodes_path` names it in findings) and, for
+/// `spec.graph`, its explicit edges.
+fn check_nodes(
+    nodes: &[Node],
+    graph: Option<&Node>,
+    nodes_path: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
     let mut id_spans: Vec<Option<Span>> = Vec::with_capacity(nodes.len());
     for (i, node) in nodes.iter().enumerate() {
@@ -73,7 +88,7 @@ pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
                     format!("node id `{text}` is used twice"),
                 )
                 .at(id.map(|n| n.span).unwrap_or(node.span))
-                .with_path(format!("spec.graph.nodes[{i}].id"))
+                .with_path(format!("{nodes_path}[{i}].id"))
                 .with_related(
                     id_spans[first].unwrap_or(nodes[first].span),
                     "first used here",
@@ -94,13 +109,16 @@ pub fn check(doc: &Node, diags: &mut Vec<Diagnostic>) {
         suggestions: std::cell::Cell::new(MAX_SUGGESTIONS),
     };
     let mut adjacency: Vec<Vec<Dep>> = (0..nodes.len()).map(|_| Vec::new()).collect();
-    let explicit = edges(graph, &resolver, &mut adjacency, diags);
+    let explicit = match graph {
+        Some(graph) => edges(graph, &resolver, &mut adjacency, diags),
+        None => HashMap::new(),
+    };
     for (i, node) in nodes.iter().enumerate() {
-        depends_on(node, i, &resolver, &explicit, &mut adjacency, diags);
-        node_fields(node, i, diags);
+        depends_on(node, i, nodes_path, &resolver, &explicit, &mut adjacency, diags);
+        node_fields(node, &format!("{nodes_path}[{i}]"), diags);
     }
-    groups(nodes, &resolver, diags);
-    cycles(nodes, &adjacency, diags);
+    groups(nodes, nodes_path, &resolver, diags);
+    cycles(nodes, nodes_path, &adjacency, diags);
 }
 
 struct Resolver<'a> {
@@ -216,6 +234,7 @@ fn edges(
 fn depends_on(
     node: &Node,
     i: usize,
+    nodes_path: &str,
     resolver: &Resolver<'_>,
     explicit: &HashMap<(usize, usize), bool>,
     adjacency: &mut [Vec<Dep>],
@@ -228,7 +247,7 @@ fn depends_on(
     let mut seen: HashMap<usize, Span> = HashMap::new();
     for (k, dep) in deps.iter().enumerate() {
         let Some(id) = dep.as_str() else { continue };
-        let path = format!("spec.graph.nodes[{i}].dependsOn[{k}]");
+        let path = format!("{nodes_path}[{i}].dependsOn[{k}]");
         if id == own {
             diags.push(
                 Diagnostic::new(
@@ -294,8 +313,7 @@ fn depends_on(
 }
 
 /// Criteria names, reserved input keys and `when`, per node. (Unique outputs are a schema rule.)
-fn node_fields(node: &Node, i: usize, diags: &mut Vec<Diagnostic>) {
-    let base = format!("spec.graph.nodes[{i}]");
+fn node_fields(node: &Node, base: &str, diags: &mut Vec<Diagnostic>) {
     if let Some(criteria) = node.get("acceptanceCriteria").and_then(Node::as_seq) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for (k, c) in criteria.iter().enumerate() {
@@ -341,12 +359,18 @@ fn node_fields(node: &Node, i: usize, diags: &mut Vec<Diagnostic>) {
         }
     }
     if let Some(when) = node.get("when") {
-        when::check_expression(when, &format!("{base}.when"), diags);
+        // A Task with a matrix reads its instance's coordinates as `matrix`.
+        let extra: &[&str] = if node.get("matrix").is_some() {
+            &["matrix"]
+        } else {
+            &[]
+        };
+        when::check_expression_with(when, &format!("{base}.when"), extra, diags);
     }
 }
 
 /// Group `children` must name nodes; a node belongs to at most one Group.
-fn groups(nodes: &[Node], resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) {
+fn groups(nodes: &[Node], nodes_path: &str, resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) {
     let mut owner: HashMap<usize, (usize, Span)> = HashMap::new();
     for (i, node) in nodes.iter().enumerate() {
         if node.get("kind").and_then(Node::as_str) != Some("Group") {
@@ -358,7 +382,7 @@ fn groups(nodes: &[Node], resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) 
         };
         for (k, child) in children.iter().enumerate() {
             let Some(id) = child.as_str() else { continue };
-            let path = format!("spec.graph.nodes[{i}].children[{k}]");
+            let path = format!("{nodes_path}[{i}].children[{k}]");
             let Some(ix) = resolver.get(id) else {
                 diags.push(
                     Diagnostic::new(
@@ -405,13 +429,14 @@ fn groups(nodes: &[Node], resolver: &Resolver<'_>, diags: &mut Vec<Diagnostic>) 
             }
         }
     }
-    group_cycles(nodes, &owner, diags);
+    group_cycles(nodes, nodes_path, &owner, diags);
 }
 
 /// Groups that contain each other (`a` holds `b`, `b` holds `a`). Every node has at most
 /// one owning Group, so following owners from each Group finds every cycle in linear time.
 fn group_cycles(
     nodes: &[Node],
+    nodes_path: &str,
     owner: &HashMap<usize, (usize, Span)>,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -462,7 +487,7 @@ fn group_cycles(
                 format!("Groups contain each other: {}", cycle_text(&names)),
             )
             .at(span)
-            .with_path("spec.graph.nodes")
+            .with_path(nodes_path)
             .with_hint("a Group cannot contain itself, directly or through other Groups"),
         );
     }
@@ -470,7 +495,7 @@ fn group_cycles(
 
 /// Reports every cycle found by a depth-first search, at the edge that closes it.
 /// Iterative, so a 10,000-node chain cannot overflow the stack.
-fn cycles(nodes: &[Node], adjacency: &[Vec<Dep>], diags: &mut Vec<Diagnostic>) {
+fn cycles(nodes: &[Node], nodes_path: &str, adjacency: &[Vec<Dep>], diags: &mut Vec<Diagnostic>) {
     #[derive(Clone, Copy, PartialEq)]
     enum Color {
         White,
@@ -512,7 +537,7 @@ fn cycles(nodes: &[Node], adjacency: &[Vec<Dep>], diags: &mut Vec<Diagnostic>) {
                         diags.push(
                             Diagnostic::new(Code::Cycle, format!("dependency cycle: {}", cycle_text(&path)))
                                 .at(dep.span)
-                                .with_path(dep.origin.path())
+                                .with_path(dep.origin.path(nodes_path))
                                 .with_hint(format!(
                                     "this dependency of `{}` on `{}` closes the cycle; plans must be acyclic (soft edges included)",
                                     name(v),

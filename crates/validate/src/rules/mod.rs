@@ -1,8 +1,13 @@
 //! Rules a schema cannot express, checked inside one resource.
 
+mod concurrency;
+mod flow;
 mod graph;
+mod matrix;
 mod misc;
+mod placeholder;
 mod provider;
+mod subplan;
 mod when;
 
 use crate::diagnostic::Diagnostic;
@@ -15,6 +20,11 @@ pub fn check(kind: Kind, doc: &Node, diags: &mut Vec<Diagnostic>) {
     match kind {
         Kind::Plan => {
             graph::check(doc, diags);
+            flow::check(doc, diags);
+            matrix::check(doc, diags);
+            concurrency::check(doc, diags);
+            placeholder::check(doc, diags);
+            subplan::check(doc, diags);
             misc::plan(doc, diags);
         }
         Kind::Goal => misc::goal(doc, diags),

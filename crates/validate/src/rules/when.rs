@@ -10,13 +10,19 @@ pub const WHEN_VARIABLES: &[&str] = &["parameters", "nodes", "goal", "plan", "ex
 /// Checks one `when` value: it must parse as CEL and read only known variables.
 /// Anything else is kept as an opaque label (upstream defined no grammar) with a warning.
 pub fn check_expression(node: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
+    check_expression_with(node, path, &[], diags);
+}
+
+/// [`check_expression`] for a node that provides `extra` variables too (`matrix` in a
+/// Task with a matrix).
+pub fn check_expression_with(node: &Node, path: &str, extra: &[&str], diags: &mut Vec<Diagnostic>) {
     let Some(text) = node.as_str() else { return };
     let problem = match parse(text) {
         Err(message) => Some(format!("`when` is not a valid CEL expression: {message}")),
         Ok(variables) => {
             let unknown: Vec<String> = variables
                 .into_iter()
-                .filter(|v| !WHEN_VARIABLES.contains(&v.as_str()))
+                .filter(|v| !WHEN_VARIABLES.contains(&v.as_str()) && !extra.contains(&v.as_str()))
                 .collect();
             (!unknown.is_empty()).then(|| {
                 let names = unknown
@@ -59,7 +65,7 @@ const PARSER_STACK: usize = 64 << 20;
 type Reply = mpsc::Sender<Result<Vec<String>, String>>;
 
 /// Parses CEL, returning the top-level variables it reads.
-fn parse(text: &str) -> Result<Vec<String>, String> {
+pub(super) fn parse(text: &str) -> Result<Vec<String>, String> {
     if text.trim().is_empty() {
         return Err("it is empty".to_string());
     }

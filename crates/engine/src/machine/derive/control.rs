@@ -35,7 +35,8 @@ impl Deriver<'_> {
                 due_at,
             });
         }
-        Ok(())
+        // A matrix that cannot expand fails the run before any node runs.
+        self.check_matrices_at_start()
     }
 
     pub(super) fn timer_fired(&mut self, timer: &TimerId) -> Result<(), EngineError> {
@@ -53,7 +54,7 @@ impl Deriver<'_> {
             }
             TimerId::Timeout { node, attempt } | TimerId::Backoff { node, attempt } => {
                 let node_id = NodeId::new(node.as_str());
-                let armed = self.graph.index_of(node).filter(|&i| {
+                let armed = self.exec.state.slot_of(&self.graph, node).filter(|&i| {
                     self.exec.state.nodes[i]
                         .timer
                         .as_ref()
@@ -65,12 +66,16 @@ impl Deriver<'_> {
                 if matches!(timer, TimerId::Backoff { .. }) {
                     return self.start(i, *attempt);
                 }
-                let limit = self.graph.nodes[i].timeout_ms.unwrap_or_default();
+                let limit = self.graph.nodes[self.owner(i)]
+                    .timeout_ms
+                    .unwrap_or_default();
                 let message = format!(
                     "attempt {attempt} ran longer than its timeout of {}",
                     human_ms(limit)
                 );
-                if matches!(self.graph.nodes[i].kind, ExecKind::Task(_)) {
+                if self.is_placeholder(i) {
+                    self.placeholder_timed_out(i, human_ms(limit))
+                } else if matches!(self.graph.nodes[self.owner(i)].kind, ExecKind::Task(_)) {
                     self.attempt_failed(i, ReasonCode::NodeTimeout, &message, true, true)
                 } else {
                     self.kill(i);
@@ -104,11 +109,15 @@ impl Deriver<'_> {
         }
         let never_started = self.exec.state.phase == ExecutionPhase::Pending;
         self.emit(Decision::CancelAccepted { at: self.at, force })?;
-        for position in 0..self.graph.order.len() {
-            let i = self.graph.order[position];
+        for position in 0..self.exec.state.nodes.len() {
+            let i = self.slot_in_order(position);
             let n = &self.exec.state.nodes[i];
             let attempt = n.attempt;
             match (n.phase, n.activity) {
+                // A matrix node ends with its instances, which follow in this loop.
+                (NodePhase::Running, Some(Activity::Instances)) => {}
+                // After a graceful cancel, `finally` Tasks still run.
+                (NodePhase::Pending, _) if !never_started && self.survives_cancel(i) => {}
                 (NodePhase::Pending | NodePhase::Ready, _) => {
                     self.emit(Decision::NodeCancelled {
                         at: self.at,
@@ -128,7 +137,20 @@ impl Deriver<'_> {
                         killed: false,
                     })?;
                 }
-                (NodePhase::Running, Some(Activity::Gate | Activity::External)) => {
+                (NodePhase::AwaitingInput, _) => {
+                    self.cancel_node_timer(i);
+                    self.emit(Decision::NodeCancelled {
+                        at: self.at,
+                        node: self.id(i),
+                        attempt,
+                        reason: ReasonCode::Cancelled,
+                        killed: false,
+                    })?;
+                }
+                (
+                    NodePhase::Running,
+                    Some(Activity::Gate | Activity::External | Activity::Lookup),
+                ) => {
                     self.cancel_node_timer(i);
                     self.kill(i);
                     self.emit(Decision::NodeCancelled {
@@ -139,6 +161,8 @@ impl Deriver<'_> {
                         killed: true,
                     })?;
                 }
+                // A sub-plan's child is cancelled gracefully too; the node ends with it.
+                (NodePhase::Running, Some(Activity::Child)) if !force => self.cancel_child(i),
                 (NodePhase::Running, _) if force => {
                     self.cancel_node_timer(i);
                     self.kill(i);
@@ -178,8 +202,9 @@ impl Deriver<'_> {
             return self.ignore(ReasonCode::ExecutionNotStarted, from, None);
         }
         let seeds: Vec<usize> = match from {
-            Some(id) => match self.graph.index_of(id) {
-                Some(i) => vec![i],
+            // A matrix instance re-runs its whole matrix.
+            Some(id) => match self.exec.state.slot_of(&self.graph, id) {
+                Some(i) => vec![self.owner(i)],
                 None => return self.ignore(ReasonCode::UnknownNode, Some(id), None),
             },
             None => (0..self.graph.len())
@@ -235,8 +260,8 @@ impl Deriver<'_> {
     /// The execution deadline passed: everything still going ends now.
     pub(super) fn deadline_exceeded(&mut self) -> Result<(), EngineError> {
         let reason = ReasonCode::ExecutionDeadlineExceeded;
-        for position in 0..self.graph.order.len() {
-            let i = self.graph.order[position];
+        for position in 0..self.exec.state.nodes.len() {
+            let i = self.slot_in_order(position);
             let n = &self.exec.state.nodes[i];
             let attempt = n.attempt;
             match (n.phase, n.activity) {
@@ -249,8 +274,9 @@ impl Deriver<'_> {
                         killed: false,
                     })?
                 }
-                (NodePhase::Running, activity) => {
-                    let kill = activity != Some(Activity::Backoff);
+                (NodePhase::Running | NodePhase::AwaitingInput, activity) => {
+                    let kill = activity
+                        .is_some_and(|a| !matches!(a, Activity::Backoff | Activity::Instances));
                     self.cancel_node_timer(i);
                     if kill {
                         self.kill(i);
@@ -314,6 +340,7 @@ impl Deriver<'_> {
                         if failed.len() > 1 {
                             message.push_str(&format!(" (and {} more)", failed.len() - 1));
                         }
+                        message = format!("{}; {message}", self.partial_results());
                         (
                             ExecutionPhase::Failed,
                             Some(ReasonCode::NodeFailed),

@@ -7,9 +7,14 @@
 //! * `schedule.rs`: resolving nodes whose dependencies are done, and starting attempts.
 
 mod control;
+mod flow;
+pub(super) mod lease;
+mod matrix;
 mod results;
+mod placeholder;
 mod route;
 mod schedule;
+mod subplan;
 
 use super::state::{Activity, NodePhase};
 use super::Execution;
@@ -63,8 +68,13 @@ impl<'a> Deriver<'a> {
     }
 
     pub(super) fn emit(&mut self, decision: Decision) -> Result<(), EngineError> {
+        // A node that ends gives up the lease it holds or waits for.
+        let release = self.lease_release(&decision);
         self.exec.state.apply_decision(&self.graph, &decision)?;
         self.step.decisions.push(decision);
+        if let Some(command) = release {
+            self.command(command);
+        }
         Ok(())
     }
 
@@ -86,8 +96,14 @@ impl<'a> Deriver<'a> {
         })
     }
 
+    /// The graph node slot `i` runs as: itself, or a matrix instance's matrix node.
+    pub(super) fn owner(&self, i: usize) -> usize {
+        self.exec.state.owner(&self.graph, i)
+    }
+
     pub(super) fn id(&self, i: usize) -> NodeId {
-        self.graph.nodes[i].id.clone()
+        // Slots past the graph's nodes are matrix instances.
+        NodeId::new(self.exec.state.slot_id(&self.graph, i))
     }
 
     /// A message cut to the graph's limit at a character boundary.
@@ -151,6 +167,41 @@ impl<'a> Deriver<'a> {
             Input::TimerFired { timer, .. } => self.timer_fired(timer)?,
             Input::CancelRequested { force, .. } => self.cancel(*force)?,
             Input::RetryRequested { from, deadline, .. } => self.retry(from.as_ref(), *deadline)?,
+            Input::LeaseAcquired {
+                node,
+                key,
+                slot,
+                token,
+                ..
+            } => self.lease_acquired(node, key, *slot, *token)?,
+            Input::PlaceholderValue {
+                node,
+                attempt,
+                source,
+                value,
+                by,
+                ..
+            } => self.placeholder_value(node, *attempt, *source, value.as_ref(), by.as_deref())?,
+            Input::ChildFinished {
+                node,
+                attempt,
+                child,
+                phase,
+                outputs,
+                reason,
+                message,
+                ..
+            } => self.child_finished(
+                node,
+                *attempt,
+                subplan::ChildEnd {
+                    child,
+                    phase: *phase,
+                    outputs,
+                    reason: reason.as_deref(),
+                    message,
+                },
+            )?,
         }
         self.settle()
     }
@@ -179,7 +230,7 @@ impl<'a> Deriver<'a> {
             self.ignore(reason, Some(node), attempt)?;
             return Ok(None);
         }
-        let Some(i) = self.graph.index_of(node) else {
+        let Some(i) = self.exec.state.slot_of(&self.graph, node) else {
             self.ignore(ReasonCode::UnknownNode, Some(node), attempt)?;
             return Ok(None);
         };
@@ -219,7 +270,7 @@ impl<'a> Deriver<'a> {
         let key = n
             .key
             .clone()
-            .unwrap_or_else(|| idempotency_key(&uid, &self.graph.nodes[i].id, n.attempt));
+            .unwrap_or_else(|| idempotency_key(&uid, &self.id(i), n.attempt));
         self.command(Command::Kill {
             node: self.id(i),
             attempt: n.attempt,

@@ -22,6 +22,9 @@ impl Deriver<'_> {
         let Some(i) = self.waiting_node(node, Some(attempt), Activity::Provider)? else {
             return Ok(());
         };
+        if self.is_placeholder(i) {
+            return self.resolver_result(i, outcome);
+        }
         if let Outcome::Succeeded {
             cost_usd: Some(usd),
             ..
@@ -41,7 +44,7 @@ impl Deriver<'_> {
                     );
                 }
                 self.cancel_node_timer(i);
-                let criteria = match &self.graph.nodes[i].kind {
+                let criteria = match &self.graph.nodes[self.owner(i)].kind {
                     ExecKind::Task(task) => task.criteria.clone(),
                     _ => Vec::new(),
                 };
@@ -88,7 +91,7 @@ impl Deriver<'_> {
         let Some(i) = self.waiting_node(node, Some(attempt), Activity::Criteria)? else {
             return Ok(());
         };
-        let ExecKind::Task(task) = &self.graph.nodes[i].kind else {
+        let ExecKind::Task(task) = &self.graph.nodes[self.owner(i)].kind else {
             return self.ignore(ReasonCode::NotWaiting, Some(node), Some(attempt));
         };
         let mut failed = Vec::new();
@@ -259,7 +262,7 @@ impl Deriver<'_> {
         let n = &self.exec.state.nodes[i];
         let attempt = n.attempt;
         let used = attempt.saturating_sub(n.first_attempt);
-        let retry = match &self.graph.nodes[i].kind {
+        let retry = match &self.graph.nodes[self.owner(i)].kind {
             ExecKind::Task(task) => Some(&task.retry),
             _ => None,
         };
@@ -272,7 +275,7 @@ impl Deriver<'_> {
         if let Some(config) = again {
             let next = attempt + 1;
             let uid = self.exec.state.uid.clone().unwrap_or_default();
-            let key = idempotency_key(&uid, &self.graph.nodes[i].id, next);
+            let key = idempotency_key(&uid, &self.id(i), next);
             let delay = backoff_delay_ms(config, next - n.first_attempt, &key);
             let due_at = self.at.saturating_add(delay);
             self.emit(Decision::RetryScheduled {
@@ -286,7 +289,7 @@ impl Deriver<'_> {
             })?;
             self.command(Command::StartTimer {
                 timer: TimerId::Backoff {
-                    node: self.graph.nodes[i].id.to_string(),
+                    node: self.id(i).to_string(),
                     attempt: next,
                 },
                 due_at,

@@ -22,7 +22,7 @@ impl Deriver<'_> {
         let Some(evaluation) = self.evaluation(i) else {
             return Ok(());
         };
-        let id = self.graph.nodes[i].id.clone();
+        let id = self.id(i);
         let message = self.clip(&evaluation.message);
         self.emit(Decision::NodeVerdict {
             at: self.at,
@@ -63,7 +63,9 @@ impl Deriver<'_> {
     /// for runs without pinned governance.
     pub(in crate::machine) fn evaluation(&self, i: usize) -> Option<Evaluation> {
         let graph = &self.graph;
-        let ExecKind::Task(task) = &graph.nodes[i].kind else {
+        // A matrix instance is judged as its matrix node, with its own inputs.
+        let owner = self.owner(i);
+        let ExecKind::Task(task) = &graph.nodes[owner].kind else {
             return None;
         };
         let state = &self.exec.state;
@@ -71,11 +73,11 @@ impl Deriver<'_> {
         // Policies see the inputs as they will be sent; if they cannot be resolved (the
         // dispatch will fail with the reason), as written.
         let inputs = self
-            .resolve_inputs(i, task)
+            .resolve_inputs(i, &task.inputs)
             .unwrap_or_else(|_| Value::Object(task.inputs.value.clone()));
         Some(policy::evaluate(&Subject {
             graph,
-            node: i,
+            node: owner,
             inputs,
             parameters: &state.parameters,
             execution: json!({
@@ -101,7 +103,7 @@ impl Deriver<'_> {
         if self.not_running().is_some() {
             return Ok(false);
         }
-        let Some(i) = self.graph.index_of(node) else {
+        let Some(i) = self.exec.state.slot_of(&self.graph, node) else {
             return Ok(false);
         };
         let n = &self.exec.state.nodes[i];

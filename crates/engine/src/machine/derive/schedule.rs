@@ -4,7 +4,7 @@ use super::Deriver;
 use crate::cel;
 use crate::command::Command;
 use crate::event::Decision;
-use crate::graph::{ExecKind, Reads, TaskConfig, Test};
+use crate::graph::{ExecKind, Reads, Template, Test};
 use crate::ids::{idempotency_key, TimerId};
 use crate::machine::state::{Approval, NodePhase};
 use crate::reason::ReasonCode;
@@ -37,14 +37,21 @@ impl Deriver<'_> {
                 self.resolve(i)?;
                 continue;
             }
+            if let Some(m) = self.exec.state.matrix.dirty.pop_first() {
+                self.matrix_progress(m)?;
+                continue;
+            }
+            self.skip_ready_on_fail_fast()?;
             let admitted = self
                 .exec
                 .state
                 .ready
                 .iter()
                 .map(|&(_, i)| i)
+                .take_while(|_| self.below_max_parallel())
                 .find(|&i| self.admit(i));
             match admitted {
+                Some(i) if self.needs_lease(i) => self.request_lease(i)?,
                 Some(i) => {
                     let attempt = self.exec.state.nodes[i].attempt + 1;
                     self.start(i, attempt)?;
@@ -52,16 +59,18 @@ impl Deriver<'_> {
                 None => break,
             }
         }
-        if self.exec.state.counters.terminal() as usize == self.graph.len() {
+        // Matrix instances count: the run ends when every node and instance is terminal.
+        if self.exec.state.counters.terminal() as usize == self.exec.state.nodes.len() {
             self.complete()?;
         }
         Ok(())
     }
 
     /// The dispatch gate between Ready and Running: a Task whose policy verdict is `assist`
-    /// waits here until it is approved (concurrency limits go here too).
+    /// waits here until it is approved, and a Task with `concurrency` until it holds its
+    /// lease.
     pub(super) fn admit(&self, i: usize) -> bool {
-        self.exec.state.nodes[i].approval != Some(Approval::Waiting)
+        self.exec.state.nodes[i].approval != Some(Approval::Waiting) && self.lease_admits(i)
     }
 
     /// Decides what becomes of a Pending node whose dependencies are all done.
@@ -69,7 +78,7 @@ impl Deriver<'_> {
         let node = &self.graph.nodes[i];
         let id = node.id.clone();
         let attempt = self.exec.state.nodes[i].attempt;
-        if self.exec.state.cancel.is_some() {
+        if self.exec.state.cancel.is_some() && !self.survives_cancel(i) {
             return self.emit(Decision::NodeCancelled {
                 at: self.at,
                 node: id,
@@ -126,6 +135,22 @@ impl Deriver<'_> {
                 }),
             };
         }
+        if self.failing_fast() && !node.finally {
+            return self.skip_fail_fast(i);
+        }
+        if let Some(message) = self.unmet_edge(i) {
+            let message = self.clip(&message);
+            return self.emit(Decision::NodeSkipped {
+                at: self.at,
+                node: id,
+                reason: ReasonCode::EdgeConditionUnmet,
+                message,
+            });
+        }
+        if node.is_matrix() {
+            // Its `when` is evaluated per instance (it may read `matrix`).
+            return self.expand_matrix(i);
+        }
         for condition in &node.when {
             let Test::Cel(expr) = &condition.test else {
                 continue;
@@ -168,9 +193,11 @@ impl Deriver<'_> {
     /// Starts attempt `attempt` of node `i` (Ready, or waiting for its backoff).
     pub(super) fn start(&mut self, i: usize, attempt: u32) -> Result<(), EngineError> {
         let graph = self.graph.clone();
-        let node = &graph.nodes[i];
+        // A matrix instance runs with its matrix node's configuration, under its own id.
+        let node = &graph.nodes[self.exec.state.owner(&graph, i)];
+        let slot_id = self.id(i);
         let uid = self.exec.state.uid.clone().unwrap_or_default();
-        let key = idempotency_key(&uid, &node.id, attempt);
+        let key = idempotency_key(&uid, &slot_id, attempt);
         let timeout_at = node.timeout_ms.map(|t| self.at.saturating_add(t));
         match &node.kind {
             ExecKind::Task(task) => {
@@ -178,7 +205,7 @@ impl Deriver<'_> {
                     let last = self.exec.state.nodes[i].attempt;
                     return self.emit(Decision::NodeFailed {
                         at: self.at,
-                        node: node.id.clone(),
+                        node: slot_id.clone(),
                         attempt: last,
                         reason: ReasonCode::BudgetExceeded,
                         message,
@@ -187,13 +214,13 @@ impl Deriver<'_> {
                 }
                 let inputs = match self.exec.state.nodes[i].inputs.clone() {
                     Some(inputs) => inputs,
-                    None => match self.resolve_inputs(i, task) {
+                    None => match self.resolve_inputs(i, &task.inputs) {
                         Ok(inputs) => inputs,
                         Err((reason, message)) => {
                             let last = self.exec.state.nodes[i].attempt;
                             return self.emit(Decision::NodeFailed {
                                 at: self.at,
-                                node: node.id.clone(),
+                                node: slot_id.clone(),
                                 attempt: last,
                                 reason,
                                 message,
@@ -204,14 +231,14 @@ impl Deriver<'_> {
                 };
                 self.emit(Decision::NodeStarted {
                     at: self.at,
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     idempotency_key: key.clone(),
                     inputs: inputs.clone(),
                     timeout_at,
                 })?;
                 self.command(Command::Dispatch {
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     idempotency_key: key,
                     inputs,
@@ -221,29 +248,36 @@ impl Deriver<'_> {
             ExecKind::External(external) => {
                 self.emit(Decision::NodeStarted {
                     at: self.at,
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     idempotency_key: key.clone(),
                     inputs: Value::Null,
                     timeout_at,
                 })?;
                 self.command(Command::WatchExternal {
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     idempotency_key: key,
                     external_ref: external.external_ref.clone(),
                     poll_interval_ms: external.poll_interval_ms,
                 });
             }
+            ExecKind::Plan(plan) => {
+                if !self.start_child(i, attempt, plan, key, timeout_at)? {
+                    return Ok(());
+                }
+            }
+            // Arms its own timer: its `timeout` counts the whole wait.
+            ExecKind::Placeholder(_) => return self.start_placeholder(i, attempt),
             ExecKind::Gate(gate) => {
                 self.emit(Decision::GateOpened {
                     at: self.at,
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     gate_ref: gate.gate_ref.clone(),
                 })?;
                 self.command(Command::OpenGate {
-                    node: node.id.clone(),
+                    node: slot_id.clone(),
                     attempt,
                     gate_ref: gate.gate_ref.clone(),
                 });
@@ -253,7 +287,7 @@ impl Deriver<'_> {
             if !matches!(node.kind, ExecKind::Gate(_)) {
                 self.command(Command::StartTimer {
                     timer: TimerId::Timeout {
-                        node: node.id.to_string(),
+                        node: slot_id.to_string(),
                         attempt,
                     },
                     due_at,
@@ -263,15 +297,16 @@ impl Deriver<'_> {
         Ok(())
     }
 
-    /// The Task's inputs with every `${{ }}` evaluated, or why they cannot be.
+    /// A node's inputs (a Task's, or a `Plan` node's child parameters) with every `${{ }}`
+    /// evaluated, or why they cannot be.
     pub(super) fn resolve_inputs(
         &self,
         i: usize,
-        task: &TaskConfig,
+        inputs: &Template,
     ) -> Result<Value, (ReasonCode, String)> {
-        let value = Value::Object(task.inputs.value.clone());
-        let value = if task.inputs.has_expressions {
-            let variables = self.variables(i, &task.inputs.reads);
+        let value = Value::Object(inputs.value.clone());
+        let value = if inputs.has_expressions {
+            let variables = self.variables(i, &inputs.reads);
             let mut eval = |expr: &str| -> Result<Value, InputError> {
                 cel::evaluate_with(expr, variables.clone())
                     .map_err(|e| InputError(format!("`${{{{ {expr} }}}}`: {e}")))
@@ -301,36 +336,52 @@ impl Deriver<'_> {
     /// The variables an expression of node `i` reads.
     pub(super) fn variables(&self, i: usize, reads: &Reads) -> Vec<(&'static str, Value)> {
         let state = &self.exec.state;
+        // A matrix instance reads what its matrix node reads, and `matrix`.
+        let owner = state.owner(&self.graph, i);
         let ids = match reads {
             Reads::Nodes(ids) => ids.clone(),
-            Reads::Upstream => self.graph.upstream(i),
+            Reads::Upstream => self.graph.upstream(owner),
         };
         let mut nodes = Map::new();
         for j in ids {
             let n = &state.nodes[j];
-            nodes.insert(
-                self.graph.nodes[j].id.to_string(),
-                json!({
-                    "phase": n.phase.as_str(),
-                    "outputs": n.outputs.clone().unwrap_or_default(),
-                }),
-            );
+            // A matrix node's outputs are its instances' outputs as lists (fan-in).
+            let outputs = crate::matrix::node_outputs(&self.graph, state, j)
+                .map(|o| o.into_owned())
+                .unwrap_or_default();
+            let mut entry = json!({
+                "phase": n.phase.as_str(),
+                "reason": n.reason.map_or("", |r| r.as_str()),
+                "outputs": outputs,
+            });
+            if let Some(instances) = crate::matrix::instances_value(&self.graph, state, j) {
+                entry["instances"] = instances;
+            }
+            nodes.insert(self.graph.nodes[j].id.to_string(), entry);
         }
-        vec![
+        let mut execution = json!({
+            "uid": state.uid,
+            "name": state.name,
+            "namespace": state.namespace,
+            "round": state.round,
+        });
+        if self.graph.nodes[owner].finally {
+            let (outcome, failed) = self.outcome();
+            execution["outcome"] = json!(outcome);
+            execution["failedNodes"] = failed;
+        }
+        let mut variables = vec![
             ("parameters", Value::Object(state.parameters.clone())),
             ("nodes", Value::Object(nodes)),
             ("goal", self.graph.goal.clone()),
             ("plan", self.graph.plan.clone()),
-            (
-                "execution",
-                json!({
-                    "uid": state.uid,
-                    "name": state.name,
-                    "namespace": state.namespace,
-                    "round": state.round,
-                }),
-            ),
-        ]
+            ("execution", execution),
+        ];
+        if i >= self.graph.len() {
+            let coordinates = state.instances[i - self.graph.len()].coordinates.clone();
+            variables.push(("matrix", Value::Object(coordinates)));
+        }
+        variables
     }
 }
 

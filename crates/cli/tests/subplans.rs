@@ -1,0 +1,529 @@
+//! Sub-plans end to end through the real `planspec` binary (issue 6, point 3): a `planspec
+//! server` on a temporary SQLite file (loopback, port 0), driven with the CLI. `Plan` nodes
+//! start child Executions; real `exec` processes write what they ran to files the tests read.
+//!
+//! * a parent runs a sub-plan picked by series `^1`; its outputs flow up into a downstream
+//!   Task, and the child is owned by and labelled with its parent;
+//! * the sub-plan is pinned when the parent starts: v1.1 applied while the parent waits at a
+//!   manual External changes nothing (the child runs v1.0's command);
+//! * Plans that run each other are refused by `planspec validate` (PS0510) and, applied
+//!   separately, fail at start (`subplan_cycle`, with the path); nesting deeper than 8 fails
+//!   with `subplan_depth_exceeded`;
+//! * cancelling the parent cancels the child.
+
+#![cfg(unix)]
+
+mod common;
+
+use common::{doc, show, text, ServerProcess};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_planspec");
+const WAIT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(100);
+
+struct Server {
+    process: ServerProcess,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let process = Server::process(dir.path());
+        Server { process, dir }
+    }
+
+    fn process(dir: &Path) -> ServerProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("the server log");
+        let store = format!("sqlite:{}", dir.join("planspec.db").display());
+        ServerProcess::start(&store, Stdio::from(log)).expect("the server starts")
+    }
+
+    /// SIGKILL the server, then start a new one on the same store.
+    fn crash_and_restart(&mut self) {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        self.process = Server::process(self.dir.path());
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .current_dir(self.dir.path())
+            .env("PLANSPEC_SERVER", format!("http://{}", self.process.addr))
+            .env("NO_COLOR", "1")
+            .env_remove("PLANSPEC_NAMESPACE")
+            .env_remove("PLANSPEC_USER")
+            .stdin(Stdio::null())
+            .args(args)
+            .output()
+            .expect("planspec runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "planspec {args:?}: {}\n--- server log ---\n{}",
+            show(&out),
+            self.log()
+        );
+        text(&out.stdout)
+    }
+
+    fn log(&self) -> String {
+        let log = std::fs::read_to_string(self.path("server.log")).unwrap_or_default();
+        let start = log.len().saturating_sub(4000);
+        let start = (start..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(log.len());
+        log[start..].to_owned()
+    }
+
+    /// Writes `docs` into a new folder; its path.
+    fn docs(&self, folder: &str, docs: &[Value]) -> String {
+        let dir = self.path(folder);
+        std::fs::create_dir_all(&dir).expect("a folder");
+        for (i, d) in docs.iter().enumerate() {
+            let name = format!(
+                "{i:02}-{}.json",
+                d["metadata"]["name"].as_str().unwrap_or("x")
+            );
+            std::fs::write(dir.join(name), serde_json::to_vec_pretty(d).expect("json"))
+                .expect("written");
+        }
+        dir.display().to_string()
+    }
+
+    fn apply(&self, folder: &str, docs: &[Value]) {
+        let files = self.docs(folder, docs);
+        self.ok(&["apply", "-f", &files]);
+    }
+
+    fn execution(&self, name: &str) -> Value {
+        let out = self.cli(&["get", "execution", name, "-o", "json"]);
+        if !out.status.success() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    fn wait(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let e = self.execution(name);
+            if check(&e) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "execution {name}: {what}: not reached: {e:#}\n--- server log ---\n{}",
+                self.log()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn finished(&self, name: &str) -> Value {
+        self.wait(name, "finished", |e| {
+            matches!(phase(e), "Succeeded" | "Failed" | "Cancelled")
+        })
+    }
+}
+
+fn phase(e: &Value) -> &str {
+    e["status"]["phase"].as_str().unwrap_or("")
+}
+
+fn reason(e: &Value) -> &str {
+    e["status"]["reason"].as_str().unwrap_or("")
+}
+
+fn plan(name: &str, extra: Value, nodes: Value) -> Value {
+    let mut spec = json!({"description": format!("sub-plan test plan {name}"),
+                          "graph": {"nodes": nodes}});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    doc("Plan", name, spec)
+}
+
+/// A Binding rule running `script` with `sh -c` for `node` of `plan`.
+fn sh(plan: &str, node: &str, script: &str) -> Value {
+    json!({"selector": {"planRef": {"name": plan}, "nodeId": node},
+           "target": {"provider": "exec://sh", "config": {"command": ["sh", "-c", script]}}})
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A deploy Plan of series `deploy`: its `roll` Task writes `tag` to `ran.txt` and outputs
+/// it with the parameter `image` it was given.
+fn deploy(name: &str, version: &str) -> Value {
+    plan(
+        name,
+        json!({"series": "deploy", "version": version}),
+        json!([{"id": "roll", "kind": "Task", "inputs": {"image": "${{ parameters.image }}"}}]),
+    )
+}
+
+fn deploy_rule(s: &Server, name: &str, tag: &str) -> Value {
+    let dir = s.dir.path().display();
+    sh(
+        name,
+        "roll",
+        &format!(
+            "echo {tag} >> {dir}/ran.txt; echo \"{{\\\"tag\\\": \\\"{tag}\\\", \\\"image\\\": \\\"$PLANSPEC_INPUT_IMAGE\\\"}}\""
+        ),
+    )
+}
+
+#[test]
+fn a_sub_plan_by_series_runs_pinned_at_start_and_its_outputs_flow_up() {
+    let s = Server::start();
+    let dir = s.dir.path().display().to_string();
+    let parent = plan(
+        "release",
+        json!({}),
+        json!([
+            {"id": "wait", "kind": "External", "externalRef": {"type": "manual"}},
+            {"id": "deploy", "kind": "Plan", "dependsOn": ["wait"],
+             "planRef": {"series": "deploy", "version": "^1"},
+             "inputs": {"image": "app:${{ parameters.build }}"}},
+            {"id": "report", "kind": "Task", "dependsOn": ["deploy"],
+             "inputs": {"tag": "${{ nodes.deploy.outputs.roll.tag }}",
+                        "image": "${{ nodes.deploy.outputs.roll.image }}"}},
+        ]),
+    );
+    let rules = vec![
+        deploy_rule(&s, "deploy-1-0", "v1.0"),
+        deploy_rule(&s, "deploy-1-1", "v1.1"),
+        deploy_rule(&s, "deploy-2-0", "v2.0"),
+        sh(
+            "release",
+            "report",
+            &format!("echo \"$PLANSPEC_INPUT_TAG $PLANSPEC_INPUT_IMAGE\" > {dir}/report.txt"),
+        ),
+    ];
+    s.apply(
+        "v1",
+        &[
+            parent,
+            deploy("deploy-1-0", "1.0.0"),
+            // Outside the range, and not semver: never picked.
+            deploy("deploy-2-0", "2.0.0"),
+            plan(
+                "deploy-odd",
+                json!({"series": "deploy", "version": "latest"}),
+                json!([{"id": "roll", "kind": "Task"}]),
+            ),
+            doc("Binding", "all", json!({"rules": rules})),
+            doc(
+                "Execution",
+                "rel-1",
+                json!({"planRef": {"name": "release"}, "bindingRef": {"name": "all"},
+                       "parameters": {"build": 7}}),
+            ),
+        ],
+    );
+    s.wait("rel-1", "running", |e| {
+        phase(e) == "Running" || phase(e) == "Blocked"
+    });
+    // A newer version of the series arrives while the parent waits before its Plan node.
+    s.apply("v1-1", &[deploy("deploy-1-1", "1.1.0")]);
+    s.ok(&["complete", "execution/rel-1", "--node", "wait"]);
+    let e = s.finished("rel-1");
+    assert_eq!(phase(&e), "Succeeded", "{e:#}\n{}", s.log());
+    assert_eq!(
+        read(&s.path("ran.txt")).trim(),
+        "v1.0",
+        "the pinned v1.0 ran, once"
+    );
+    assert_eq!(read(&s.path("report.txt")).trim(), "v1.0 app:7");
+
+    // The child: owned by the parent, labelled, with the node's inputs as parameters.
+    let child = s.execution("rel-1-deploy");
+    assert_eq!(phase(&child), "Succeeded", "{child:#}");
+    let labels = &child["metadata"]["labels"];
+    assert_eq!(labels["planspec.io/parent-execution"], "rel-1");
+    assert_eq!(labels["planspec.io/parent-node"], "deploy");
+    assert_eq!(labels["planspec.io/depth"], "1");
+    let owner = &child["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Execution");
+    assert_eq!(owner["name"], "rel-1");
+    assert_eq!(owner["uid"], e["metadata"]["uid"]);
+    assert_eq!(owner["controller"], true);
+    assert_eq!(child["spec"]["parameters"], json!({"image": "app:7"}));
+    assert_eq!(child["spec"]["planRef"]["name"], "deploy-1-0");
+    // The parent's node shows its child and the child's outputs.
+    let node = &e["status"]["nodeStatuses"]["deploy"];
+    assert_eq!(node["outputs"]["roll"]["tag"], "v1.0", "{node:#}");
+
+    // `get executions` shows the parent of each; `describe` names the child.
+    let table = s.ok(&["get", "executions", "-o", "wide"]);
+    assert!(
+        table.lines().next().unwrap_or_default().contains("PARENT"),
+        "{table}"
+    );
+    let child_row = table
+        .lines()
+        .find(|l| l.starts_with("rel-1-deploy "))
+        .unwrap_or_else(|| panic!("no child row:\n{table}"));
+    assert!(child_row.contains("rel-1/deploy"), "{table}");
+    let described = s.ok(&["describe", "execution/rel-1"]);
+    assert!(described.contains("rel-1-deploy"), "{described}");
+
+    // `logs` and `trace` of the parent point to the child.
+    let out = s.cli(&["logs", "execution/rel-1", "--node", "deploy"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("planspec logs execution/rel-1-deploy"),
+        "{}",
+        show(&out)
+    );
+    let logs = s.ok(&["logs", "execution/rel-1-deploy"]);
+    assert!(logs.contains("[roll]") && logs.contains("v1.0"), "{logs}");
+    let trace = s.ok(&["trace", "execution/rel-1"]);
+    assert!(
+        trace.contains("ChildFinished") && trace.contains("execution/rel-1-deploy Succeeded"),
+        "{trace}"
+    );
+
+    // Replay agrees for both.
+    for name in ["rel-1", "rel-1-deploy"] {
+        let out = s.cli(&["replay", &format!("execution/{name}")]);
+        assert!(out.status.success(), "replay {name}: {}", show(&out));
+    }
+}
+
+#[test]
+fn plans_that_run_each_other_are_refused_at_validation_and_at_start() {
+    let s = Server::start();
+    let a = plan(
+        "ping",
+        json!({}),
+        json!([{"id": "to-pong", "kind": "Plan", "planRef": {"name": "pong"}}]),
+    );
+    let b = plan(
+        "pong",
+        json!({}),
+        json!([{"id": "to-ping", "kind": "Plan", "planRef": {"name": "ping"}}]),
+    );
+    // Validated together, the cycle is visible.
+    let files = s.docs("both", &[a.clone(), b.clone()]);
+    let out = s.cli(&["validate", &files]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(text(&out.stdout).contains("PS0510"), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("ping → pong → ping"),
+        "{}",
+        show(&out)
+    );
+    // Applied one by one, it is not: the run refuses it at start, naming the path.
+    s.apply("a", &[a]);
+    s.apply("b", &[b]);
+    s.apply(
+        "run",
+        &[doc(
+            "Execution",
+            "ping-1",
+            json!({"planRef": {"name": "ping"}}),
+        )],
+    );
+    let e = s.finished("ping-1");
+    assert_eq!(phase(&e), "Failed", "{e:#}");
+    assert_eq!(reason(&e), "subplan_cycle", "{e:#}");
+    let message = e["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("plan ping → (node to-pong) plan pong → (node to-ping) plan ping"),
+        "{message}"
+    );
+    // Nothing ran: no child was created.
+    assert_eq!(s.execution("ping-1-to-pong"), Value::Null);
+}
+
+#[test]
+fn nesting_deeper_than_eight_levels_fails_at_start() {
+    let s = Server::start();
+    // level-0 runs level-1 … runs level-9: nine levels below the root.
+    let mut docs: Vec<Value> = (0..9)
+        .map(|i| {
+            plan(
+                &format!("level-{i}"),
+                json!({}),
+                json!([{"id": "down", "kind": "Plan",
+                        "planRef": {"name": format!("level-{}", i + 1)}}]),
+            )
+        })
+        .collect();
+    docs.push(plan(
+        "level-9",
+        json!({}),
+        json!([{"id": "leaf", "kind": "Task"}]),
+    ));
+    docs.push(doc(
+        "Execution",
+        "deep-1",
+        json!({"planRef": {"name": "level-0"}}),
+    ));
+    s.apply("deep", &docs);
+    let e = s.finished("deep-1");
+    assert_eq!(reason(&e), "subplan_depth_exceeded", "{e:#}");
+    let message = e["status"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("plan level-8 → (node down)"), "{message}");
+    // The root of level-1 nests eight levels: allowed (resolution only; nothing is bound).
+    s.apply(
+        "shallow",
+        &[doc(
+            "Execution",
+            "deep-2",
+            json!({"planRef": {"name": "level-1"}}),
+        )],
+    );
+    // Eight levels of children start; the deepest fails (its Task is not bound) and the
+    // failure comes up through every parent.
+    let e = s.finished("deep-2");
+    assert_eq!(reason(&e), "node_failed", "{e:#}");
+    let deepest = format!("deep-2{}", "-down".repeat(8));
+    assert_eq!(reason(&s.execution(&deepest)), "provider_unbound");
+    let node = &e["status"]["nodeStatuses"]["down"];
+    assert_eq!(node["extensions"]["reason"], "subplan_failed", "{node:#}");
+}
+
+#[test]
+fn cancelling_the_parent_cancels_the_child() {
+    let s = Server::start();
+    s.apply(
+        "docs",
+        &[
+            plan(
+                "outer",
+                json!({}),
+                json!([{"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}},
+                       {"id": "after", "kind": "Task", "dependsOn": ["inner"]}]),
+            ),
+            plan(
+                "inner",
+                json!({}),
+                json!([{"id": "hold", "kind": "External", "externalRef": {"type": "manual"}}]),
+            ),
+            doc(
+                "Binding",
+                "all",
+                json!({"rules": [sh("outer", "after", "true")]}),
+            ),
+            doc(
+                "Execution",
+                "outer-1",
+                json!({"planRef": {"name": "outer"}}),
+            ),
+        ],
+    );
+    s.wait("outer-1-inner", "child running", |e| {
+        matches!(phase(e), "Running" | "Blocked")
+    });
+    s.ok(&["cancel", "execution/outer-1"]);
+    let e = s.finished("outer-1");
+    assert_eq!(phase(&e), "Cancelled", "{e:#}");
+    let child = s.finished("outer-1-inner");
+    assert_eq!(phase(&child), "Cancelled", "{child:#}");
+    let node = &e["status"]["nodeStatuses"]["inner"];
+    assert_eq!(node["phase"], "Cancelled", "{node:#}");
+}
+
+#[test]
+fn a_restarted_server_keeps_one_child_and_picks_up_its_end() {
+    let mut s = Server::start();
+    let dir = s.dir.path().display().to_string();
+    s.apply(
+        "docs",
+        &[
+            plan(
+                "outer",
+                json!({}),
+                json!([{"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}}]),
+            ),
+            plan("inner", json!({}), json!([{"id": "work", "kind": "Task"}])),
+            doc(
+                "Binding",
+                "all",
+                json!({"rules": [sh("inner", "work", &format!(
+                    "touch {dir}/started; while [ ! -f {dir}/go ]; do sleep 0.1; done; echo '{{\"ok\": \"yes\"}}'"
+                ))]}),
+            ),
+            doc("Execution", "outer-1", json!({"planRef": {"name": "outer"}})),
+        ],
+    );
+    let deadline = Instant::now() + WAIT;
+    while !s.path("started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the child's task never started\n{}",
+            s.log()
+        );
+        std::thread::sleep(POLL);
+    }
+    s.crash_and_restart();
+    std::fs::write(s.path("go"), "").expect("the marker");
+    let e = s.finished("outer-1");
+    assert_eq!(phase(&e), "Succeeded", "{e:#}\n{}", s.log());
+    assert_eq!(
+        e["status"]["nodeStatuses"]["inner"]["outputs"]["work"]["ok"],
+        "yes"
+    );
+    let out = s.ok(&["get", "executions", "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["metadata"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names.len(), 2, "one parent, one child: {names:?}");
+}
+
+#[test]
+fn a_plan_node_timeout_cancels_the_child_and_fails_the_node() {
+    let s = Server::start();
+    s.apply(
+        "docs",
+        &[
+            plan(
+                "outer",
+                json!({}),
+                json!([{"id": "inner", "kind": "Plan", "planRef": {"name": "inner"},
+                        "timeout": "1s"}]),
+            ),
+            plan(
+                "inner",
+                json!({}),
+                json!([{"id": "hold", "kind": "External", "externalRef": {"type": "manual"}}]),
+            ),
+            doc(
+                "Execution",
+                "outer-1",
+                json!({"planRef": {"name": "outer"}}),
+            ),
+        ],
+    );
+    let e = s.finished("outer-1");
+    assert_eq!(phase(&e), "Failed", "{e:#}");
+    let node = &e["status"]["nodeStatuses"]["inner"];
+    assert_eq!(node["extensions"]["reason"], "node_timeout", "{node:#}");
+    let child = s.finished("outer-1-inner");
+    assert_eq!(phase(&child), "Cancelled", "{child:#}");
+    assert_eq!(reason(&child), "force_cancelled", "{child:#}");
+}

@@ -1,0 +1,263 @@
+//! Matrix instances in the state: extra node slots after the graph's nodes, an index from
+//! instance id to slot, and each matrix's progress (how far its instances were released,
+//! how many are active, done, failed), kept up to date by every phase change so the
+//! scheduler never scans a matrix's instances per step.
+
+use super::{Activity, NodePhase, NodeState, State};
+use crate::graph::ExecGraph;
+use crate::matrix::InstanceInfo;
+use crate::EngineError;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+
+/// One matrix's progress. Instances are released (made Ready) in instance order, so the
+/// ones not released yet are the Pending ones from `next` on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MatrixRun {
+    /// The instances' slots.
+    pub(crate) slots: Range<usize>,
+    /// The first slot that may still be Pending.
+    pub(crate) next: usize,
+    /// Instances Ready or Running.
+    pub(crate) active: u32,
+    /// Instances in a terminal phase.
+    pub(crate) terminal: u32,
+    /// Instances that failed.
+    pub(crate) failed: u32,
+}
+
+/// Derived: instance ids → slots, each expanded matrix's progress (by graph index), and the
+/// matrices whose instances changed since the scheduler last looked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MatrixIndex {
+    slots: HashMap<String, usize>,
+    pub(crate) runs: HashMap<usize, MatrixRun>,
+    pub(crate) dirty: BTreeSet<usize>,
+    /// Matrix nodes Running while their instances run: counted as running nodes by the
+    /// phase counters, but nothing of their own runs.
+    pub(crate) open: u32,
+}
+
+/// `dirty` is the scheduler's work list (a fold never drains it): not part of the state.
+impl PartialEq for MatrixIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.slots == other.slots && self.runs == other.runs && self.open == other.open
+    }
+}
+
+impl MatrixIndex {
+    /// The slot of the instance with this id.
+    pub(crate) fn slot(&self, id: &str) -> Option<usize> {
+        self.slots.get(id).copied()
+    }
+
+    /// The slots of matrix node `i`'s instances, if it expanded.
+    pub(crate) fn slots_of(&self, i: usize) -> Option<Range<usize>> {
+        self.runs.get(&i).map(|r| r.slots.clone())
+    }
+}
+
+impl State {
+    /// The graph node slot `i` belongs to: itself, or an instance's matrix node.
+    pub(crate) fn owner(&self, graph: &ExecGraph, i: usize) -> usize {
+        if i < graph.len() {
+            i
+        } else {
+            self.instances[i - graph.len()].node
+        }
+    }
+
+    /// The slot of a graph node or an instance, by id.
+    pub(crate) fn slot_of(&self, graph: &ExecGraph, id: &str) -> Option<usize> {
+        graph.index_of(id).or_else(|| self.matrix.slot(id))
+    }
+
+    /// The id of slot `i`.
+    pub(crate) fn slot_id<'a>(&'a self, graph: &'a ExecGraph, i: usize) -> &'a str {
+        if i < graph.len() {
+            graph.nodes[i].id.as_str()
+        } else {
+            &self.instances[i - graph.len()].id
+        }
+    }
+
+    /// `MatrixExpanded`: derives the instances again and checks they are the journaled ones,
+    /// appends their slots (Pending) and makes the matrix node Running.
+    pub(super) fn matrix_expanded(
+        &mut self,
+        graph: &ExecGraph,
+        i: usize,
+        at: u64,
+        count: u32,
+        digest: &str,
+    ) -> Result<(), EngineError> {
+        let id = graph.nodes[i].id.to_string();
+        let expansion = crate::matrix::expand_node(graph, self, i).map_err(|e| {
+            EngineError::ExpansionMismatch {
+                node: id.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        if expansion.instances.len() != count as usize || expansion.digest() != digest {
+            return Err(EngineError::ExpansionMismatch {
+                node: id,
+                message: format!(
+                    "the journal has {count} instances ({digest}), the run derives {} ({})",
+                    expansion.instances.len(),
+                    expansion.digest()
+                ),
+            });
+        }
+        let first = self.nodes.len();
+        for instance in expansion.instances {
+            let mut n = NodeState::new();
+            if let Some(&attempt) = self.instance_attempts.get(&instance.id) {
+                n.attempt = attempt;
+                n.first_attempt = attempt + 1;
+            }
+            self.nodes.push(n);
+            self.matrix
+                .slots
+                .insert(instance.id.clone(), self.nodes.len() - 1);
+            self.instances.push(InstanceInfo {
+                id: instance.id,
+                node: i,
+                ordinal: u32::try_from(instance.ordinal).unwrap_or(u32::MAX),
+                coordinates: instance.coordinates,
+            });
+        }
+        self.counters.pending = self.counters.pending.saturating_add(count);
+        let end = self.nodes.len();
+        self.matrix.runs.insert(
+            i,
+            MatrixRun {
+                slots: first..end,
+                next: first,
+                ..MatrixRun::default()
+            },
+        );
+        self.matrix.dirty.insert(i);
+        self.set_phase(graph, i, NodePhase::Running);
+        self.matrix.open += 1;
+        let n = &mut self.nodes[i];
+        n.activity = Some(Activity::Instances);
+        n.started_at = Some(at);
+        Ok(())
+    }
+
+    /// Matrix nodes Running while their instances run (see [`MatrixIndex::open`]): what to
+    /// take off `counters.running` to count what really runs.
+    pub fn matrix_nodes_running(&self) -> u32 {
+        self.matrix.open
+    }
+
+    /// Graph node `i` leaves Running: if it is an expanded matrix, one fewer is open.
+    pub(super) fn matrix_node_left_running(&mut self, i: usize) {
+        if self.matrix.runs.contains_key(&i) {
+            self.matrix.open = self.matrix.open.saturating_sub(1);
+        }
+    }
+
+    /// Keeps instance `slot`'s matrix progress right after a phase change.
+    pub(super) fn instance_moved(
+        &mut self,
+        graph: &ExecGraph,
+        slot: usize,
+        old: NodePhase,
+        new: NodePhase,
+    ) {
+        let owner = self.owner(graph, slot);
+        let Some(run) = self.matrix.runs.get_mut(&owner) else {
+            return;
+        };
+        let active = |p: NodePhase| !p.is_terminal() && p != NodePhase::Pending;
+        if active(new) && !active(old) {
+            run.active += 1;
+        }
+        if !active(new) && active(old) {
+            run.active = run.active.saturating_sub(1);
+        }
+        if old == NodePhase::Pending {
+            while run.next < run.slots.end && self.nodes[run.next].phase != NodePhase::Pending {
+                run.next += 1;
+            }
+        }
+        if new.is_terminal() && !old.is_terminal() {
+            run.terminal += 1;
+            if new == NodePhase::Failed {
+                run.failed += 1;
+            }
+            self.matrix.dirty.insert(owner);
+        }
+    }
+
+    /// Removes the instances of the matrix nodes in `reset` (a retry re-runs them), keeping
+    /// their last attempts so the next expansion counts on.
+    pub(super) fn retire_instances(&mut self, graph: &ExecGraph, reset: &[usize]) {
+        let reset: HashSet<usize> = reset
+            .iter()
+            .copied()
+            .filter(|&i| self.matrix.runs.contains_key(&i))
+            .collect();
+        if reset.is_empty() {
+            return;
+        }
+        let tail = self.nodes.split_off(graph.len());
+        let infos = std::mem::take(&mut self.instances);
+        for (n, info) in tail.into_iter().zip(infos) {
+            if reset.contains(&info.node) {
+                if n.attempt > 0 {
+                    self.instance_attempts.insert(info.id.clone(), n.attempt);
+                }
+            } else {
+                self.nodes.push(n);
+                self.instances.push(info);
+            }
+        }
+    }
+
+    /// Rebuilds the instance index and every matrix's progress from the slots.
+    pub(super) fn rebuild_instances(&mut self, graph: &ExecGraph) {
+        let base = graph.len();
+        self.matrix = MatrixIndex::default();
+        for (k, info) in self.instances.iter().enumerate() {
+            let slot = base + k;
+            self.matrix.slots.insert(info.id.clone(), slot);
+            let run = self
+                .matrix
+                .runs
+                .entry(info.node)
+                .or_insert_with(|| MatrixRun {
+                    slots: slot..slot,
+                    next: usize::MAX,
+                    ..MatrixRun::default()
+                });
+            run.slots.end = slot + 1;
+            let phase = self.nodes[slot].phase;
+            match phase {
+                NodePhase::Pending => run.next = run.next.min(slot),
+                p if p.is_terminal() => {
+                    run.terminal += 1;
+                    if p == NodePhase::Failed {
+                        run.failed += 1;
+                    }
+                }
+                _ => run.active += 1,
+            }
+            if phase == NodePhase::Ready {
+                self.ready.insert((graph.rank[info.node], slot));
+            }
+        }
+        for run in self.matrix.runs.values_mut() {
+            if run.next == usize::MAX {
+                run.next = run.slots.end;
+            }
+        }
+        self.matrix.open = self
+            .matrix
+            .runs
+            .keys()
+            .filter(|&&i| self.nodes[i].phase == NodePhase::Running)
+            .count() as u32;
+    }
+}

@@ -1,0 +1,717 @@
+//! Sub-plans: `Plan` nodes run another Plan as a child Execution.
+//!
+//! **Pinning the tree at start.** When a root Execution starts, every `Plan` node of its Plan
+//! is resolved, and so on down (at most [`MAX_SUBPLAN_DEPTH`] levels below the root): a
+//! `planRef.name` names the Plan; `planRef.series` with a semver `version` range (`^2`,
+//! `~1.4`, `>=1.2, <2`; none: any) picks the highest version of the series in the namespace
+//! (Plans whose `spec.version` is not semver — a leading `v` is allowed — are skipped; equal
+//! versions: the first by name). Each pin records the Plan's name, namespace, uid, version,
+//! the digest of its graph (compiled with the root's Goal) and the Plan object itself, and is
+//! journaled in the root's `ExecutionStarted.pinned.subplans` (by node id, nested). The same
+//! Plan uid twice on one path is `subplan_cycle`, nesting deeper is
+//! `subplan_depth_exceeded`, a reference that resolves to nothing is `subplan_not_found`:
+//! the root fails before anything runs, and the message gives the path. A Plan applied later
+//! (a newer version of the series) changes nothing for the run.
+//!
+//! **Children.** `StartChild` creates the child Execution idempotently: its name is
+//! `<parent>-<node>` (`-<attempt>` after the first attempt, cut to 63 characters with a hash),
+//! its uid derived from the parent's uid, node and attempt; it is owned by the parent
+//! (`ownerReferences`, `controller: true`, so deleting the parent deletes it), labelled
+//! `planspec.io/parent-execution`, `planspec.io/parent-node` and `planspec.io/depth`, and
+//! carries the parent's creator, `goalRef` and `bindingRef` (not `nodeBindings`, which name
+//! the parent's nodes) and the node's interpolated `inputs` as `spec.parameters`. The child's
+//! driver pins the Plan from the parent's journal (never the live Plan), checks its digest,
+//! takes the parent's pinned Goal, resolves its own providers, and passes the rest of the tree
+//! down. The parent watches the child; once it has finished, `ChildFinished` carries its
+//! phase, reason, message and outputs (`{<child node id>: {outputs…}}` for each child node
+//! that succeeded with outputs). A restart finds the child by name and picks up its end.
+//! `CancelChild` and `Kill` (a forced cancel, a `timeout`, the deadline) cancel the child.
+
+use super::execution::{Driver, Msg};
+use super::start::{Pinned, StartFailure};
+use super::{now_ms, Shared};
+use planspec_engine::{compile, ExecGraph, Input, ReasonCode};
+use planspec_model::execution::{Execution as ExecutionResource, ExecutionPhase};
+use planspec_model::goal::Goal;
+use planspec_model::plan::{Node, Plan, PlanReference, MAX_SUBPLAN_DEPTH};
+use planspec_store::{ListQuery, NodeRecordQuery, ObjectKey, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Label on a child Execution: the parent Execution's name.
+pub const PARENT_EXECUTION_LABEL: &str = "planspec.io/parent-execution";
+/// Label on a child Execution: the parent's `Plan` node.
+pub const PARENT_NODE_LABEL: &str = "planspec.io/parent-node";
+/// Label on a child Execution: how deep below the root it runs (`1` for a root's child).
+pub const DEPTH_LABEL: &str = "planspec.io/depth";
+
+/// A sub-plan pinned when the root Execution started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PinnedSubplan {
+    /// The Plan's name.
+    pub(crate) name: String,
+    /// Its namespace.
+    pub(crate) namespace: String,
+    /// Its uid.
+    pub(crate) uid: String,
+    /// Its `spec.version`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+    /// The digest of its execution graph (compiled with the root's Goal).
+    pub(crate) graph_digest: String,
+    /// The Plan object as it was.
+    pub(crate) plan: Value,
+    /// Its own `Plan` nodes' sub-plans, by node id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) subplans: BTreeMap<String, PinnedSubplan>,
+}
+
+/// One step of the path from the root: a Plan (name, uid) reached through a node.
+#[derive(Debug, Clone)]
+struct Hop {
+    node: Option<String>,
+    plan: String,
+    uid: String,
+}
+
+fn path_text(path: &[Hop]) -> String {
+    path.iter()
+        .map(|h| match &h.node {
+            Some(node) => format!("(node {node}) plan {}", h.plan),
+            None => format!("plan {}", h.plan),
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// Resolves and pins every sub-plan below `plan` (the root's), recursively.
+pub(crate) async fn pin_tree(
+    shared: &Shared,
+    namespace: &str,
+    plan: &Plan,
+    plan_uid: &str,
+    goal: Option<&Goal>,
+) -> Result<BTreeMap<String, PinnedSubplan>, StartFailure> {
+    let root = Hop {
+        node: None,
+        plan: plan.metadata.name.to_string(),
+        uid: plan_uid.to_owned(),
+    };
+    pin_level(shared, namespace, plan, vec![root], goal).await
+}
+
+type Level<'a> = Pin<
+    Box<dyn Future<Output = Result<BTreeMap<String, PinnedSubplan>, StartFailure>> + Send + 'a>,
+>;
+
+fn pin_level<'a>(
+    shared: &'a Shared,
+    namespace: &'a str,
+    plan: &'a Plan,
+    path: Vec<Hop>,
+    goal: Option<&'a Goal>,
+) -> Level<'a> {
+    Box::pin(async move {
+        let mut pins = BTreeMap::new();
+        let graph = plan.spec.effective_graph();
+        for node in &graph.nodes {
+            let Node::Plan(p) = node else {
+                continue;
+            };
+            let node_id = p.id.to_string();
+            let ns = p
+                .plan_ref
+                .namespace
+                .as_deref()
+                .unwrap_or(namespace)
+                .to_owned();
+            let mut here = path.clone();
+            let at = |here: &[Hop]| {
+                let mut text = path_text(here);
+                text.push_str(&format!(" → (node {node_id})"));
+                text
+            };
+            let depth = u32::try_from(path.len()).unwrap_or(u32::MAX);
+            if depth > MAX_SUBPLAN_DEPTH {
+                return Err(StartFailure {
+                    reason: ReasonCode::SubplanDepthExceeded,
+                    message: format!(
+                        "sub-plans nest deeper than {MAX_SUBPLAN_DEPTH} levels: {}",
+                        at(&here)
+                    ),
+                });
+            }
+            let object = resolve(shared, &ns, &p.plan_ref)
+                .await?
+                .ok_or_else(|| StartFailure {
+                    reason: ReasonCode::SubplanNotFound,
+                    message: format!(
+                        "{} names no plan ({}): {}",
+                        node_id,
+                        describe_ref(&p.plan_ref, &ns),
+                        at(&here)
+                    ),
+                })?;
+            let child: Plan = serde_json::from_value(object.clone()).map_err(|e| StartFailure {
+                reason: ReasonCode::PlanInvalid,
+                message: format!("sub-plan of node {node_id}: {e}"),
+            })?;
+            let uid = object
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let name = child.metadata.name.to_string();
+            let cycle = path.iter().any(|h| h.uid == uid);
+            here.push(Hop {
+                node: Some(node_id.clone()),
+                plan: name.clone(),
+                uid: uid.clone(),
+            });
+            if cycle {
+                return Err(StartFailure {
+                    reason: ReasonCode::SubplanCycle,
+                    message: format!("sub-plans run each other: {}", path_text(&here)),
+                });
+            }
+            if object.pointer("/status/phase").and_then(Value::as_str) == Some("Invalid") {
+                return Err(StartFailure {
+                    reason: ReasonCode::PlanInvalid,
+                    message: format!("sub-plan {name} is Invalid: {}", path_text(&here)),
+                });
+            }
+            let digest = compile(&child, goal)
+                .map_err(|e| StartFailure {
+                    reason: ReasonCode::PlanInvalid,
+                    message: format!("sub-plan {name} cannot run ({}): {e}", path_text(&here)),
+                })?
+                .digest()
+                .to_owned();
+            let subplans = pin_level(shared, &ns, &child, here, goal).await?;
+            pins.insert(
+                node_id,
+                PinnedSubplan {
+                    name,
+                    namespace: ns,
+                    uid,
+                    version: child.spec.version.clone(),
+                    graph_digest: digest,
+                    plan: object,
+                    subplans,
+                },
+            );
+        }
+        Ok(pins)
+    })
+}
+
+fn describe_ref(r: &PlanReference, ns: &str) -> String {
+    match (&r.name, &r.series) {
+        (Some(name), _) => format!("{ns}/{name}"),
+        (None, Some(series)) => format!(
+            "series {series} version {} in {ns}",
+            r.version.as_deref().unwrap_or("*")
+        ),
+        (None, None) => "neither name nor series".to_owned(),
+    }
+}
+
+fn store_failure(e: StoreError) -> StartFailure {
+    StartFailure {
+        reason: ReasonCode::StoreUnavailable,
+        message: e.to_string(),
+    }
+}
+
+/// The Plan object a reference resolves to now, if any.
+async fn resolve(
+    shared: &Shared,
+    ns: &str,
+    r: &PlanReference,
+) -> Result<Option<Value>, StartFailure> {
+    if let Some(name) = &r.name {
+        return shared
+            .store
+            .get(&ObjectKey::new("Plan", ns, name.to_string()))
+            .await
+            .map(|o| o.map(|o| o.object))
+            .map_err(store_failure);
+    }
+    let Some(series) = &r.series else {
+        return Ok(None);
+    };
+    let range = match r.version.as_deref() {
+        Some(text) => semver::VersionReq::parse(text).map_err(|e| StartFailure {
+            reason: ReasonCode::PlanInvalid,
+            message: format!("planRef.version `{text}` is not a semver range: {e}"),
+        })?,
+        None => semver::VersionReq::STAR,
+    };
+    let page = shared
+        .store
+        .list(&ListQuery::in_namespace("Plan", ns))
+        .await
+        .map_err(store_failure)?;
+    Ok(pick_version(
+        page.items.into_iter().map(|o| o.object),
+        series,
+        &range,
+    ))
+}
+
+/// The Plan of `series` with the highest semver `spec.version` matching `range` (ties: the
+/// first by name); Plans whose version is not semver are skipped.
+pub(crate) fn pick_version(
+    plans: impl Iterator<Item = Value>,
+    series: &str,
+    range: &semver::VersionReq,
+) -> Option<Value> {
+    let mut best: Option<(semver::Version, String, Value)> = None;
+    for plan in plans {
+        if plan.pointer("/spec/series").and_then(Value::as_str) != Some(series) {
+            continue;
+        }
+        let Some(version) = plan
+            .pointer("/spec/version")
+            .and_then(Value::as_str)
+            .and_then(parse_version)
+        else {
+            continue;
+        };
+        if !range.matches(&version) {
+            continue;
+        }
+        let name = plan
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let better = match &best {
+            None => true,
+            Some((v, n, _)) => version > *v || (version == *v && name < *n),
+        };
+        if better {
+            best = Some((version, name, plan));
+        }
+    }
+    best.map(|(_, _, plan)| plan)
+}
+
+/// A semver version, with an optional leading `v`.
+fn parse_version(text: &str) -> Option<semver::Version> {
+    semver::Version::parse(text.strip_prefix('v').unwrap_or(text)).ok()
+}
+
+/// Where a child Execution comes from: its parent's name, uid and node.
+struct Parentage {
+    name: String,
+    uid: String,
+    node: String,
+}
+
+fn parentage(object: &Value) -> Option<Parentage> {
+    let labels = object.pointer("/metadata/labels")?;
+    let name = labels.get(PARENT_EXECUTION_LABEL)?.as_str()?.to_owned();
+    let node = labels.get(PARENT_NODE_LABEL)?.as_str()?.to_owned();
+    let owner = object
+        .pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|o| {
+            o["kind"] == "Execution" && o["controller"] == Value::Bool(true) && o["name"] == *name
+        })?;
+    Some(Parentage {
+        name,
+        uid: owner.get("uid")?.as_str()?.to_owned(),
+        node,
+    })
+}
+
+/// For a child Execution (labelled and owned by its parent): the Plan its parent pinned for
+/// it, the parent's Goal, its own providers, and the rest of the tree. `None` for an
+/// Execution that is not a child.
+pub(crate) async fn pin_child(
+    shared: &Shared,
+    key: &ObjectKey,
+    execution: &ExecutionResource,
+) -> Option<Result<(Pinned, ExecGraph), StartFailure>> {
+    let object = match shared.store.get(key).await {
+        Ok(Some(o)) => o.object,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(store_failure(e))),
+    };
+    let parent = parentage(&object)?;
+    Some(pin_from_parent(shared, key, execution, &parent).await)
+}
+
+async fn pin_from_parent(
+    shared: &Shared,
+    key: &ObjectKey,
+    execution: &ExecutionResource,
+    parent: &Parentage,
+) -> Result<(Pinned, ExecGraph), StartFailure> {
+    let missing = |what: String| StartFailure {
+        reason: ReasonCode::SubplanNotFound,
+        message: what,
+    };
+    let first = shared
+        .store
+        .read_journal(&parent.uid, 0, 1)
+        .await
+        .map_err(|e| match e {
+            StoreError::ExecutionNotFound(_) | StoreError::NotFound(_) => missing(format!(
+                "parent execution {} (uid {}) does not exist",
+                parent.name, parent.uid
+            )),
+            e => store_failure(e),
+        })?;
+    let entry = first
+        .into_iter()
+        .next()
+        .ok_or_else(|| missing(format!("parent execution {} has not started", parent.name)))?;
+    let parent_pinned: Pinned = serde_json::from_value(
+        entry.entry.get("pinned").cloned().unwrap_or(Value::Null),
+    )
+    .map_err(|e| {
+        missing(format!(
+            "parent execution {}: pinned record: {e}",
+            parent.name
+        ))
+    })?;
+    let sub = parent_pinned
+        .subplans
+        .get(&parent.node)
+        .cloned()
+        .ok_or_else(|| {
+            missing(format!(
+                "parent execution {} pinned no sub-plan for node {}",
+                parent.name, parent.node
+            ))
+        })?;
+    let plan: Plan = serde_json::from_value(sub.plan.clone()).map_err(|e| StartFailure {
+        reason: ReasonCode::PlanInvalid,
+        message: format!("the pinned sub-plan {} does not parse: {e}", sub.name),
+    })?;
+    let providers = super::start::pin_providers(shared, &key.namespace, execution, &plan).await?;
+    let pinned = Pinned {
+        plan: sub.plan,
+        goal: parent_pinned.goal,
+        providers,
+        subplans: sub.subplans,
+    };
+    let graph = pinned.compile()?;
+    if graph.digest() != sub.graph_digest {
+        return Err(StartFailure {
+            reason: ReasonCode::PlanInvalid,
+            message: format!(
+                "the sub-plan {} compiles to {}, not the digest {} pinned by {}",
+                sub.name,
+                graph.digest(),
+                sub.graph_digest,
+                parent.name
+            ),
+        });
+    }
+    Ok((pinned, graph))
+}
+
+/// The child Execution of `node`'s `attempt`: its name and uid.
+pub(crate) fn child_identity(
+    parent: &str,
+    parent_uid: &str,
+    node: &str,
+    attempt: u32,
+) -> (String, String) {
+    let base = if attempt > 1 {
+        format!("{parent}-{node}-{attempt}")
+    } else {
+        format!("{parent}-{node}")
+    };
+    (
+        super::effects::dns_name(&base),
+        super::effects::derived_uid(&format!("{parent_uid}/child/{node}/{attempt}")),
+    )
+}
+
+impl Driver {
+    /// Creates (if absent) the child Execution of `node`'s `attempt` and watches it.
+    pub(super) async fn start_child(&mut self, node: String, attempt: u32, inputs: Value) {
+        let (name, uid) = child_identity(&self.key.name, &self.uid, &node, attempt);
+        let key = ObjectKey::new("Execution", self.key.namespace.clone(), name.clone());
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        run.extras.children.insert(node.clone(), name.clone());
+        let sub = run.pinned.subplans.get(&node).cloned();
+        let parent = run.object.clone();
+        let Some(sub) = sub else {
+            self.report_child(
+                &node,
+                attempt,
+                &name,
+                ExecutionPhase::Failed,
+                Map::new(),
+                Some("subplan_not_found".into()),
+                format!("no sub-plan was pinned for node {node}"),
+            );
+            return;
+        };
+        // Interest first, then the write and the read: an end in between is not missed.
+        self.shared.watch_object(key.clone(), &self.uid);
+        let depth = parent
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                DEPTH_LABEL.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<u32>().ok())
+            .unwrap_or(0)
+            + 1;
+        let mut annotations = Map::new();
+        if let Some(parent_annotations) = parent
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+        {
+            for (k, v) in parent_annotations {
+                if k.starts_with("planspec.io/created-by") {
+                    annotations.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut spec = json!({
+            "planRef": {"name": sub.name, "namespace": sub.namespace, "uid": sub.uid},
+            "parameters": match inputs { Value::Object(m) => Value::Object(m), _ => json!({}) },
+        });
+        for field in ["goalRef", "bindingRef"] {
+            if let Some(v) = parent.pointer(&format!("/spec/{field}")) {
+                spec[field] = v.clone();
+            }
+        }
+        let now = planspec_engine::timestamp(now_ms());
+        let object = json!({
+            "apiVersion": "planspec.io/v1alpha1",
+            "kind": "Execution",
+            "metadata": {
+                "name": name, "namespace": self.key.namespace, "uid": uid, "generation": 1,
+                "creationTimestamp": &*now,
+                "labels": {PARENT_EXECUTION_LABEL: self.key.name, PARENT_NODE_LABEL: node,
+                           DEPTH_LABEL: depth.to_string()},
+                "annotations": annotations,
+                "ownerReferences": [{"apiVersion": "planspec.io/v1alpha1", "kind": "Execution",
+                                     "name": self.key.name, "uid": self.uid,
+                                     "controller": true, "blockOwnerDeletion": true}]
+            },
+            "spec": spec,
+            "status": {"phase": "Pending", "conditions": [{
+                "type": "Accepted", "status": "True", "reason": "ExecutionCreated",
+                "message": format!("child of execution {} (node {node})", self.key.name),
+                "lastTransitionTime": &*now, "observedGeneration": 1}]}
+        });
+        match self
+            .shared
+            .store
+            .create(key.clone(), uid.clone(), object)
+            .await
+        {
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => {
+                eprintln!("planspec: runtime: creating child execution {key}: {e}");
+            }
+        }
+        let _ = self.write_status_only().await;
+        let current = self.shared.store.get(&key).await.ok().flatten();
+        match current {
+            Some(o) if o.uid != uid => self.report_child(
+                &node,
+                attempt,
+                &name,
+                ExecutionPhase::Failed,
+                Map::new(),
+                Some("subplan_failed".into()),
+                format!("the name {name} is taken by another execution"),
+            ),
+            Some(o) => self.child_changed(&key, Some(&o.object)).await,
+            None => {}
+        }
+    }
+
+    /// Cancels the child of `node`'s `attempt` (`force`: its running attempts are killed).
+    pub(super) fn cancel_child(&self, node: &str, attempt: u32, force: bool) {
+        let (name, uid) = child_identity(&self.key.name, &self.uid, node, attempt);
+        let key = ObjectKey::new("Execution", self.key.namespace.clone(), name);
+        let shared = self.shared.clone();
+        let by = Some(format!(
+            "system:planspec (parent execution {} cancelled)",
+            self.key.name
+        ));
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                let Some(inbox) = super::spawn_driver(&shared, uid.clone(), key.clone(), false)
+                else {
+                    return;
+                };
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let input = Input::CancelRequested {
+                    at: now_ms(),
+                    force,
+                    by: by.clone(),
+                };
+                if inbox.send(Msg::Request { input, reply }).is_err() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+                match answer.await {
+                    Ok(Err(super::RuntimeError::Unavailable(_))) | Err(_) => {
+                        // The child's driver ended as the request arrived: it finished (or
+                        // never started); look again.
+                        match shared.store.get(&key).await {
+                            Ok(Some(o)) if !super::terminal(&o.object) => {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                            _ => return,
+                        }
+                    }
+                    Ok(_) => return,
+                }
+            }
+        });
+    }
+
+    /// A `Kill` for a `Plan` node cancels its child with force; `false` if `node` is not a
+    /// `Plan` node.
+    pub(super) fn kill_child(&self, node: &str, attempt: u32) -> bool {
+        let is_plan = self.run.as_ref().is_some_and(|run| {
+            run.exec
+                .graph()
+                .node(node)
+                .is_some_and(|n| matches!(n.kind, planspec_engine::ExecKind::Plan(_)))
+        });
+        if is_plan {
+            self.cancel_child(node, attempt, true);
+        }
+        is_plan
+    }
+
+    /// A watched child Execution changed: report its end to the engine.
+    pub(crate) async fn child_changed(&mut self, key: &ObjectKey, object: Option<&Value>) {
+        let Some(run) = self.run.as_ref() else {
+            return;
+        };
+        if key.kind != "Execution" || key.namespace != self.key.namespace {
+            return;
+        }
+        let nodes: Vec<(String, u32)> = run
+            .extras
+            .children
+            .iter()
+            .filter(|(_, child)| **child == key.name)
+            .filter_map(|(node, _)| {
+                let state = run.exec.node(node)?;
+                (state.phase == planspec_engine::NodePhase::Running
+                    && state.activity == Some(planspec_engine::Activity::Child))
+                .then(|| (node.clone(), state.attempt))
+            })
+            .collect();
+        for (node, attempt) in nodes {
+            let Some(object) = object else {
+                self.report_child(
+                    &node,
+                    attempt,
+                    &key.name,
+                    ExecutionPhase::Failed,
+                    Map::new(),
+                    Some("subplan_failed".into()),
+                    "the child execution was deleted".into(),
+                );
+                continue;
+            };
+            let phase = match object.pointer("/status/phase").and_then(Value::as_str) {
+                Some("Succeeded") => ExecutionPhase::Succeeded,
+                Some("Failed") => ExecutionPhase::Failed,
+                Some("Cancelled") => ExecutionPhase::Cancelled,
+                _ => continue,
+            };
+            let reason = object
+                .pointer("/status/reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let message = object
+                .pointer("/status/message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let child_uid = object
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let outputs = if phase == ExecutionPhase::Succeeded {
+                match child_outputs(&self.shared, &child_uid).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        eprintln!(
+                            "planspec: runtime: reading the outputs of child execution {}: {e}",
+                            key.name
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                Map::new()
+            };
+            self.report_child(&node, attempt, &key.name, phase, outputs, reason, message);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_child(
+        &self,
+        node: &str,
+        attempt: u32,
+        child: &str,
+        phase: ExecutionPhase,
+        outputs: Map<String, Value>,
+        reason: Option<String>,
+        message: String,
+    ) {
+        let _ = self.tx.send(Msg::Input(Input::ChildFinished {
+            at: now_ms(),
+            node: node.into(),
+            attempt,
+            child: child.to_owned(),
+            phase,
+            outputs,
+            reason,
+            message,
+        }));
+    }
+}
+
+/// A finished child's outputs: `{<node id>: {outputs…}}` for each node that succeeded with
+/// outputs, read from its node records (written with its final status).
+async fn child_outputs(shared: &Shared, uid: &str) -> Result<Map<String, Value>, StoreError> {
+    let mut outputs = Map::new();
+    let mut query = NodeRecordQuery::all(uid);
+    query.limit = Some(1000);
+    loop {
+        let page = shared.store.list_node_records(&query).await?;
+        for record in page.records {
+            if record.phase != "Succeeded" {
+                continue;
+            }
+            if let Some(o) = record.record.get("outputs").and_then(Value::as_object) {
+                if !o.is_empty() {
+                    outputs.insert(record.node_id.clone(), Value::Object(o.clone()));
+                }
+            }
+        }
+        match page.continue_after {
+            Some(next) => query.continue_after = Some(next),
+            None => return Ok(outputs),
+        }
+    }
+}
