@@ -679,6 +679,16 @@ pub enum VersionFormat {
     Json,
 }
 
+/// `--lease-ttl`: a Go-style duration of at least 100 ms.
+fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = planspec_model::common::parse_go_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration (like `30s`, `500ms`, `2m`)"))?;
+    if ttl < std::time::Duration::from_millis(100) {
+        return Err(format!("`{text}` is shorter than the least TTL, 100ms"));
+    }
+    Ok(ttl)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,14 +698,4 @@ mod tests {
     fn command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
-}
-
-/// `--lease-ttl`: a Go-style duration of at least 100 ms.
-fn lease_ttl(text: &str) -> Result<std::time::Duration, String> {
-    let ttl = planspec_model::common::parse_go_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration (like `30s`, `500ms`, `2m`)"))?;
-    if ttl < std::time::Duration::from_millis(100) {
-        return Err(format!("`{text}` is shorter than the least TTL, 100ms"));
-    }
-    Ok(ttl)
 }

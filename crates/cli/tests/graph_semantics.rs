@@ -59,7 +59,9 @@ impl Server {
             .expect("planspec server starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("the server's first line");
+        stdout
+            .read_line(&mut line)
+            .expect("the server's first line");
         let addr = line
             .split("http://")
             .nth(1)
@@ -113,7 +115,15 @@ impl Server {
     /// `planspec run` to the end (exit status not checked: failing runs exit 1).
     fn run(&self, files: &str, name: &str, extra: &[&str]) -> Output {
         let mut args = vec![
-            "run", "-f", files, "--no-input", "--name", name, "--as", "user:dev", "--as-group",
+            "run",
+            "-f",
+            files,
+            "--no-input",
+            "--name",
+            name,
+            "--as",
+            "user:dev",
+            "--as-group",
             "system:masters",
         ];
         args.extend(extra);
@@ -152,7 +162,9 @@ fn timed(dir: &str, node: &str, body: &str) -> String {
 
 fn stamp(path: &Path) -> u128 {
     let t = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    t.trim().parse().unwrap_or_else(|e| panic!("{}: {e}: {t:?}", path.display()))
+    t.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}: {t:?}", path.display()))
 }
 
 fn node<'a>(e: &'a Value, id: &str) -> &'a Value {
@@ -163,7 +175,11 @@ fn assert_node(e: &Value, id: &str, phase: &str, reason: Option<&str>) {
     let n = node(e, id);
     assert_eq!(n["phase"].as_str(), Some(phase), "node {id}: {n:#}");
     if let Some(reason) = reason {
-        assert_eq!(n["extensions"]["reason"].as_str(), Some(reason), "node {id}: {n:#}");
+        assert_eq!(
+            n["extensions"]["reason"].as_str(),
+            Some(reason),
+            "node {id}: {n:#}"
+        );
     }
 }
 
@@ -187,8 +203,20 @@ fn steps_run_in_order_and_draw_as_a_chain() {
             binding(
                 "chain-sh",
                 vec![
-                    sh("chain", "fetch", &timed(&dir, "fetch", "sleep 0.3; echo '{\"rev\": \"abc\"}'")),
-                    sh("chain", "build", &timed(&dir, "build", &format!("echo $PLANSPEC_INPUT_REV > {dir}/rev"))),
+                    sh(
+                        "chain",
+                        "fetch",
+                        &timed(&dir, "fetch", "sleep 0.3; echo '{\"rev\": \"abc\"}'"),
+                    ),
+                    sh(
+                        "chain",
+                        "build",
+                        &timed(
+                            &dir,
+                            "build",
+                            &format!("echo $PLANSPEC_INPUT_REV > {dir}/rev"),
+                        ),
+                    ),
                     sh("chain", "ship", &timed(&dir, "ship", "true")),
                 ],
             ),
@@ -208,14 +236,20 @@ fn steps_run_in_order_and_draw_as_a_chain() {
     assert!(line("build").contains("← fetch"), "{drawn}");
     assert!(line("ship").contains("← build"), "{drawn}");
     let mermaid = s.ok(&["graph", &files, "--plan", "chain", "--format", "mermaid"]);
-    assert!(mermaid.contains("fetch --> build") && mermaid.contains("build --> ship"), "{mermaid}");
+    assert!(
+        mermaid.contains("fetch --> build") && mermaid.contains("build --> ship"),
+        "{mermaid}"
+    );
 
     let out = s.run(&files, "chain-1", &[]);
     assert!(out.status.success(), "{}", show(&out));
     let at = |n: &str, edge: &str| stamp(&s.path(&format!("{n}.{edge}")));
     assert!(at("build", "start") >= at("fetch", "end"));
     assert!(at("ship", "start") >= at("build", "end"));
-    assert_eq!(std::fs::read_to_string(s.path("rev")).unwrap().trim(), "abc");
+    assert_eq!(
+        std::fs::read_to_string(s.path("rev")).unwrap().trim(),
+        "abc"
+    );
     let e = s.execution("chain-1");
     assert_eq!(e["status"]["phase"], "Succeeded");
     let plan = s.ok(&["get", "plan", "chain", "-o", "json"]);
@@ -348,7 +382,10 @@ fn max_parallel_one_never_overlaps_and_fail_fast_stops_new_work() {
         assert!(w[0].1 <= w[1].0, "two nodes overlapped: {spans:?}");
     }
     let message = e["status"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("1 of 5 nodes failed; 4 succeeded"), "{message}");
+    assert!(
+        message.starts_with("1 of 5 nodes failed; 4 succeeded"),
+        "{message}"
+    );
     s.replays("wide-1");
 
     // Fail fast: nothing starts after `a` failed, but the finally Task runs.

@@ -8,6 +8,7 @@
 //!   whom it waits for and `planspec leases` lists holder and waiters;
 //! * cancelling the holder releases the lease at once (long before its TTL);
 //! * a lease held by a SIGKILLed server is taken over only after its TTL, by a new holder;
+//! * waiters for a key are served by their Goal's priority, then in arrival order;
 //! * with `--max-running-tasks 1`, the Execution of the higher-priority Goal dispatches
 //!   before an earlier one of a lower priority.
 
@@ -626,4 +627,82 @@ fn the_higher_priority_goal_dispatches_first_when_one_task_may_run() {
     assert_eq!(order, ["first", "later-high", "later-low"], "{runs:?}");
     let all: Vec<(i64, i64)> = runs.values().copied().collect();
     assert_eq!(most_at_once(&all), 1, "one task at a time: {runs:?}");
+}
+
+#[test]
+fn lease_waiters_are_served_by_goal_priority_then_arrival() {
+    let s = Server::start(&[]);
+    let dir = s.dir.path().to_owned();
+    let (plan, rule) = leased_plan(
+        &dir,
+        "deploy",
+        "deploy",
+        json!({"key": "prod"}),
+        "$([ \"$PLANSPEC_INPUT_RUN\" = holder ] && echo 4 || echo 0.3)",
+        "order.log",
+    );
+    let goal = |name: &str, priority: u32| {
+        doc(
+            "Goal",
+            name,
+            json!({"description": format!("a goal of priority {priority}"), "priority": priority}),
+        )
+    };
+    s.apply(
+        "docs",
+        &[
+            plan,
+            goal("routine", 1),
+            goal("hotfix", 1000),
+            doc("Binding", "all", json!({"rules": [rule]})),
+            execution("holder", "deploy", json!({}), Some("routine")),
+        ],
+    );
+    s.until("holder holds the lease", || {
+        (s.node("holder", "deploy")["phase"] == "Running").then_some(())
+    });
+    // Queued in this order while the holder runs: two routine runs, then a hotfix.
+    for (i, (name, goal)) in [
+        ("routine-1", "routine"),
+        ("routine-2", "routine"),
+        ("hotfix", "hotfix"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.apply(
+            &format!("q{i}"),
+            &[execution(name, "deploy", json!({}), Some(goal))],
+        );
+        s.until(&format!("{name} waits"), || {
+            s.node(name, "deploy")["waitingOn"].as_str().map(|_| ())
+        });
+    }
+    let list = s.get(&format!("{API}/leases"));
+    let waiters: Vec<&str> = list["items"][0]["waiters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["execution"].as_str())
+        .collect();
+    assert_eq!(
+        waiters,
+        ["default/hotfix", "default/routine-1", "default/routine-2"],
+        "{list:#}"
+    );
+    for name in ["holder", "routine-1", "routine-2", "hotfix"] {
+        assert_eq!(phase(&s.finished(name)), "Succeeded", "{name}\n{}", s.log());
+    }
+    let runs = intervals(&s.path("order.log"));
+    let mut order: Vec<(&i64, &str)> = runs
+        .iter()
+        .map(|(n, (start, _))| (start, n.as_str()))
+        .collect();
+    order.sort();
+    let order: Vec<&str> = order.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(
+        order,
+        ["holder", "hotfix", "routine-1", "routine-2"],
+        "{runs:?}"
+    );
 }

@@ -459,12 +459,12 @@ impl ExecGraph {
                 // Only when used, so the digests of plans without them stay as they were.
                 if let Value::Object(node) = &mut node {
                     if !n.edge_conditions.is_empty() {
-                        let on: Map<String, Value> = n
+                        let on: Vec<Value> = n
                             .edge_conditions
                             .iter()
-                            .map(|&(d, c)| (self.nodes[d].id.to_string(), json!(c)))
+                            .map(|&(d, c)| json!([self.nodes[d].id, c]))
                             .collect();
-                        node.insert("on".into(), Value::Object(on));
+                        node.insert("on".into(), Value::Array(on));
                     }
                     if n.finally {
                         node.insert("finally".into(), json!(true));

@@ -51,6 +51,12 @@
 //! (rejected: `gate_rejected`). An External node waits for `ExternalCompleted` or its
 //! `timeout`. Neither retries.
 //!
+//! **Placeholders.** A Placeholder node takes its value from a parameter named like it, else
+//! its selector (`ResolveSelector`), else its resolver's provider (`Dispatch`), else a person
+//! (`AwaitingInput` until `PlaceholderValue`); every value passes [`placeholder::check`] (its
+//! JSON Schema and CEL rules) first — see [`placeholder`]. Its `timeout` counts the whole wait
+//! (`placeholder_timeout`).
+//!
 //! **Deadline.** The Goal's `timeout`, counted from the start (or an explicit earlier
 //! deadline), ends the run when it passes: running attempts are killed and fail, nodes not
 //! started are cancelled, and the run fails with `execution_deadline_exceeded`.

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use planspec_engine::{compile, CompileError, Command, Decision, NodePhase, ReasonCode};
+use planspec_engine::{compile, Command, CompileError, Decision, NodePhase, ReasonCode};
 use planspec_model::execution::ExecutionPhase;
 use planspec_model::Plan;
 use serde_json::{json, Value};
@@ -63,7 +63,10 @@ fn steps_run_one_after_another() {
     let step = run.succeed("fetch", 1, json!({"rev": "abc"}));
     assert_eq!(dispatched_ids(&step), ["build"]);
     assert_eq!(dispatched_inputs(&step, "build"), json!({"from": "abc"}));
-    assert_eq!(dispatched_ids(&run.succeed("build", 1, json!({}))), ["ship"]);
+    assert_eq!(
+        dispatched_ids(&run.succeed("build", 1, json!({}))),
+        ["ship"]
+    );
     let step = run.succeed("ship", 1, json!({}));
     assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
     run.check_journal();
@@ -89,7 +92,10 @@ fn a_failed_step_skips_the_rest() {
 fn steps_refuse_graph_depends_on_and_groups() {
     let mut both = steps_plan(json!([{"id": "a", "kind": "Task"}]));
     both.spec.graph = plan(json!([task("b", &[])]), json!([])).spec.graph;
-    assert_eq!(compile(&both, None).unwrap_err(), CompileError::GraphAndSteps);
+    assert_eq!(
+        compile(&both, None).unwrap_err(),
+        CompileError::GraphAndSteps
+    );
     let deps = steps_plan(json!([
         {"id": "a", "kind": "Task"},
         {"id": "b", "kind": "Task", "dependsOn": ["a"]}
@@ -111,7 +117,11 @@ fn steps_refuse_graph_depends_on_and_groups() {
 #[test]
 fn an_on_failure_edge_runs_its_node_only_when_the_upstream_failed() {
     let p = plan(
-        json!([task("deploy", &[]), task("rollback", &[]), task("announce", &["deploy"])]),
+        json!([
+            task("deploy", &[]),
+            task("rollback", &[]),
+            task("announce", &["deploy"])
+        ]),
         json!([{"from": "deploy", "to": "rollback", "on": "failure"}]),
     );
     // The upstream fails: the handler runs, the plain dependent is skipped.
@@ -122,7 +132,10 @@ fn an_on_failure_edge_runs_its_node_only_when_the_upstream_failed() {
     assert_eq!(run.reason("announce"), Some(ReasonCode::UpstreamFailed));
     let step = run.succeed("rollback", 1, json!({}));
     let (phase, reason) = completed(&step).expect("completed");
-    assert_eq!((phase, reason), (ExecutionPhase::Failed, Some(ReasonCode::NodeFailed)));
+    assert_eq!(
+        (phase, reason),
+        (ExecutionPhase::Failed, Some(ReasonCode::NodeFailed))
+    );
     run.check_journal();
 
     // The upstream succeeds: the handler is skipped, and that is no failure.
@@ -133,7 +146,10 @@ fn an_on_failure_edge_runs_its_node_only_when_the_upstream_failed() {
     assert_eq!(run.phase("rollback"), NodePhase::Skipped);
     assert_eq!(run.reason("rollback"), Some(ReasonCode::EdgeConditionUnmet));
     let message = run.exec.node("rollback").unwrap().message.clone().unwrap();
-    assert!(message.contains("`deploy`") && message.contains("failure"), "{message}");
+    assert!(
+        message.contains("`deploy`") && message.contains("failure"),
+        "{message}"
+    );
     let step = run.succeed("announce", 1, json!({}));
     assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
     run.check_journal();
@@ -168,7 +184,10 @@ fn on_skipped_and_on_always_edges() {
 
 #[test]
 fn edge_conditions_count_in_the_digest() {
-    let plain = plan(json!([task("a", &[]), task("b", &[])]), json!([{"from": "a", "to": "b", "type": "soft"}]));
+    let plain = plan(
+        json!([task("a", &[]), task("b", &[])]),
+        json!([{"from": "a", "to": "b", "type": "soft"}]),
+    );
     let on = plan(
         json!([task("a", &[]), task("b", &[])]),
         json!([{"from": "a", "to": "b", "on": "failure"}]),
@@ -234,14 +253,21 @@ fn finally_runs_after_a_failure_and_reads_the_outcome() {
     let step = run.succeed("cleanup", 1, json!({}));
     assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
     let message = completion_message(&step);
-    assert!(message.starts_with("1 of 4 nodes failed; 2 succeeded, 1 skipped"), "{message}");
+    assert!(
+        message.starts_with("1 of 4 nodes failed; 2 succeeded, 1 skipped"),
+        "{message}"
+    );
     run.check_journal();
 }
 
 #[test]
 fn a_failing_finally_task_fails_a_successful_run() {
     let p = plan(
-        json!([task("work", &[]), finally_task("notify", &[]), finally_task("last", &["notify"])]),
+        json!([
+            task("work", &[]),
+            finally_task("notify", &[]),
+            finally_task("last", &["notify"])
+        ]),
         json!([]),
     );
     let mut run = Run::of(&p);
@@ -285,25 +311,37 @@ fn finally_runs_after_a_graceful_cancel_but_not_a_forced_one() {
     assert_eq!(dispatched_ids(&step), ["f"]);
     assert_eq!(dispatched_inputs(&step, "f"), json!({"o": "Cancelled"}));
     let step = run.succeed("f", 1, json!({}));
-    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Cancelled));
+    assert_eq!(
+        completed(&step).map(|c| c.0),
+        Some(ExecutionPhase::Cancelled)
+    );
     run.check_journal();
 
     let mut run = Run::of(&p);
     run.start(json!({}));
     let step = run.cancel(true);
     assert_eq!(run.phase("f"), NodePhase::Cancelled);
-    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Cancelled));
+    assert_eq!(
+        completed(&step).map(|c| c.0),
+        Some(ExecutionPhase::Cancelled)
+    );
     run.check_journal();
 }
 
 #[test]
 fn finally_dependencies_are_checked() {
-    let p = plan(json!([task("a", &[]), finally_task("f", &["a"])]), json!([]));
+    let p = plan(
+        json!([task("a", &[]), finally_task("f", &["a"])]),
+        json!([]),
+    );
     assert!(matches!(
         compile(&p, None).unwrap_err(),
         CompileError::FinallyDependency { node, dependency, finally_node: true } if node == "f" && dependency == "a"
     ));
-    let p = plan(json!([finally_task("f", &[]), task("a", &["f"])]), json!([]));
+    let p = plan(
+        json!([finally_task("f", &[]), task("a", &["f"])]),
+        json!([]),
+    );
     assert!(matches!(
         compile(&p, None).unwrap_err(),
         CompileError::FinallyDependency { node, finally_node: false, .. } if node == "a"
@@ -331,11 +369,19 @@ fn finally_steps_come_last_and_run_after_a_failure() {
 #[test]
 fn max_parallel_limits_running_nodes_in_canonical_order() {
     let p = plan(
-        json!([task("a", &[]), task("b", &[]), task("c", &[]), task("d", &["a"])]),
+        json!([
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &[]),
+            task("d", &["a"])
+        ]),
         json!([]),
     );
     let mut run = Run::of(&p);
-    assert_eq!(dispatched_ids(&run.start_with(json!({}), Some(1), false)), ["a"]);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(1), false)),
+        ["a"]
+    );
     assert_eq!(run.phase("b"), NodePhase::Ready);
     assert_eq!(dispatched_ids(&run.succeed("a", 1, json!({}))), ["b"]);
     assert_eq!(dispatched_ids(&run.succeed("b", 1, json!({}))), ["c"]);
@@ -345,7 +391,10 @@ fn max_parallel_limits_running_nodes_in_canonical_order() {
     run.check_journal();
 
     let mut run = Run::of(&p);
-    assert_eq!(dispatched_ids(&run.start_with(json!({}), Some(2), false)), ["a", "b"]);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(2), false)),
+        ["a", "b"]
+    );
     assert_eq!(dispatched_ids(&run.succeed("b", 1, json!({}))), ["c"]);
     run.check_journal();
 }
@@ -363,7 +412,10 @@ fn fail_fast_skips_what_has_not_started_and_still_runs_finally() {
         json!([]),
     );
     let mut run = Run::of(&p);
-    assert_eq!(dispatched_ids(&run.start_with(json!({}), Some(2), true)), ["a", "b"]);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(2), true)),
+        ["a", "b"]
+    );
     let step = run.fail("a", 1, ReasonCode::ProviderFailed, false);
     assert!(dispatched(&step).is_empty(), "nothing new starts");
     assert_eq!(run.reason("c"), Some(ReasonCode::FailFast));
@@ -380,7 +432,12 @@ fn fail_fast_skips_what_has_not_started_and_still_runs_finally() {
 #[test]
 fn without_fail_fast_independent_branches_keep_going() {
     let p = plan(
-        json!([task("a", &[]), task("b", &[]), task("c", &[]), task("after-b", &["b"])]),
+        json!([
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &[]),
+            task("after-b", &["b"])
+        ]),
         json!([]),
     );
     let mut run = Run::of(&p);
@@ -392,7 +449,10 @@ fn without_fail_fast_independent_branches_keep_going() {
     let step = run.succeed("after-b", 1, json!({}));
     assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
     let message = completion_message(&step);
-    assert!(message.starts_with("1 of 4 nodes failed; 3 succeeded; node `a` failed"), "{message}");
+    assert!(
+        message.starts_with("1 of 4 nodes failed; 3 succeeded; node `a` failed"),
+        "{message}"
+    );
     run.check_journal();
 }
 
@@ -408,4 +468,48 @@ fn the_run_policy_is_journaled_with_the_start() {
     plain.start(json!({}));
     let first = serde_json::to_value(&plain.journal[0]).unwrap();
     assert!(first.get("maxParallel").is_none() && first.get("failFast").is_none());
+}
+
+#[test]
+fn a_retry_round_runs_finally_tasks_again() {
+    let p = plan(
+        json!([task("a", &[]), task("ok", &[]),
+               {"id": "f", "kind": "Task", "finally": true, "inputs": {"o": "${{ execution.outcome }}"}}]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    run.succeed("ok", 1, json!({}));
+    let step = run.fail("a", 1, ReasonCode::ProviderFailed, false);
+    assert_eq!(dispatched_inputs(&step, "f"), json!({"o": "Failed"}));
+    let step = run.succeed("f", 1, json!({}));
+    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
+    let step = run.retry(None);
+    assert_eq!(dispatched(&step), [("a".to_string(), 2)]);
+    assert_eq!(run.phase("ok"), NodePhase::Succeeded);
+    assert_eq!(run.phase("f"), NodePhase::Pending);
+    let step = run.succeed("a", 2, json!({}));
+    assert_eq!(dispatched(&step), [("f".to_string(), 2)]);
+    assert_eq!(dispatched_inputs(&step, "f"), json!({"o": "Succeeded"}));
+    let step = run.succeed("f", 2, json!({}));
+    assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
+    run.check_journal();
+}
+
+#[test]
+fn fail_fast_with_one_at_a_time_still_reaches_finally() {
+    let p = plan(
+        json!([task("a", &[]), task("b", &[]), task("c", &[]), finally_task("report", &[])]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    assert_eq!(dispatched_ids(&run.start_with(json!({}), Some(1), true)), ["a"]);
+    assert_eq!(run.phase("b"), NodePhase::Ready);
+    let step = run.fail("a", 1, ReasonCode::ProviderFailed, false);
+    assert_eq!(run.reason("b"), Some(ReasonCode::FailFast));
+    assert_eq!(run.reason("c"), Some(ReasonCode::FailFast));
+    assert_eq!(dispatched_ids(&step), ["report"]);
+    let step = run.succeed("report", 1, json!({}));
+    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
+    run.check_journal();
 }

@@ -281,7 +281,10 @@ fn each_matrix_instance_asks_for_the_lease_of_its_own_coordinates() {
     );
     let mut run = Run::of(&plan);
     let step = run.start(json!({}));
-    assert!(dispatched(&step).is_empty(), "no instance runs without its lease");
+    assert!(
+        dispatched(&step).is_empty(),
+        "no instance runs without its lease"
+    );
     let mut keys: Vec<String> = step
         .commands
         .iter()

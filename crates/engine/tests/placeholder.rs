@@ -284,4 +284,35 @@ fn a_bad_schema_or_rule_refuses_the_plan() {
     assert!(planspec_engine::compile(&p, None).is_err());
     let p = port_plan(json!({"rules": [{"expression": "value >"}]}));
     assert!(planspec_engine::compile(&p, None).is_err());
+    // Rules read only upstream nodes, as a `when` does.
+    let p = port_plan(json!({"rules": [{"expression": "value == nodes.deploy.outputs.port"}]}));
+    let err = planspec_engine::compile(&p, None).unwrap_err().to_string();
+    assert!(err.contains("not upstream"), "{err}");
+    let p = port_plan(json!({"rules": [{"expression": "value == nodes.nope.outputs.port"}]}));
+    assert!(planspec_engine::compile(&p, None).is_err());
+}
+
+#[test]
+fn rules_read_the_values_of_upstream_nodes() {
+    let p = plan(
+        json!([
+            {"id": "limit", "kind": "Task"},
+            {"id": "port", "kind": "Placeholder", "description": "A port under the limit",
+             "dependsOn": ["limit"],
+             "rules": [{"expression": "value < nodes.limit.outputs.max", "message": "too high"}]}
+        ]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    run.succeed("limit", 1, json!({"max": 100}));
+    assert_eq!(run.phase("port"), NodePhase::AwaitingInput);
+    assert!(matches!(
+        run.exec.check_placeholder("port", &json!(200)),
+        Err(PlaceholderRefusal::Rejected(_))
+    ));
+    assert_eq!(run.exec.check_placeholder("port", &json!(50)), Ok(()));
+    value(&mut run, Source::Person, Some(json!(50)), "ann");
+    assert_eq!(run.phase("port"), NodePhase::Succeeded);
+    run.check_journal();
 }

@@ -818,7 +818,12 @@ async fn rbac_objects_grant_only_what_their_writer_holds_or_may_escalate_or_bind
 async fn leases_are_listed_only_with_list_on_leases() {
     let env = start().await;
     let bob = &env.bob;
-    assert_forbidden(bob.get(&format!("{DEV}/leases")).await, "list", "leases", "dev");
+    assert_forbidden(
+        bob.get(&format!("{DEV}/leases")).await,
+        "list",
+        "leases",
+        "dev",
+    );
     grant(&env, "dev", "lease-reader", &["list"], &["leases"]).await;
     let list = bob.get(&format!("{DEV}/leases")).await.expect(200).json();
     assert_eq!(list["kind"], "LeaseList");

@@ -42,6 +42,7 @@ impl Embedded {
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .max_blocking_threads(super::server::MAX_BLOCKING_THREADS)
                     .enable_all()
                     .build()
                 {

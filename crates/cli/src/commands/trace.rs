@@ -74,20 +74,27 @@ fn journal_window(
     Ok((items, total))
 }
 
+/// The two ends of a long journal.
+struct Ends {
+    head: Vec<Value>,
+    total: u64,
+    tail: Vec<Value>,
+}
+
 /// The timeline of a long journal from its two ends: two requests, whatever its length.
 /// `None` when the journal is short enough to show whole.
 fn summarised(
     client: &Client,
     ns: &str,
     name: &str,
-) -> Result<Option<(Vec<Value>, u64, Vec<Value>)>, crate::error::Failure> {
+) -> Result<Option<Ends>, crate::error::Failure> {
     let (head, total) = journal_window(client, ns, name, 0, TRACE_ENDS)?;
     if total <= 2 * TRACE_ENDS as u64 {
         return Ok(None);
     }
     let tail_from = total - TRACE_ENDS as u64;
     let (tail, _) = journal_window(client, ns, name, tail_from, TRACE_ENDS)?;
-    Ok(Some((head, total, tail)))
+    Ok(Some(Ends { head, total, tail }))
 }
 
 /// Reads the whole journal, page by page.
@@ -127,7 +134,7 @@ pub fn run(args: &TraceArgs) -> Outcome {
     }
     let client = super::resources::connect(&args.client);
     if args.output == "text" && args.node.is_none() && !args.all {
-        if let Some((head, total, tail)) = summarised(&client, args.client.ns(), name)? {
+        if let Some(Ends { head, total, tail }) = summarised(&client, args.client.ns(), name)? {
             let start = head.first().and_then(|e| e["at"].as_u64()).unwrap_or(0);
             let mut out = format!(
                 "execution/{name}  started {}  ({total} journal entries)\n",

@@ -312,10 +312,7 @@ pub fn compile_with(
             when: Vec::new(),
             timeout_ms: timeout_of(node)?,
             group: structure.parent(i).map(|g| nodes[g].id().clone()),
-            edge_conditions: conditional
-                .iter()
-                .map(|&(p, c)| (to_exec[p], c))
-                .collect(),
+            edge_conditions: conditional.iter().map(|&(p, c)| (to_exec[p], c)).collect(),
             finally: node.is_finally(),
         });
         exec_index.insert(node.id().to_string(), k);
@@ -375,6 +372,7 @@ pub fn compile_with(
         warnings: Vec::new(),
     };
     exprs::compile_expressions(&mut graph, nodes, &executable, &structure)?;
+    placeholder::check_reads(&graph)?;
     lease::compile_keys(&mut graph)?;
     matrix::check(&graph)?;
     graph.digest = graph.compute_digest();

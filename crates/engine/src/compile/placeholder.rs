@@ -1,7 +1,10 @@
 //! A `Placeholder` node → its [`PlaceholderConfig`], refusing a schema that does not compile
-//! or a rule that does not parse (the validator reports both first, as PS0445 and PS0446).
+//! or a rule that does not parse (the validator reports both first, as PS0445 and PS0446),
+//! and, once the graph is built, a rule that reads a node not upstream of its Placeholder.
 
 use super::CompileError;
+use crate::cel::{self, ExprError};
+use crate::graph::{ExecGraph, ExecKind};
 use crate::placeholder::{check_rule, compile_schema, PlaceholderConfig};
 use planspec_model::plan::PlaceholderNode;
 
@@ -25,4 +28,42 @@ pub(super) fn config(node: &PlaceholderNode) -> Result<PlaceholderConfig, Compil
         selector: node.selector.clone(),
         resolver_ref: node.resolver_ref.clone(),
     })
+}
+
+/// A rule may read only nodes upstream of its Placeholder (through `nodes`), as a `when` may.
+pub(super) fn check_reads(graph: &ExecGraph) -> Result<(), CompileError> {
+    for (k, node) in graph.nodes.iter().enumerate() {
+        let ExecKind::Placeholder(config) = &node.kind else {
+            continue;
+        };
+        let mut upstream: Option<Vec<usize>> = None;
+        for (j, rule) in config.rules.iter().enumerate() {
+            let analysis = cel::analyze(&rule.expression).map_err(|e| match e {
+                ExprError::Unavailable => CompileError::EvaluatorUnavailable,
+                e => CompileError::InvalidPlaceholder {
+                    node: node.id.to_string(),
+                    message: format!("`rules[{j}]`: {e}"),
+                },
+            })?;
+            for read in &analysis.nodes.ids {
+                let field = format!("`rules[{j}]`");
+                let i = graph
+                    .index_of(read)
+                    .ok_or_else(|| CompileError::ReadsUnknownNode {
+                        node: node.id.to_string(),
+                        field: field.clone(),
+                        read: read.clone(),
+                    })?;
+                let upstream = upstream.get_or_insert_with(|| graph.upstream(k));
+                if upstream.binary_search(&i).is_err() {
+                    return Err(CompileError::ReadsNonUpstream {
+                        node: node.id.to_string(),
+                        field,
+                        read: read.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -691,6 +691,16 @@ impl Driver {
             _ => None,
         });
         self.forget_finished(&step);
+        // The attempt reported back: its work is done, its cancellation token is not needed
+        // (a criteria check started by this step gets its own). Without this, a run would
+        // keep one token per attempt it ever dispatched until it ends.
+        if let Input::NodeResult { node, attempt, .. }
+        | Input::CriteriaResult { node, attempt, .. } = &input
+        {
+            if let Some(run) = self.run.as_mut() {
+                run.inflight.remove(&(node.to_string(), *attempt));
+            }
+        }
         let batch = &mut self.batch;
         batch.entries.extend(
             step.journal_entries(&input)
@@ -882,6 +892,7 @@ impl Driver {
             .keys()
             .chain(run.extras.waiting_on.keys())
             .chain(run.extras.gates.keys())
+            .chain(run.extras.children.keys())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .filter_map(|id| {

@@ -10,7 +10,7 @@
 //!   `priority` (higher first), then first come first served. Only the queue's head tries
 //!   for a free (or expired) slot, so nobody jumps the queue.
 //! * **Held.** Every lease this runtime holds is renewed every third of the TTL; the queue is
-//!   tried again on every release (at once) and on every tick (the backstop for leases that
+//!   tried again on every release (at once) and every second (the backstop for leases that
 //!   expired, or were released by another process).
 //! * **Released** when the node ends (the engine's `ReleaseLease`), when its Execution is
 //!   cancelled or deleted or its driver ends, and — when the runtime dies — by the TTL: a
@@ -35,6 +35,13 @@ pub const LEASE_PREFIX: &str = "concurrency/";
 
 /// The default time a lease outlives its holder's last renewal.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// How often the queues are tried again at most (the backstop for leases that expired or
+/// were released by another process); less with a TTL under 3 s.
+const QUEUE_POLL: Duration = Duration::from_secs(1);
+
+/// The waiters at the head of a queue that are told who holds the key (and kept told).
+const TOLD_IN_DETAIL: usize = 16;
 
 /// Who holds a lease, as stored in the lease's `holder`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,18 +208,19 @@ impl LeaseManager {
     /// Queues `request` (replacing an earlier one of the same node) and tries to grant.
     pub(crate) async fn acquire(&self, request: Request) {
         let prefix = slot_prefix(&request.namespace, &request.key);
+        // Asked again for a lease it holds (its driver was restarted): taken anew.
+        let held = self
+            .inner()
+            .held
+            .remove(&(request.uid.clone(), request.node.clone()));
+        if let Some(held) = held {
+            let _ = self
+                .store
+                .release_lease(&held.name, &held.holder, held.token)
+                .await;
+        }
         {
             let mut inner = self.inner();
-            let id = (request.uid.clone(), request.node.clone());
-            // Asked again for a lease held (after a restart of the driver): take it anew.
-            if let Some(held) = inner.held.remove(&id) {
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    let _ = store
-                        .release_lease(&held.name, &held.holder, held.token)
-                        .await;
-                });
-            }
             remove_waiter(&mut inner, &request.uid, Some(&request.node));
             inner.seq += 1;
             let seq = inner.seq;
@@ -393,7 +401,8 @@ impl LeaseManager {
         }
     }
 
-    /// Tells each waiter of `prefix` who holds the key (once per change).
+    /// Tells the first waiters of `prefix` who holds the key (once per change; the others
+    /// once that they are queued, so a long queue costs no write per grant).
     fn tell_waiters(&self, prefix: &str, taken: &BTreeMap<u32, &planspec_store::Lease>) {
         let holders: Vec<String> = taken
             .values()
@@ -407,18 +416,26 @@ impl LeaseManager {
             return;
         };
         for (ahead, w) in queue.iter_mut().enumerate() {
-            let mut message = format!(
-                "waiting for lease {} (held by {})",
-                w.request.key,
-                if holders.is_empty() {
-                    "nobody".to_owned()
-                } else {
-                    holders.join(", ")
+            let message = if ahead < TOLD_IN_DETAIL {
+                let mut message = format!(
+                    "waiting for lease {} (held by {})",
+                    w.request.key,
+                    if holders.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        holders.join(", ")
+                    }
+                );
+                if ahead > 0 {
+                    message.push_str(&format!("; {ahead} waiting ahead"));
                 }
-            );
-            if ahead > 0 {
-                message.push_str(&format!("; {ahead} waiting ahead"));
-            }
+                message
+            } else {
+                format!(
+                    "waiting for lease {} (queued behind {TOLD_IN_DETAIL} or more others)",
+                    w.request.key
+                )
+            };
             if w.told.as_deref() != Some(message.as_str()) {
                 let _ = w.request.inbox.send(Msg::Waiting {
                     node: w.request.node.clone(),
@@ -429,10 +446,12 @@ impl LeaseManager {
         }
     }
 
-    /// Renews the leases held and tries every queue again, every third of the TTL, until
-    /// `stop` says so.
+    /// Renews the leases held every third of the TTL and tries every queue again every
+    /// second (or third of the TTL, if shorter), until `stop` says so.
     pub(crate) async fn tick(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let every = (self.ttl / 3).max(Duration::from_millis(50));
+        let renew_every = (self.ttl / 3).max(Duration::from_millis(30));
+        let every = renew_every.min(QUEUE_POLL);
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -441,29 +460,43 @@ impl LeaseManager {
             if *stop.borrow() {
                 return;
             }
-            let held: Vec<(String, String, String, u64)> = self
-                .inner()
-                .held
-                .iter()
-                .map(|(id, h)| (id.0.clone(), h.name.clone(), h.holder.clone(), h.token))
-                .collect();
-            for (uid, name, holder, token) in held {
-                let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
-                match self
-                    .store
-                    .renew_lease(&name, &holder, token, self.ttl_ms(), now)
-                    .await
-                {
-                    Ok(Some(_)) => {}
-                    Ok(None) => eprintln!(
-                        "planspec: runtime: execution {uid}: lease {name} was lost (it expired before it could be renewed)"
-                    ),
-                    Err(e) => eprintln!("planspec: runtime: renewing lease {name}: {e}"),
-                }
+            if renewed.elapsed() + every / 2 >= renew_every {
+                renewed = tokio::time::Instant::now();
+                self.renew().await;
             }
             let prefixes: Vec<String> = self.inner().waiting.keys().cloned().collect();
             for prefix in prefixes {
                 self.pump(&prefix).await;
+            }
+        }
+    }
+
+    /// Extends every lease this runtime holds by the TTL.
+    async fn renew(&self) {
+        let held: Vec<(String, String, String, u64)> = self
+            .inner()
+            .held
+            .iter()
+            .map(|(id, h)| (id.0.clone(), h.name.clone(), h.holder.clone(), h.token))
+            .collect();
+        for (uid, name, holder, token) in held {
+            let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+            match self
+                .store
+                .renew_lease(&name, &holder, token, self.ttl_ms(), now)
+                .await
+            {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    // Not ours any more: forget it (its node keeps running; see the docs).
+                    eprintln!(
+                        "planspec: runtime: execution {uid}: lease {name} was lost (it expired before it could be renewed)"
+                    );
+                    self.inner()
+                        .held
+                        .retain(|_, h| !(h.name == name && h.token == token));
+                }
+                Err(e) => eprintln!("planspec: runtime: renewing lease {name}: {e}"),
             }
         }
     }

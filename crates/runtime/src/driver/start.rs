@@ -93,7 +93,7 @@ pub(crate) async fn pin(
     execution: &ExecutionResource,
 ) -> Result<(Pinned, ExecGraph), StartFailure> {
     // A child Execution runs what its parent pinned for it.
-    if let Some(pinned) = super::subplan::pin_child(shared, key, execution).await {
+    if let Some(pinned) = super::subplan::pin_child(shared, key).await {
         return pinned;
     }
     let ns = key.namespace.as_str();
@@ -153,8 +153,16 @@ pub(crate) async fn pin(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let subplans =
-        super::subplan::pin_tree(shared, plan_ns, &plan, &plan_uid, goal.as_ref()).await?;
+    let subplans = super::subplan::pin_tree(
+        shared,
+        ns,
+        execution,
+        plan_ns,
+        &plan,
+        &plan_uid,
+        goal.as_ref(),
+    )
+    .await?;
     let providers = pin_providers(shared, ns, execution, &plan).await?;
     let pinned = Pinned {
         plan: plan_object,

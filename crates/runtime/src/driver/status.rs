@@ -2,10 +2,11 @@
 //!
 //! The object stays small whatever the graph's size: phase, reason, times, conditions, and
 //! in `extensions`: `progress` (node counts per phase), `graphDigest`, `round`, `providers`
-//! (node → pinned provider URI, for graphs within the limit) and `awaitingHuman` (nodes a person
-//! must finish). `nodeStatuses` is filled only for graphs of at most
-//! [`NODE_STATUS_LIMIT`] nodes; every node always has a record in the store's node table,
-//! served paginated by the API.
+//! (node → pinned provider URI, for runs within the limit) and `awaitingHuman` (nodes a person
+//! must finish). `nodeStatuses` is filled only for runs of at most [`NODE_STATUS_LIMIT`]
+//! nodes (matrix instances included), and the whole status is kept within [`STATUS_BUDGET`]
+//! ([`fit`]); every node always has a record in the store's node table, served paginated by
+//! the API.
 
 use super::start::Pinned;
 use planspec_engine::{timestamp, Approval, Execution, NodePhase, NodeState};
@@ -13,7 +14,8 @@ use planspec_store::NodeRecord;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// Graphs up to this many nodes list every node in `status.nodeStatuses`.
+/// Runs of up to this many nodes (matrix instances included) list the graph's nodes in
+/// `status.nodeStatuses`.
 pub const NODE_STATUS_LIMIT: usize = 200;
 
 /// Outputs up to this size (JSON bytes) are copied into `nodeStatuses`; bigger ones are
@@ -307,10 +309,14 @@ pub(crate) fn execution_status(
 /// stays under 64 KiB whatever the run.
 pub const STATUS_BUDGET: usize = 48 * 1024;
 
+/// Longest node message kept in `nodeStatuses` once the status is over its budget.
+const NODE_MESSAGE_LIMIT: usize = 200;
+
 /// Keeps the status within [`STATUS_BUDGET`]: drops, in this order and only as far as needed,
-/// the outputs copied into `nodeStatuses`, `nodeStatuses` itself (the node records have
-/// everything), the providers map, and all but the first 10 `awaitingHuman` nodes. What is
-/// left is counters and messages already cut to 4 KiB.
+/// the verdicts and long messages (cut to 200 bytes) in `nodeStatuses`, the outputs copied
+/// into it, `nodeStatuses` itself (the node records have everything), the providers map, and
+/// all but the first 10 `awaitingHuman` nodes. What is left is counters and messages already
+/// cut to 4 KiB. 200 nodes of phase, times and attempt take about 25 KiB.
 fn fit(status: &mut Map<String, Value>) {
     let size = |s: &Map<String, Value>| serde_json::to_vec(s).map_or(usize::MAX, |v| v.len());
     if size(status) <= STATUS_BUDGET {
@@ -319,10 +325,33 @@ fn fit(status: &mut Map<String, Value>) {
         }
         return;
     }
+    // First the per-node extras the node records keep anyway: verdicts, long messages.
     if let Some(Value::Object(nodes)) = status.get_mut("nodeStatuses") {
         for node in nodes.values_mut() {
             if let Value::Object(n) = node {
-                n.remove("outputs");
+                if let Some(Value::Object(ext)) = n.get_mut("extensions") {
+                    ext.remove("verdict");
+                }
+                if let Some(Value::String(m)) = n.get_mut("message") {
+                    if m.len() > NODE_MESSAGE_LIMIT {
+                        let mut end = NODE_MESSAGE_LIMIT;
+                        while !m.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        m.truncate(end);
+                        m.push('…');
+                    }
+                }
+            }
+        }
+    }
+    // Then the outputs copied into `nodeStatuses`.
+    if size(status) > STATUS_BUDGET {
+        if let Some(Value::Object(nodes)) = status.get_mut("nodeStatuses") {
+            for node in nodes.values_mut() {
+                if let Value::Object(n) = node {
+                    n.remove("outputs");
+                }
             }
         }
     }
@@ -585,6 +614,28 @@ mod tests {
             json!(["nodeStatuses", "providers"])
         );
         assert_eq!(status["extensions"]["progress"]["total"], 200);
+
+        // 200 finished nodes with verdicts keep their phases, times and attempts.
+        let nodes: Map<String, Value> = (0..NODE_STATUS_LIMIT)
+            .map(|i| {
+                (
+                    format!("n{i:03}"),
+                    json!({"phase": "Succeeded", "startTime": "2026-12-07T05:09:12.123Z",
+                           "completionTime": "2026-12-07T05:09:12.456Z", "attempt": 1,
+                           "outputs": {"value": big},
+                           "extensions": {"verdict": {"verdict": "allow", "risk": "low",
+                               "reason": "default_allow", "message": big}}}),
+                )
+            })
+            .collect();
+        let mut status = json!({"phase": "Succeeded", "nodeStatuses": nodes})
+            .as_object()
+            .cloned()
+            .unwrap();
+        fit(&mut status);
+        assert!(serde_json::to_vec(&status).unwrap().len() <= STATUS_BUDGET);
+        assert_eq!(status["nodeStatuses"]["n199"]["attempt"], 1);
+        assert!(status["nodeStatuses"]["n199"].get("outputs").is_none());
 
         // A small status is left as it is (and loses a stale `omitted`).
         let mut small = json!({"phase": "Running", "nodeStatuses": {"a": {"phase": "Running"}},

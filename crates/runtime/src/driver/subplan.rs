@@ -6,12 +6,15 @@
 //! `~1.4`, `>=1.2, <2`; none: any) picks the highest version of the series in the namespace
 //! (Plans whose `spec.version` is not semver — a leading `v` is allowed — are skipped; equal
 //! versions: the first by name). Each pin records the Plan's name, namespace, uid, version,
-//! the digest of its graph (compiled with the root's Goal) and the Plan object itself, and is
-//! journaled in the root's `ExecutionStarted.pinned.subplans` (by node id, nested). The same
+//! the digest of its graph (compiled with the root's Goal), the Plan object itself and its
+//! Tasks' providers (bound through the root's Binding, as the root's own Tasks are, without
+//! `nodeBindings`), and is journaled in the root's `ExecutionStarted.pinned.subplans` (by node
+//! id, nested). A Task of the tree left unbound fails the root (`provider_unbound`, naming the
+//! sub-plan and its path) before anything runs. The same
 //! Plan uid twice on one path is `subplan_cycle`, nesting deeper is
 //! `subplan_depth_exceeded`, a reference that resolves to nothing is `subplan_not_found`:
 //! the root fails before anything runs, and the message gives the path. A Plan applied later
-//! (a newer version of the series) changes nothing for the run.
+//! (a newer version of the series) or a Binding edited later changes nothing for the run.
 //!
 //! **Children.** `StartChild` creates the child Execution idempotently: its name is
 //! `<parent>-<node>` (`-<attempt>` after the first attempt, cut to 63 characters with a hash),
@@ -21,15 +24,16 @@
 //! carries the parent's creator, `goalRef` and `bindingRef` (not `nodeBindings`, which name
 //! the parent's nodes) and the node's interpolated `inputs` as `spec.parameters`. The child's
 //! driver pins the Plan from the parent's journal (never the live Plan), checks its digest,
-//! takes the parent's pinned Goal, resolves its own providers, and passes the rest of the tree
-//! down. The parent watches the child; once it has finished, `ChildFinished` carries its
+//! takes the parent's pinned Goal and the providers pinned for it, resolves the Policies of its
+//! namespace at its own start, and passes the rest of the tree down. The parent watches the child; once it has finished, `ChildFinished` carries its
 //! phase, reason, message and outputs (`{<child node id>: {outputs…}}` for each child node
 //! that succeeded with outputs). A restart finds the child by name and picks up its end.
 //! `CancelChild` and `Kill` (a forced cancel, a `timeout`, the deadline) cancel the child.
 
 use super::execution::{Driver, Msg};
-use super::start::{Pinned, StartFailure};
+use super::start::{pin_providers, Pinned, StartFailure};
 use super::{now_ms, Shared};
+use crate::provider::PinnedProvider;
 use planspec_engine::{compile, ExecGraph, Input, ReasonCode};
 use planspec_model::execution::{Execution as ExecutionResource, ExecutionPhase};
 use planspec_model::goal::Goal;
@@ -65,6 +69,9 @@ pub(crate) struct PinnedSubplan {
     pub(crate) graph_digest: String,
     /// The Plan object as it was.
     pub(crate) plan: Value,
+    /// Its Task nodes' providers, resolved with the root's Binding.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) providers: BTreeMap<String, PinnedProvider>,
     /// Its own `Plan` nodes' sub-plans, by node id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) subplans: BTreeMap<String, PinnedSubplan>,
@@ -88,10 +95,23 @@ fn path_text(path: &[Hop]) -> String {
         .join(" → ")
 }
 
-/// Resolves and pins every sub-plan below `plan` (the root's), recursively.
+/// What every level of the tree is pinned with: the root's namespace, Goal, and the
+/// Execution the sub-plans' Tasks are bound through (the root's, without its
+/// `nodeBindings`, which name the root's nodes).
+struct TreeContext<'a> {
+    shared: &'a Shared,
+    execution_ns: &'a str,
+    execution: ExecutionResource,
+    goal: Option<&'a Goal>,
+}
+
+/// Resolves and pins every sub-plan below `plan` (the root's), recursively, with its Tasks'
+/// providers (bound through `execution`'s Binding).
 pub(crate) async fn pin_tree(
     shared: &Shared,
-    namespace: &str,
+    execution_ns: &str,
+    execution: &ExecutionResource,
+    plan_ns: &str,
     plan: &Plan,
     plan_uid: &str,
     goal: Option<&Goal>,
@@ -101,7 +121,15 @@ pub(crate) async fn pin_tree(
         plan: plan.metadata.name.to_string(),
         uid: plan_uid.to_owned(),
     };
-    pin_level(shared, namespace, plan, vec![root], goal).await
+    let mut execution = execution.clone();
+    execution.spec.node_bindings.clear();
+    let context = TreeContext {
+        shared,
+        execution_ns,
+        execution,
+        goal,
+    };
+    pin_level(&context, plan_ns, plan, vec![root]).await
 }
 
 type Level<'a> = Pin<
@@ -109,12 +137,12 @@ type Level<'a> = Pin<
 >;
 
 fn pin_level<'a>(
-    shared: &'a Shared,
+    context: &'a TreeContext<'a>,
     namespace: &'a str,
     plan: &'a Plan,
     path: Vec<Hop>,
-    goal: Option<&'a Goal>,
 ) -> Level<'a> {
+    let (shared, goal) = (context.shared, context.goal);
     Box::pin(async move {
         let mut pins = BTreeMap::new();
         let graph = plan.spec.effective_graph();
@@ -191,7 +219,15 @@ fn pin_level<'a>(
                 })?
                 .digest()
                 .to_owned();
-            let subplans = pin_level(shared, &ns, &child, here, goal).await?;
+            // Bound now, so a Binding edited mid-run changes nothing, and a Task of the
+            // tree that no rule binds fails the root before anything runs.
+            let providers = pin_providers(shared, context.execution_ns, &context.execution, &child)
+                .await
+                .map_err(|f| StartFailure {
+                    reason: f.reason,
+                    message: format!("sub-plan {name} ({}): {}", path_text(&here), f.message),
+                })?;
+            let subplans = pin_level(context, &ns, &child, here).await?;
             pins.insert(
                 node_id,
                 PinnedSubplan {
@@ -201,6 +237,7 @@ fn pin_level<'a>(
                     version: child.spec.version.clone(),
                     graph_digest: digest,
                     plan: object,
+                    providers,
                     subplans,
                 },
             );
@@ -332,12 +369,11 @@ fn parentage(object: &Value) -> Option<Parentage> {
 }
 
 /// For a child Execution (labelled and owned by its parent): the Plan its parent pinned for
-/// it, the parent's Goal, its own providers, and the rest of the tree. `None` for an
-/// Execution that is not a child.
+/// it, with the parent's Goal, the providers and the rest of the tree pinned at the root's
+/// start. `None` for an Execution that is not a child.
 pub(crate) async fn pin_child(
     shared: &Shared,
     key: &ObjectKey,
-    execution: &ExecutionResource,
 ) -> Option<Result<(Pinned, ExecGraph), StartFailure>> {
     let object = match shared.store.get(key).await {
         Ok(Some(o)) => o.object,
@@ -345,13 +381,11 @@ pub(crate) async fn pin_child(
         Err(e) => return Some(Err(store_failure(e))),
     };
     let parent = parentage(&object)?;
-    Some(pin_from_parent(shared, key, execution, &parent).await)
+    Some(pin_from_parent(shared, &parent).await)
 }
 
 async fn pin_from_parent(
     shared: &Shared,
-    key: &ObjectKey,
-    execution: &ExecutionResource,
     parent: &Parentage,
 ) -> Result<(Pinned, ExecGraph), StartFailure> {
     let missing = |what: String| StartFailure {
@@ -392,15 +426,10 @@ async fn pin_from_parent(
                 parent.name, parent.node
             ))
         })?;
-    let plan: Plan = serde_json::from_value(sub.plan.clone()).map_err(|e| StartFailure {
-        reason: ReasonCode::PlanInvalid,
-        message: format!("the pinned sub-plan {} does not parse: {e}", sub.name),
-    })?;
-    let providers = super::start::pin_providers(shared, &key.namespace, execution, &plan).await?;
     let pinned = Pinned {
         plan: sub.plan,
         goal: parent_pinned.goal,
-        providers,
+        providers: sub.providers,
         subplans: sub.subplans,
     };
     let graph = pinned.compile()?;
@@ -713,5 +742,65 @@ async fn child_outputs(shared: &Shared, uid: &str) -> Result<Map<String, Value>,
             Some(next) => query.continue_after = Some(next),
             None => return Ok(outputs),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, series: &str, version: &str) -> Value {
+        json!({"metadata": {"name": name}, "spec": {"series": series, "version": version}})
+    }
+
+    fn pick(plans: &[Value], series: &str, range: &str) -> Option<String> {
+        let range = semver::VersionReq::parse(range).expect("a range");
+        pick_version(plans.iter().cloned(), series, &range)
+            .and_then(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+    }
+
+    #[test]
+    fn the_highest_matching_semver_version_of_the_series_wins() {
+        let plans = [
+            plan("d-1-0", "deploy", "1.0.0"),
+            plan("d-1-4", "deploy", "v1.4.2"),
+            plan("d-2-0", "deploy", "2.0.0"),
+            plan("d-3-rc", "deploy", "3.0.0-rc.1"),
+            plan("d-latest", "deploy", "latest"),
+            plan("other", "build", "9.0.0"),
+        ];
+        assert_eq!(pick(&plans, "deploy", "^1").as_deref(), Some("d-1-4"));
+        assert_eq!(pick(&plans, "deploy", "~1.0").as_deref(), Some("d-1-0"));
+        assert_eq!(
+            pick(&plans, "deploy", ">=1.2, <2").as_deref(),
+            Some("d-1-4")
+        );
+        // Pre-releases match only ranges that name them; non-semver versions never match.
+        assert_eq!(pick(&plans, "deploy", "*").as_deref(), Some("d-2-0"));
+        assert_eq!(
+            pick(&plans, "deploy", ">=3.0.0-rc.0").as_deref(),
+            Some("d-3-rc")
+        );
+        assert_eq!(pick(&plans, "deploy", "^4"), None);
+        assert_eq!(pick(&plans, "nothing", "*"), None);
+    }
+
+    #[test]
+    fn equal_versions_go_to_the_first_name() {
+        let plans = [plan("b", "s", "1.0.0"), plan("a", "s", "1.0.0")];
+        assert_eq!(pick(&plans, "s", "^1").as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn child_names_are_dns_labels_and_differ_per_attempt() {
+        let (one, uid1) = child_identity("rel", "u", "deploy", 1);
+        let (two, uid2) = child_identity("rel", "u", "deploy", 2);
+        assert_eq!(one, "rel-deploy");
+        assert_eq!(two, "rel-deploy-2");
+        assert_ne!(uid1, uid2);
+        let long = "x".repeat(60);
+        let (name, _) = child_identity(&long, "u", &long, 1);
+        assert!(name.len() <= 63, "{name}");
+        assert_eq!(child_identity(&long, "u", &long, 1).0, name);
     }
 }

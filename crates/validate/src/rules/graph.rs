@@ -114,7 +114,15 @@ fn check_nodes(
         None => HashMap::new(),
     };
     for (i, node) in nodes.iter().enumerate() {
-        depends_on(node, i, nodes_path, &resolver, &explicit, &mut adjacency, diags);
+        depends_on(
+            node,
+            i,
+            nodes_path,
+            &resolver,
+            &explicit,
+            &mut adjacency,
+            diags,
+        );
         node_fields(node, &format!("{nodes_path}[{i}]"), diags);
     }
     groups(nodes, nodes_path, &resolver, diags);
@@ -365,7 +373,7 @@ fn node_fields(node: &Node, base: &str, diags: &mut Vec<Diagnostic>) {
         } else {
             &[]
         };
-        when::check_expression_with(when, &format!("{base}.when"), extra, diags);
+        when::check_expression(when, &format!("{base}.when"), extra, diags);
     }
 }
 

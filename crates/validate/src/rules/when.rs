@@ -7,15 +7,10 @@ use std::sync::{mpsc, Mutex, OnceLock};
 /// The variables a `when` expression may read.
 pub const WHEN_VARIABLES: &[&str] = &["parameters", "nodes", "goal", "plan", "execution"];
 
-/// Checks one `when` value: it must parse as CEL and read only known variables.
-/// Anything else is kept as an opaque label (upstream defined no grammar) with a warning.
-pub fn check_expression(node: &Node, path: &str, diags: &mut Vec<Diagnostic>) {
-    check_expression_with(node, path, &[], diags);
-}
-
-/// [`check_expression`] for a node that provides `extra` variables too (`matrix` in a
-/// Task with a matrix).
-pub fn check_expression_with(node: &Node, path: &str, extra: &[&str], diags: &mut Vec<Diagnostic>) {
+/// Checks one `when` value: it must parse as CEL and read only known variables (and
+/// `extra`, what the node provides besides: `matrix` in a Task with a matrix). Anything else
+/// is kept as an opaque label (upstream defined no grammar) with a warning.
+pub fn check_expression(node: &Node, path: &str, extra: &[&str], diags: &mut Vec<Diagnostic>) {
     let Some(text) = node.as_str() else { return };
     let problem = match parse(text) {
         Err(message) => Some(format!("`when` is not a valid CEL expression: {message}")),

@@ -232,6 +232,7 @@ impl Deriver<'_> {
                 }
             }
         }
+        self.rerun_finally(&mut rerun);
         let nodes: Vec<NodeId> = self
             .graph
             .order

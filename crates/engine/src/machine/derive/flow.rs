@@ -27,7 +27,11 @@ impl Deriver<'_> {
             // does not.
             .is_none_or(|max| {
                 let state = &self.exec.state;
-                state.counters.running.saturating_sub(state.matrix_nodes_running()) < max
+                state
+                    .counters
+                    .running
+                    .saturating_sub(state.matrix_nodes_running())
+                    < max
             })
     }
 
@@ -47,10 +51,11 @@ impl Deriver<'_> {
         })
     }
 
-    /// Skips every Ready node that is not a `finally` Task, once the run fails fast.
-    pub(super) fn skip_ready_on_fail_fast(&mut self) -> Result<(), EngineError> {
+    /// Skips every Ready node that is not a `finally` Task, once the run fails fast; `true`
+    /// if it skipped any.
+    pub(super) fn skip_ready_on_fail_fast(&mut self) -> Result<bool, EngineError> {
         if !self.failing_fast() {
-            return Ok(());
+            return Ok(false);
         }
         let doomed: Vec<usize> = self
             .exec
@@ -60,10 +65,11 @@ impl Deriver<'_> {
             .map(|&(_, i)| i)
             .filter(|&i| !self.graph.nodes[self.owner(i)].finally)
             .collect();
+        let any = !doomed.is_empty();
         for i in doomed {
             self.skip_fail_fast(i)?;
         }
-        Ok(())
+        Ok(any)
     }
 
     /// The first edge into node `i` whose `on` condition its upstream's terminal phase does
@@ -112,6 +118,16 @@ impl Deriver<'_> {
             "Failed"
         };
         (outcome, json!(failed))
+    }
+
+    /// A retry round runs the `finally` Tasks again after what it re-runs, whatever they
+    /// did the first time.
+    pub(super) fn rerun_finally(&self, rerun: &mut [bool]) {
+        for (i, again) in rerun.iter_mut().enumerate() {
+            if self.graph.nodes[i].finally {
+                *again = true;
+            }
+        }
     }
 
     /// The partial-results summary of a run that ends with failures:

@@ -160,6 +160,19 @@ impl Deriver<'_> {
         if self.exec.state.cancel.is_none() {
             // The matrix's own `failFast`, or the Execution's.
             if (config.fail_fast && run.failed > 0) || self.failing_fast() {
+                // Only when some instance has not started: one sweep, not one per result.
+                let rank = graph.rank[m];
+                let waiting = run.next < run.slots.end
+                    || self
+                        .exec
+                        .state
+                        .ready
+                        .range((rank, run.slots.start)..(rank, run.slots.end))
+                        .next()
+                        .is_some();
+                if !waiting {
+                    return self.finish_if_done(m);
+                }
                 let failed = run
                     .slots
                     .clone()
@@ -198,13 +211,15 @@ impl Deriver<'_> {
                 }
             }
         }
-        let Some(run) = self.exec.state.matrix.runs.get(&m).cloned() else {
-            return Ok(());
-        };
-        if run.terminal as usize == run.slots.len() {
-            self.finish_matrix(m)?;
+        self.finish_if_done(m)
+    }
+
+    /// Ends matrix node `m` if every instance has ended.
+    fn finish_if_done(&mut self, m: usize) -> Result<(), EngineError> {
+        match self.exec.state.matrix.runs.get(&m) {
+            Some(run) if run.terminal as usize == run.slots.len() => self.finish_matrix(m),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Instance `s` is released: its `when` (the matrix node's, reading `matrix`) decides

@@ -41,7 +41,10 @@ impl Deriver<'_> {
                 self.matrix_progress(m)?;
                 continue;
             }
-            self.skip_ready_on_fail_fast()?;
+            if self.skip_ready_on_fail_fast()? {
+                // Skips free their dependents (`finally` Tasks): resolve them first.
+                continue;
+            }
             let admitted = self
                 .exec
                 .state
