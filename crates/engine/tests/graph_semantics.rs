@@ -499,11 +499,19 @@ fn a_retry_round_runs_finally_tasks_again() {
 #[test]
 fn fail_fast_with_one_at_a_time_still_reaches_finally() {
     let p = plan(
-        json!([task("a", &[]), task("b", &[]), task("c", &[]), finally_task("report", &[])]),
+        json!([
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &[]),
+            finally_task("report", &[])
+        ]),
         json!([]),
     );
     let mut run = Run::of(&p);
-    assert_eq!(dispatched_ids(&run.start_with(json!({}), Some(1), true)), ["a"]);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(1), true)),
+        ["a"]
+    );
     assert_eq!(run.phase("b"), NodePhase::Ready);
     let step = run.fail("a", 1, ReasonCode::ProviderFailed, false);
     assert_eq!(run.reason("b"), Some(ReasonCode::FailFast));

@@ -508,8 +508,11 @@ fn a_snapshot_taken_mid_matrix_resumes_exactly_like_the_live_run() {
     run.succeed(&ids[0], 1, json!({"y": 1}));
     // Restore a snapshot (as a restarted runtime would) and drive both the same way.
     let text = serde_json::to_string(&run.exec.snapshot()).unwrap();
-    let mut restored =
-        Execution::restore(run.exec.graph().clone(), serde_json::from_str(&text).unwrap()).unwrap();
+    let mut restored = Execution::restore(
+        run.exec.graph().clone(),
+        serde_json::from_str(&text).unwrap(),
+    )
+    .unwrap();
     assert_eq!(restored, run.exec);
     let running: Vec<String> = restored
         .recover()
@@ -551,17 +554,64 @@ fn a_snapshot_taken_mid_matrix_resumes_exactly_like_the_live_run() {
 #[test]
 fn the_executions_max_parallel_counts_instances_not_the_matrix_node() {
     let p = plan(
-        json!([matrix_task("m", &[], json!({"axes": [{"name": "x", "values": [1, 2, 3]}]}), json!({}))]),
+        json!([matrix_task(
+            "m",
+            &[],
+            json!({"axes": [{"name": "x", "values": [1, 2, 3]}]}),
+            json!({})
+        )]),
         json!([]),
     );
     let mut run = Run::of(&p);
     let step = run.start_with(json!({}), Some(1), false);
     let ids = ids_of(&run, "m");
     assert_eq!(dispatched_ids(&step), [ids[0].clone()]);
-    assert_eq!(dispatched_ids(&run.succeed(&ids[0], 1, json!({}))), [ids[1].clone()]);
-    assert_eq!(dispatched_ids(&run.succeed(&ids[1], 1, json!({}))), [ids[2].clone()]);
+    assert_eq!(
+        dispatched_ids(&run.succeed(&ids[0], 1, json!({}))),
+        [ids[1].clone()]
+    );
+    assert_eq!(
+        dispatched_ids(&run.succeed(&ids[1], 1, json!({}))),
+        [ids[2].clone()]
+    );
     let step = run.succeed(&ids[2], 1, json!({}));
     assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
     assert_eq!(run.exec.state().matrix_nodes_running(), 0);
     run.check_journal();
+}
+
+/// `failFast` with every instance running at once: the first failure sweeps the ones not
+/// started once; each later result does not sweep again (no quadratic work).
+#[test]
+fn fail_fast_with_many_running_instances_sweeps_once() {
+    let values: Vec<Value> = (0..20_000).map(|i| json!(i)).collect();
+    let p = plan(
+        json!([matrix_task(
+            "m",
+            &[],
+            json!({"axes": [{"name": "i", "values": values}], "failFast": true}),
+            json!({})
+        )]),
+        json!([]),
+    );
+    let limits = Limits {
+        max_matrix_instances: 20_000,
+        ..Limits::default()
+    };
+    let mut run = Run::new(Arc::new(compile_with(&p, None, limits).unwrap()));
+    let started = std::time::Instant::now();
+    let step = run.start(json!({}));
+    let ids = dispatched_ids(&step);
+    assert_eq!(ids.len(), 20_000);
+    run.fail(&ids[0], 1, ReasonCode::ProviderFailed, false);
+    for id in &ids[1..] {
+        run.succeed(id, 1, json!({}));
+    }
+    assert_eq!(run.phase("m"), NodePhase::Failed);
+    assert_eq!(run.exec.phase(), ExecutionPhase::Failed);
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "took {:?}",
+        started.elapsed()
+    );
 }

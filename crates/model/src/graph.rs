@@ -54,6 +54,8 @@ pub struct GraphEdge {
     pub edge_type: EdgeType,
     /// Where the edge was declared.
     pub origin: EdgeOrigin,
+    /// The edge's `on` condition, if declared.
+    pub on: Option<crate::plan::EdgeCondition>,
 }
 
 /// Where an edge of a [`PlanGraph`] comes from.
@@ -134,6 +136,7 @@ impl PlanGraph {
                     to,
                     edge_type: edge.edge_type,
                     origin: EdgeOrigin::Explicit,
+                    on: edge.on,
                 });
             }
         }
@@ -152,6 +155,7 @@ impl PlanGraph {
                         to,
                         edge_type: EdgeType::Hard,
                         origin: EdgeOrigin::DependsOn,
+                        on: None,
                     });
                 }
             }

@@ -283,7 +283,10 @@ fn node_schema_is_one_of_with_kind_consts() {
             b["properties"]["kind"]["const"].as_str().unwrap()
         })
         .collect();
-    assert_eq!(kinds, ["Task", "Gate", "Group", "External"]);
+    assert_eq!(
+        kinds,
+        ["Task", "Gate", "Group", "External", "Plan", "Placeholder"]
+    );
     assert_eq!(node["properties"]["kind"]["enum"], json!(kinds));
 
     // Each branch lists exactly its own fields.

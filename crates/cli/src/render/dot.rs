@@ -80,6 +80,9 @@ pub fn render(view: &View) -> String {
         if e.soft {
             attrs.push("style=dashed".into());
         }
+        if let Some(label) = e.label() {
+            attrs.push(format!("label={}", quote(&label)));
+        }
         let attrs = if attrs.is_empty() {
             String::new()
         } else {
@@ -218,11 +221,13 @@ mod tests {
                     from: 0,
                     to: 1,
                     soft: false,
+                    on: None,
                 },
                 ViewEdge {
                     from: 1,
                     to: 3,
                     soft: true,
+                    on: None,
                 },
             ],
         );

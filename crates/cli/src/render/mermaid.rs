@@ -40,7 +40,14 @@ pub fn render(view: &View) -> String {
     close_until(&mut out, &mut open, 0);
     for e in &view.edges {
         let arrow = if e.soft { "-.->" } else { "-->" };
-        let _ = writeln!(out, "  {} {arrow} {}", ids[e.from], ids[e.to]);
+        match e.label() {
+            Some(label) => {
+                let _ = writeln!(out, "  {} {arrow}|{label}| {}", ids[e.from], ids[e.to]);
+            }
+            None => {
+                let _ = writeln!(out, "  {} {arrow} {}", ids[e.from], ids[e.to]);
+            }
+        }
     }
     out
 }
@@ -162,6 +169,35 @@ mod tests {
     }
 
     #[test]
+    fn conditional_edges_carry_their_condition() {
+        let node = |id: &str| ViewNode {
+            id: id.into(),
+            shape: Shape::Task,
+            name: None,
+            group: None,
+        };
+        let edge = |to, on| ViewEdge {
+            from: 0,
+            to,
+            soft: false,
+            on,
+        };
+        let view = View::new(
+            "p",
+            vec![node("deploy"), node("rollback"), node("notify")],
+            vec![
+                edge(1, Some(planspec_model::EdgeCondition::Failure)),
+                edge(2, Some(planspec_model::EdgeCondition::Success)),
+            ],
+        );
+        let m = render(&view);
+        assert!(m.contains("  deploy -->|on failure| rollback\n"), "{m}");
+        assert!(m.contains("  deploy --> notify\n"), "{m}");
+        let dot = crate::render::dot::render(&view);
+        assert!(dot.contains("label=\"on failure\""), "{dot}");
+    }
+
+    #[test]
     fn control_characters_never_reach_the_output() {
         assert_eq!(escape("a\u{1b}[2J\u{7}b\nc"), "a\\x1b[2J\\x07b c");
         let view = View::new(
@@ -194,6 +230,7 @@ mod tests {
                 from: 0,
                 to: 1,
                 soft: false,
+                on: None,
             }],
         );
         assert_eq!(

@@ -12,7 +12,7 @@ pub mod mermaid;
 pub mod text;
 
 use planspec_model::plan::TaskNode;
-use planspec_model::{Edge, EdgeType, Node, NodeKind, Plan, PlanGraph};
+use planspec_model::{Edge, EdgeCondition, EdgeType, Node, NodeKind, Plan, PlanGraph};
 
 use crate::term::escape_line;
 
@@ -46,6 +46,30 @@ pub struct ViewEdge {
     pub to: usize,
     /// Advisory (`type: soft`).
     pub soft: bool,
+    /// The outcome of `from` that lets `to` run, when it is not the edge type's default
+    /// (`failure` or `skipped`; `success` on a soft edge, `always` on a hard one).
+    pub on: Option<EdgeCondition>,
+}
+
+impl ViewEdge {
+    /// The label a drawing puts on the edge: `on failure`, `on skipped` …, or `None` when
+    /// the condition is the edge type's default.
+    pub fn label(&self) -> Option<String> {
+        let default = if self.soft {
+            EdgeCondition::Always
+        } else {
+            EdgeCondition::Success
+        };
+        self.on.filter(|&on| on != default).map(|on| {
+            let word = match on {
+                EdgeCondition::Success => "success",
+                EdgeCondition::Failure => "failure",
+                EdgeCondition::Skipped => "skipped",
+                EdgeCondition::Always => "always",
+            };
+            format!("on {word}")
+        })
+    }
 }
 
 /// A plan's graph, ready to draw.
@@ -95,6 +119,7 @@ impl View {
                 from: e.from,
                 to: e.to,
                 soft: e.edge_type == EdgeType::Soft,
+                on: e.on,
             })
             .collect();
         View::new(plan.metadata.name.as_str(), nodes, edges)
@@ -220,7 +245,7 @@ fn layers(n: usize, edges: &[ViewEdge]) -> Option<Vec<Vec<usize>>> {
             } else {
                 EdgeType::Hard
             },
-            on: None,
+            on: e.on,
         })
         .collect();
     PlanGraph::from_nodes(&nodes, &edges).layers()
@@ -248,7 +273,12 @@ pub(crate) mod tests {
             node("vendor", Shape::External, Some("Vendor <ready>"), None),
             node("deploy", Shape::Task, Some("Deploy"), None),
         ];
-        let edge = |from, to, soft| ViewEdge { from, to, soft };
+        let edge = |from, to, soft| ViewEdge {
+            from,
+            to,
+            soft,
+            on: None,
+        };
         let edges = vec![
             edge(0, 2, false),
             edge(0, 3, false),
@@ -328,16 +358,19 @@ pub(crate) mod tests {
                     from: 0,
                     to: 1,
                     soft: false,
+                    on: None,
                 },
                 ViewEdge {
                     from: 1,
                     to: 0,
                     soft: false,
+                    on: None,
                 },
                 ViewEdge {
                     from: 0,
                     to: 7,
                     soft: false,
+                    on: None,
                 },
             ],
         );

@@ -142,6 +142,15 @@ fn rows(view: &View, term: Term) -> String {
             if !edges.is_empty() {
                 tail.push(edges.join(" "));
             }
+            let conditional: Vec<String> = view
+                .edges
+                .iter()
+                .filter(|e| e.to == i)
+                .filter_map(|e| Some(format!("{} {}", e.label()?, view.nodes[e.from].id)))
+                .collect();
+            if !conditional.is_empty() {
+                tail.push(term.paint(format!("({})", conditional.join(", ")), styles::dim()));
+            }
             if let Some(g) = node.group {
                 tail.push(term.paint(
                     format!("{} {}", term.glyph("▣", "in"), view.nodes[g].id),
@@ -299,6 +308,7 @@ mod tests {
                 from: i,
                 to: 20,
                 soft: false,
+                on: None,
             })
             .collect();
         let text = render(&View::new("wide", nodes, edges), Term::plain());
