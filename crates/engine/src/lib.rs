@@ -98,8 +98,8 @@ pub use command::{Command, Step};
 pub use compile::{compile, compile_with, CompileError, MAX_EXPANDED_EDGES, MAX_INPUT_DEPTH};
 pub use event::{Decision, Event, Input, Outcome, Verdict};
 pub use graph::{
-    Condition, ExecGraph, ExecKind, ExecNode, Expr, ExternalConfig, GateConfig, Limits,
-    PlanConfig, Reads, RetryConfig, TaskConfig, Template, Test,
+    Condition, ExecGraph, ExecKind, ExecNode, Expr, ExternalConfig, GateConfig, Limits, PlanConfig,
+    Reads, RetryConfig, TaskConfig, Template, Test,
 };
 pub use ids::{idempotency_key, InvalidTimerId, TimerId, IDEMPOTENCY_KEY_PREFIX};
 pub use machine::{

@@ -11,8 +11,8 @@ mod recover;
 mod state;
 
 pub use state::{
-    Activity, Approval, ArmedTimer, CancelMode, Counters, LeaseHold, NodePhase, NodeState,
-    State, VerdictRecord,
+    Activity, Approval, ArmedTimer, CancelMode, Counters, LeaseHold, NodePhase, NodeState, State,
+    VerdictRecord,
 };
 
 use crate::command::Step;
@@ -69,7 +69,11 @@ impl Execution {
         // Matrix instances follow the graph's nodes.
         let expected = graph.len() + snapshot.state.instances.len();
         if snapshot.state.nodes.len() != expected
-            || snapshot.state.instances.iter().any(|i| i.node >= graph.len())
+            || snapshot
+                .state
+                .instances
+                .iter()
+                .any(|i| i.node >= graph.len())
         {
             return Err(EngineError::CorruptSnapshot {
                 message: format!(
