@@ -226,6 +226,13 @@ pub(crate) fn execution_status(
             } else if let Some(what) = extras.waiting_on.get(&id) {
                 message = Some(what.clone());
             }
+            if message.is_none() {
+                message = state
+                    .matrix_progress(i)
+                    .map(|(instances, terminal, failed)| {
+                        matrix_message(instances, terminal, failed)
+                    });
+            }
             if let Some(m) = message {
                 s.insert("message".into(), json!(m));
             }
@@ -308,6 +315,20 @@ pub(crate) fn execution_status(
 /// Most bytes (as JSON) the status may take: with metadata and spec, the Execution object
 /// stays under 64 KiB whatever the run.
 pub const STATUS_BUDGET: usize = 48 * 1024;
+
+/// What a matrix node's status says of its instances: `3 instances: 2 done, 1 failed`.
+fn matrix_message(instances: usize, terminal: u32, failed: u32) -> String {
+    let noun = if instances == 1 {
+        "instance"
+    } else {
+        "instances"
+    };
+    let mut text = format!("{instances} {noun}: {terminal} done");
+    if failed > 0 {
+        text.push_str(&format!(", {failed} failed"));
+    }
+    text
+}
 
 /// Longest node message kept in `nodeStatuses` once the status is over its budget.
 const NODE_MESSAGE_LIMIT: usize = 200;

@@ -145,6 +145,15 @@ impl State {
         Ok(())
     }
 
+    /// How the instances of matrix node `i` stand, if it expanded: `(instances, terminal,
+    /// failed)`. Constant time (kept up to date by every phase change).
+    pub fn matrix_progress(&self, i: usize) -> Option<(usize, u32, u32)> {
+        self.matrix
+            .runs
+            .get(&i)
+            .map(|r| (r.slots.len(), r.terminal, r.failed))
+    }
+
     /// Matrix nodes Running while their instances run (see [`MatrixIndex::open`]): what to
     /// take off `counters.running` to count what really runs.
     pub fn matrix_nodes_running(&self) -> u32 {
