@@ -431,6 +431,69 @@ fn cancelling_the_holder_releases_the_lease_at_once() {
     }
 }
 
+#[test]
+fn a_force_cancelled_holder_keeps_the_lease_until_its_process_is_gone() {
+    // The holder's process ignores SIGTERM for 2 s (its grace period is 10 s): the forced
+    // cancel kills it and releases the lease in one step, but the next holder may start
+    // only once the first process has exited.
+    let s = Server::start(&["--lease-ttl", "60s"]);
+    let dir = s.dir.path().to_owned();
+    let log = dir.join("stubborn.log").display().to_string();
+    let script = format!(
+        "trap 'sleep 2; echo \"$PLANSPEC_INPUT_RUN end $(date +%s%3N)\" >> {log}; exit 0' TERM; \
+         echo \"$PLANSPEC_INPUT_RUN start $(date +%s%3N)\" >> {log}; \
+         if [ \"$PLANSPEC_INPUT_RUN\" = s1 ]; then sleep 300 & wait; fi; \
+         echo \"$PLANSPEC_INPUT_RUN end $(date +%s%3N)\" >> {log}"
+    );
+    let (plan, _) = leased_plan(
+        &dir,
+        "stubborn",
+        "work",
+        json!({"key": "stubborn"}),
+        "0",
+        "unused.log",
+    );
+    let rule = json!({"selector": {"planRef": {"name": "stubborn"}, "nodeId": "work"},
+                      "target": {"provider": "exec://sh",
+                                 "config": {"command": ["sh", "-c", script], "gracePeriod": "10s"}}});
+    s.apply(
+        "docs",
+        &[
+            plan,
+            doc("Binding", "all", json!({"rules": [rule]})),
+            execution("s1", "stubborn", json!({}), None),
+        ],
+    );
+    s.until("s1 runs its process", || {
+        intervals(&s.path("stubborn.log"))
+            .contains_key("s1")
+            .then_some(())
+    });
+    s.apply("more", &[execution("s2", "stubborn", json!({}), None)]);
+    s.until("s2 waits", || {
+        s.node("s2", "work")["waitingOn"]
+            .as_str()
+            .is_some_and(|w| w.contains("held by default/s1/work"))
+            .then_some(())
+    });
+    s.ok(&["cancel", "execution/s1", "--force"]);
+    assert_eq!(phase(&s.finished("s1")), "Cancelled");
+    assert_eq!(phase(&s.finished("s2")), "Succeeded");
+    // s1's process logs its end when it finally exits (2 s after SIGTERM).
+    let runs = s.until("s1's process ended", || {
+        let runs = intervals(&s.path("stubborn.log"));
+        runs.get("s1").is_some_and(|r| r.1 > 0).then_some(runs)
+    });
+    let (first, second) = (runs["s1"], runs["s2"]);
+    assert!(
+        second.0 >= first.1,
+        "s2 started while s1's killed process still ran (two holders): {runs:?}"
+    );
+    for name in ["s1", "s2"] {
+        s.replays(name);
+    }
+}
+
 /// Every `LeaseAcquired` input of an Execution's journal: (at, holder).
 fn grants(s: &Server, name: &str) -> Vec<(u64, Value)> {
     let journal = s.get(&format!("{API}/executions/{name}/journal"));

@@ -28,13 +28,74 @@ const POLL: Duration = Duration::from_millis(100);
 struct Server {
     process: ServerProcess,
     dir: tempfile::TempDir,
+    /// The token the CLI sends (a server with a token file; `None`: dev mode).
+    token: Option<String>,
 }
+
+const ROOT: &str = "root-subplans-test-token";
+const BOB: &str = "bob-subplans-test-token";
 
 impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let process = Server::process(dir.path());
-        Server { process, dir }
+        Server {
+            process,
+            dir,
+            token: None,
+        }
+    }
+
+    /// A server with a token file: `root` (in `system:masters`, the CLI's default token) and
+    /// `bob` (no permissions until a RoleBinding grants some).
+    fn start_with_tokens() -> Server {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let hash = |t: &str| planspec_server::auth::token_file::hash_token(t);
+        let tokens = dir.path().join("tokens.yaml");
+        std::fs::write(
+            &tokens,
+            format!(
+                "users:\n  - name: root\n    groups: [\"system:masters\"]\n    tokenHashes: [\"{}\"]\n  - name: bob\n    tokenHashes: [\"{}\"]\n",
+                hash(ROOT),
+                hash(BOB)
+            ),
+        )
+        .expect("the token file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("server.log"))
+            .expect("the server log");
+        let mut child = Command::new(BIN)
+            .args(["server", "--listen", "127.0.0.1:0", "--token-file"])
+            .arg(&tokens)
+            .arg("--store")
+            .arg(format!(
+                "sqlite:{}",
+                dir.path().join("planspec.db").display()
+            ))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("the server starts");
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        );
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Server {
+            process: ServerProcess { child, addr },
+            dir,
+            token: Some(ROOT.to_owned()),
+        }
     }
 
     fn process(dir: &Path) -> ServerProcess {
@@ -59,7 +120,15 @@ impl Server {
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.cli_as(self.token.as_deref(), args)
+    }
+
+    fn cli_as(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut command = Command::new(BIN);
+        if let Some(token) = token {
+            command.env("PLANSPEC_TOKEN", token);
+        }
+        command
             .current_dir(self.dir.path())
             .env("PLANSPEC_SERVER", format!("http://{}", self.process.addr))
             .env("NO_COLOR", "1")
@@ -578,4 +647,195 @@ fn a_sub_plan_task_without_a_provider_fails_the_root_before_anything_runs() {
         "{message}"
     );
     assert!(!s.path("first-ran").exists(), "nothing runs halfway");
+}
+
+/// A hand-made Execution may not pose as a sub-plan child: the API server refuses a client
+/// write that sets the parent labels or an Execution controller owner (on create, and added
+/// on update), so nothing runs the parent's pinned sub-plan with the client's parameters.
+/// (The runtime's own check, for an object written past the API, is
+/// `crates/runtime/tests/driver.rs`.)
+#[test]
+fn a_forged_child_execution_is_refused_and_runs_nothing() {
+    let s = Server::start();
+    let dir = s.dir.path().display().to_string();
+    let wrapper = plan(
+        "wrapper",
+        json!({}),
+        json!([
+            {"id": "hold", "kind": "External", "externalRef": {"type": "manual"}},
+            {"id": "inner", "kind": "Plan", "dependsOn": ["hold"], "planRef": {"name": "inner"}},
+        ]),
+    );
+    let inner = plan("inner", json!({}), json!([{"id": "work", "kind": "Task"}]));
+    let rules = vec![sh("inner", "work", &format!("echo ran >> {dir}/ran.txt"))];
+    s.apply(
+        "setup",
+        &[
+            wrapper,
+            inner,
+            doc("Binding", "all", json!({"rules": rules})),
+            doc(
+                "Execution",
+                "rel",
+                json!({"planRef": {"name": "wrapper"}, "bindingRef": {"name": "all"}}),
+            ),
+        ],
+    );
+    let parent = s.wait("rel", "running", |e| {
+        phase(e) == "Running" || phase(e) == "Blocked"
+    });
+    let parent_uid = parent["metadata"]["uid"].as_str().unwrap_or_default();
+    let mut forged = doc(
+        "Execution",
+        "rel-inner",
+        json!({"planRef": {"name": "inner"}, "bindingRef": {"name": "all"},
+               "parameters": {"chosen": "by the client"}}),
+    );
+    forged["metadata"]["labels"] =
+        json!({"planspec.io/parent-execution": "rel", "planspec.io/parent-node": "inner"});
+    forged["metadata"]["ownerReferences"] = json!([{"apiVersion": "planspec.io/v1alpha1",
+        "kind": "Execution", "name": "rel", "uid": parent_uid, "controller": true}]);
+    let files = s.docs("forged", &[forged]);
+    let out = s.cli(&["apply", "-f", &files]);
+    assert!(
+        !out.status.success(),
+        "the forged child was accepted: {}",
+        show(&out)
+    );
+    assert!(
+        text(&out.stderr).contains("only the runtime may make an execution a sub-plan child"),
+        "{}",
+        show(&out)
+    );
+    // Labels alone, and labels added to an Execution the client made, are refused too.
+    let mut plain = doc(
+        "Execution",
+        "plain",
+        json!({"planRef": {"name": "wrapper"}, "bindingRef": {"name": "all"}}),
+    );
+    let plain_files = s.docs("plain", &[plain.clone()]);
+    let out = s.cli(&["apply", "-f", &plain_files]);
+    let created = out.status.success();
+    plain["metadata"]["labels"] = json!({"planspec.io/parent-node": "inner"});
+    let labelled = s.docs("labelled", &[plain]);
+    let out = s.cli(&["apply", "-f", &labelled]);
+    assert!(
+        !out.status.success(),
+        "labels were accepted: {}",
+        show(&out)
+    );
+    assert!(
+        text(&out.stderr).contains("only the runtime"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        s.execution("rel-inner").is_null(),
+        "the forged child exists"
+    );
+    if created {
+        let _ = s.cli(&["delete", "execution", "plain"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read(&s.path("ran.txt")), "", "something ran");
+}
+
+/// Sub-plans run with the root's creator, so creating an Execution needs `execute` on every
+/// Plan of the tree, not only the root's: bob, allowed to run `wrapper` only, cannot run the
+/// `inner` Plan it wraps; given `execute` on `inner` as well, he can.
+#[test]
+fn running_a_wrapper_needs_execute_on_every_plan_it_runs() {
+    let s = Server::start_with_tokens();
+    let dir = s.dir.path().display().to_string();
+    let role = |name: &str, plans: &[&str]| {
+        let mut role = doc("Role", name, json!(null));
+        role.as_object_mut().map(|o| o.remove("spec"));
+        role["rules"] = json!([
+            {"apiGroups": ["planspec.io"], "resources": ["plans"], "verbs": ["execute"],
+             "resourceNames": plans},
+            {"apiGroups": ["planspec.io"], "resources": ["executions"],
+             "verbs": ["create", "get", "list", "patch", "update"]},
+        ]);
+        role
+    };
+    let binding = |role: &str| {
+        let mut binding = doc("RoleBinding", &format!("bob-{role}"), json!(null));
+        binding.as_object_mut().map(|o| o.remove("spec"));
+        binding["subjects"] = json!([{"kind": "User", "name": "bob"}]);
+        binding["roleRef"] = json!({"kind": "Role", "name": role});
+        binding
+    };
+    s.apply(
+        "setup",
+        &[
+            plan(
+                "wrapper",
+                json!({}),
+                json!([{"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}}]),
+            ),
+            plan("inner", json!({}), json!([{"id": "work", "kind": "Task"}])),
+            doc(
+                "Binding",
+                "all",
+                json!({"rules": [sh("inner", "work", &format!("echo ran >> {dir}/ran.txt"))]}),
+            ),
+            role("runner", &["wrapper"]),
+            binding("runner"),
+        ],
+    );
+    let run = |name: &str| {
+        let files = s.docs(
+            name,
+            &[doc(
+                "Execution",
+                name,
+                json!({"planRef": {"name": "wrapper"}, "bindingRef": {"name": "all"}}),
+            )],
+        );
+        s.cli_as(Some(BOB), &["apply", "-f", &files])
+    };
+    // The RBAC cache follows the change feed: wait until bob may run the wrapper's root.
+    let deadline = Instant::now() + WAIT;
+    let refused = loop {
+        let out = run("first");
+        let err = text(&out.stderr);
+        if err.contains("inner") || out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(POLL);
+    };
+    assert!(
+        !refused.status.success(),
+        "bob ran a plan he may not execute: {}",
+        show(&refused)
+    );
+    let err = text(&refused.stderr);
+    assert!(
+        err.contains("forbidden") && err.contains("\"inner\"") && err.contains("sub-plan"),
+        "{}",
+        show(&refused)
+    );
+    assert!(s.execution("first").is_null());
+
+    s.apply(
+        "grant",
+        &[role("inner-runner", &["inner"]), binding("inner-runner")],
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = run("second");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bob still cannot run the wrapper: {}\n{}",
+            show(&out),
+            s.log()
+        );
+        std::thread::sleep(POLL);
+    }
+    let e = s.finished("second");
+    assert_eq!(phase(&e), "Succeeded", "{e:#}\n{}", s.log());
+    assert_eq!(read(&s.path("ran.txt")).trim(), "ran");
 }

@@ -169,8 +169,13 @@ pub enum Input {
         attempt: u32,
         /// Where it comes from: `selector` or `person`.
         source: crate::placeholder::Source,
-        /// The value; absent when the source has none.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// The value; absent when the source has none. A present `null` is a value
+        /// (`Some(Null)`), kept distinct from an absent one when the journal is read back.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_value"
+        )]
         value: Option<Value>,
         /// Who gave it (a person), or which resource it is (a selector's match).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -540,6 +545,12 @@ pub enum Event {
     Input(Input),
     /// What the engine derived.
     Decision(Decision),
+}
+
+/// An optional value whose presence matters: a present `null` reads as `Some(Null)` (serde's
+/// `Option` would read it as `None`); an absent field is `None` through `default`.
+fn present_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 const INPUT_TYPES: &[&str] = &[

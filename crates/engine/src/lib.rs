@@ -135,6 +135,13 @@ pub enum EngineError {
         /// The node id.
         node: String,
     },
+    /// An `ExecutionStarted` the engine cannot run (e.g. `maxParallel: 0`, which would
+    /// let no node start); nothing is applied.
+    #[error("the execution cannot start: {message}")]
+    InvalidStart {
+        /// Why.
+        message: String,
+    },
     /// A snapshot does not fit its graph.
     #[error("the snapshot is corrupt: {message}")]
     CorruptSnapshot {

@@ -236,6 +236,9 @@ reason_codes! {
     /// Sub-plans nest too deep.
     SubplanDepthExceeded = "subplan_depth_exceeded", Start, false,
         "Sub-plans nest deeper than 8 levels below the root Execution; the message gives the path.";
+    /// A sub-plan may not run: its creator lacks `execute`, or it only poses as a child.
+    SubplanForbidden = "subplan_forbidden", Start, false,
+        "A Plan of the sub-plan tree may not run: the Execution's creator lacks `execute` on it (the message names the Plan and its path), or an Execution poses as a sub-plan child (parent labels or owner that the runtime did not write: a uid, parent or `planRef` that does not match) and runs nothing.";
     // Ignored inputs.
     /// The execution has not started.
     ExecutionNotStarted = "execution_not_started", Ignored, false,

@@ -521,3 +521,157 @@ fn fail_fast_with_one_at_a_time_still_reaches_finally() {
     assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
     run.check_journal();
 }
+
+#[test]
+fn a_retry_reruns_what_fail_fast_skipped_and_what_that_skipped() {
+    // Under `failFast`, `b` is skipped `fail_fast`, `c` and `d` after it
+    // `upstream_skipped`, and `e` (behind an `on: success` edge from `c`) `fail_fast`.
+    let p = plan(
+        json!([
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &["b"]),
+            task("d", &["c"]),
+            task("e", &[])
+        ]),
+        json!([{"from": "c", "to": "e", "on": "success"}]),
+    );
+    let mut run = Run::of(&p);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(1), true)),
+        ["a"]
+    );
+    let step = run.fail("a", 1, ReasonCode::ProviderFailed, false);
+    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
+    assert_eq!(run.reason("b"), Some(ReasonCode::FailFast));
+    assert_eq!(run.reason("c"), Some(ReasonCode::UpstreamSkipped));
+    assert_eq!(run.reason("d"), Some(ReasonCode::UpstreamSkipped));
+    // The retry runs `a` again and everything the failure kept from running.
+    let step = run.retry(None);
+    assert_eq!(dispatched(&step), [("a".to_string(), 2)]);
+    assert_eq!(run.phase("b"), NodePhase::Ready, "waiting for the one slot");
+    for node in ["c", "d", "e"] {
+        assert_eq!(run.phase(node), NodePhase::Pending, "{node}");
+    }
+    assert_eq!(dispatched_ids(&run.succeed("a", 2, json!({}))), ["b"]);
+    assert_eq!(dispatched_ids(&run.succeed("b", 1, json!({}))), ["c"]);
+    let step = run.succeed("c", 1, json!({}));
+    assert_eq!(dispatched_ids(&step), ["d"]);
+    assert_eq!(dispatched_ids(&run.succeed("d", 1, json!({}))), ["e"]);
+    let step = run.succeed("e", 1, json!({}));
+    assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
+    run.check_journal();
+}
+
+#[test]
+fn retry_from_a_node_is_not_stopped_by_a_failure_of_an_earlier_round() {
+    let p = plan(json!([task("a", &[]), task("x", &[])]), json!([]));
+    let mut run = Run::of(&p);
+    run.start_with(json!({}), None, true);
+    run.fail("a", 1, ReasonCode::ProviderFailed, false);
+    let step = run.fail("x", 1, ReasonCode::ProviderFailed, false);
+    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
+    // `a` stays Failed; `x` is re-run and does run.
+    let step = run.retry(Some("x"));
+    assert_eq!(dispatched(&step), [("x".to_string(), 2)]);
+    assert_eq!(run.phase("a"), NodePhase::Failed);
+    let step = run.succeed("x", 2, json!({}));
+    assert_eq!(completed(&step).map(|c| c.0), Some(ExecutionPhase::Failed));
+    assert_eq!(run.phase("x"), NodePhase::Succeeded);
+    run.check_journal();
+    // A snapshot taken in the new round restores the same state.
+    let restored =
+        planspec_engine::Execution::restore(run.exec.graph().clone(), run.exec.snapshot())
+            .expect("restore");
+    assert_eq!(restored, run.exec);
+}
+
+#[test]
+fn a_retry_runs_an_on_failure_handler_that_already_ran_again() {
+    let p = plan(
+        json!([task("deploy", &[]), task("rollback", &[])]),
+        json!([{"from": "deploy", "to": "rollback", "on": "failure"}]),
+    );
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    run.fail("deploy", 1, ReasonCode::ProviderFailed, false);
+    run.succeed("rollback", 1, json!({}));
+    assert_eq!(run.phase("rollback"), NodePhase::Succeeded);
+    run.retry(None);
+    assert_eq!(run.phase("rollback"), NodePhase::Pending);
+    // This time `deploy` succeeds: the handler is skipped, the run succeeds.
+    let step = run.succeed("deploy", 2, json!({}));
+    assert_eq!(run.reason("rollback"), Some(ReasonCode::EdgeConditionUnmet));
+    assert_eq!(completed(&step), Some((ExecutionPhase::Succeeded, None)));
+    run.check_journal();
+}
+
+#[test]
+fn a_graceful_cancel_keeps_a_ready_finally_task() {
+    // Two `finally` Tasks and one slot: `g` is Ready, waiting for it, when the cancel comes.
+    let p = plan(
+        json!([
+            task("a", &[]),
+            finally_task("f", &[]),
+            finally_task("g", &[])
+        ]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    assert_eq!(
+        dispatched_ids(&run.start_with(json!({}), Some(1), false)),
+        ["a"]
+    );
+    assert_eq!(dispatched_ids(&run.succeed("a", 1, json!({}))), ["f"]);
+    assert_eq!(run.phase("g"), NodePhase::Ready);
+    run.cancel(false);
+    assert_eq!(
+        run.phase("g"),
+        NodePhase::Ready,
+        "a `finally` Task survives"
+    );
+    assert_eq!(dispatched_ids(&run.succeed("f", 1, json!({}))), ["g"]);
+    let step = run.succeed("g", 1, json!({}));
+    assert_eq!(
+        completed(&step).map(|c| c.0),
+        Some(ExecutionPhase::Cancelled)
+    );
+    run.check_journal();
+}
+
+#[test]
+fn max_parallel_zero_is_refused() {
+    let p = plan(json!([task("a", &[])]), json!([]));
+    let graph = graph(&p);
+    let mut exec = planspec_engine::Execution::new(graph.clone());
+    let err = exec
+        .handle(planspec_engine::Input::ExecutionStarted {
+            at: T0,
+            uid: "uid-1".into(),
+            name: None,
+            namespace: None,
+            graph_digest: graph.digest().to_string(),
+            parameters: Default::default(),
+            pinned: Value::Null,
+            deadline: None,
+            creator: None,
+            governance: None,
+            max_parallel: Some(0),
+            fail_fast: false,
+        })
+        .expect_err("maxParallel 0 is refused");
+    assert!(err.to_string().contains("maxParallel"), "{err}");
+    assert_eq!(
+        exec.state().phase,
+        ExecutionPhase::Pending,
+        "nothing applied"
+    );
+    // A matrix's `maxParallel: 0` is refused when the plan compiles.
+    let p = plan(
+        json!([{"id": "m", "kind": "Task",
+                "matrix": {"axes": [{"name": "x", "values": [1, 2]}], "maxParallel": 0}}]),
+        json!([]),
+    );
+    let err = compile(&p, None).expect_err("refused");
+    assert!(err.to_string().contains("maxParallel"), "{err}");
+}

@@ -615,3 +615,181 @@ fn fail_fast_with_many_running_instances_sweeps_once() {
         started.elapsed()
     );
 }
+
+/// A 2,000-instance matrix reading a 2,000-instance upstream matrix: the upstream fan-in
+/// (`outputs` lists and `instances`) is built once, after the upstream finished, converted
+/// once into the CEL interpreter's form, and read by every downstream expression through
+/// `nodes.<id>.outputs` / `nodes.<id>.instances` without a copy — not rebuilt, copied and
+/// converted per instance and expression (about 8 million values here). Replay agrees.
+#[test]
+fn a_matrix_reading_a_large_upstream_matrix_shares_its_fan_in() {
+    let started = std::time::Instant::now();
+    let values: Vec<Value> = (0..2000).map(|i| json!(i)).collect();
+    let p = plan(
+        json!([
+            matrix_task(
+                "a",
+                &[],
+                json!({"axes": [{"name": "i", "values": values}]}),
+                json!({})
+            ),
+            matrix_task(
+                "b",
+                &["a"],
+                json!({"axes": [{"name": "i", "values": values}]}),
+                json!({"x": "${{ nodes.a.outputs.out[matrix.i] }}",
+                       "n": "${{ size(nodes.a.instances) }}",
+                       "id": "${{ nodes.a.instances[matrix.i].outputs.out }}"})
+            ),
+        ]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    let step = run.start(json!({}));
+    let a = dispatched_ids(&step);
+    assert_eq!(a.len(), 2000);
+    let mut b = Vec::new();
+    for (k, id) in a.iter().enumerate() {
+        let step = run.succeed(id, 1, json!({"out": k}));
+        b = inputs_of(&step);
+    }
+    assert_eq!(b.len(), 2000);
+    for (k, (_, inputs)) in b.iter().enumerate() {
+        assert_eq!(inputs, &json!({"x": k, "n": 2000, "id": k}));
+    }
+    for (id, _) in &b {
+        run.succeed(id, 1, json!({}));
+    }
+    assert_eq!(run.exec.phase(), ExecutionPhase::Succeeded);
+    run.check_journal();
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
+}
+
+/// A retry re-runs `plan`, whose new output re-expands `shard` into other instances: the
+/// artifacts still export, with records for the first round's instances (retired, numbered
+/// after the expanded graph's nodes) as well as the final ones.
+#[test]
+fn artifacts_export_after_a_retry_re_expanded_a_matrix_differently() {
+    let p = plan(
+        json!([
+            {"id": "plan", "kind": "Task", "outputs": ["shards"]},
+            matrix_task(
+                "shard",
+                &["plan"],
+                json!({"axes": [{"name": "s", "fromOutput": {"node": "plan", "output": "shards"}}]}),
+                json!({"s": "${{ matrix.s }}"})
+            )
+        ]),
+        json!([]),
+    );
+    let graph = Arc::new(compile_with(&p, None, Limits::default()).unwrap());
+    let mut exec = Execution::new(graph.clone());
+    let mut journal = Vec::new();
+    let mut send = |exec: &mut Execution, input: planspec_engine::Input| {
+        let step = exec.handle(input.clone()).unwrap();
+        journal.extend(step.journal_entries(&input));
+        step
+    };
+    let result =
+        |exec: &Execution, node: &str, outputs: Value| planspec_engine::Input::NodeResult {
+            at: T0 + 1,
+            node: node.into(),
+            attempt: exec.node(node).unwrap().attempt,
+            outcome: planspec_engine::Outcome::Succeeded {
+                outputs: outputs.as_object().cloned().unwrap_or_default(),
+                cost_usd: None,
+            },
+            exit_code: None,
+        };
+    send(
+        &mut exec,
+        planspec_engine::Input::ExecutionStarted {
+            at: T0,
+            uid: "u".into(),
+            name: None,
+            namespace: None,
+            graph_digest: graph.digest().to_string(),
+            parameters: Default::default(),
+            pinned: json!({"plan": p}),
+            deadline: None,
+            creator: None,
+            governance: None,
+            max_parallel: None,
+            fail_fast: false,
+        },
+    );
+    let step = {
+        let input = result(&exec, "plan", json!({"shards": [1, 2]}));
+        send(&mut exec, input)
+    };
+    let first = dispatched_ids(&step);
+    assert_eq!(first.len(), 2);
+    for id in &first {
+        {
+            let input = result(&exec, id, json!({}));
+            send(&mut exec, input)
+        };
+    }
+    assert_eq!(exec.phase(), ExecutionPhase::Succeeded);
+    send(
+        &mut exec,
+        planspec_engine::Input::RetryRequested {
+            at: T0 + 2,
+            from: Some("plan".into()),
+            deadline: None,
+            by: None,
+        },
+    );
+    let step = {
+        let input = result(&exec, "plan", json!({"shards": [3]}));
+        send(&mut exec, input)
+    };
+    let second = dispatched_ids(&step);
+    assert_eq!(second.len(), 1);
+    assert!(!first.contains(&second[0]));
+    {
+        let input = result(&exec, &second[0], json!({}));
+        send(&mut exec, input)
+    };
+    assert_eq!(exec.phase(), ExecutionPhase::Succeeded);
+
+    let entries: Vec<Value> = journal
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    let artifacts = planspec_engine::evidence::RunArtifacts::derive(&entries)
+        .unwrap_or_else(|e| panic!("export fails: {e}"));
+    let nodes = artifacts.expanded_graph["nodes"].as_array().unwrap().len();
+    assert_eq!(nodes, 3);
+    let records: Vec<(&str, usize, u32)> = artifacts
+        .attempts
+        .iter()
+        .map(|r| (r.node.as_str(), r.index, r.round))
+        .collect();
+    for id in &first {
+        let r = records
+            .iter()
+            .find(|r| r.0 == id.as_str())
+            .expect("a retired record");
+        assert!(r.1 >= nodes && r.2 == 0, "{r:?}");
+    }
+    assert!(records
+        .iter()
+        .any(|r| r.0 == second[0].as_str() && r.1 < nodes && r.2 == 1));
+    let retired = artifacts
+        .attempts
+        .iter()
+        .find(|r| r.node == first[0])
+        .unwrap();
+    assert_eq!(retired.matrix_node.as_deref(), Some("shard"));
+    assert_eq!(
+        retired.coordinates,
+        Some(json!({"s": 1}).as_object().cloned().unwrap())
+    );
+    // Deterministic.
+    assert_eq!(
+        planspec_engine::evidence::RunArtifacts::derive(&entries).unwrap(),
+        artifacts
+    );
+}

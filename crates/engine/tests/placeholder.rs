@@ -316,3 +316,75 @@ fn rules_read_the_values_of_upstream_nodes() {
     assert_eq!(run.phase("port"), NodePhase::Succeeded);
     run.check_journal();
 }
+
+/// A person's `null` (`planspec resolve --value null`) is a value: the journal read back
+/// from JSON keeps it (`"value": null`, not an absent value), so the fold and replay of the
+/// stored journal re-derive the live run.
+#[test]
+fn a_null_value_survives_the_stored_journal_and_replays() {
+    let p = plan(
+        json!([
+            {"id": "port", "kind": "Placeholder", "description": "Anything, even null"},
+            {"id": "deploy", "kind": "Task", "dependsOn": ["port"],
+             "inputs": {"port": "${{ nodes.port.outputs.value }}"}}
+        ]),
+        json!([]),
+    );
+    let mut run = Run::of(&p);
+    run.start(json!({}));
+    assert_eq!(run.phase("port"), NodePhase::AwaitingInput);
+    let step = value(&mut run, Source::Person, Some(Value::Null), "alice");
+    assert_eq!(run.phase("port"), NodePhase::Succeeded);
+    assert_eq!(
+        dispatch_inputs(&step, "deploy"),
+        Some(json!({"port": null}))
+    );
+    run.check_journal();
+    // Through JSON, as the store keeps it.
+    let text = serde_json::to_string(&run.journal).unwrap();
+    let stored: Vec<planspec_engine::Event> = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored, run.journal);
+    let replayed = planspec_engine::replay(run.exec.graph().clone(), &stored)
+        .unwrap_or_else(|d| panic!("replay diverges: {d}"));
+    assert_eq!(replayed, run.exec);
+    // An absent value stays absent.
+    let absent: planspec_engine::Event = serde_json::from_value(json!({
+        "type": "PlaceholderValue", "at": 1, "node": "port", "attempt": 1, "source": "selector"
+    }))
+    .unwrap();
+    assert!(matches!(
+        absent,
+        planspec_engine::Event::Input(Input::PlaceholderValue { value: None, .. })
+    ));
+}
+
+/// A Placeholder waiting in a large run: listing what awaits input (every status write does)
+/// reads a set kept by phase changes, and checking a person's value borrows the run instead
+/// of copying it — both cheap however many nodes the run has.
+#[test]
+fn waiting_placeholders_are_listed_and_checked_without_scanning_or_copying_the_run() {
+    let mut nodes: Vec<Value> = (0..9_999).map(|k| task(&format!("t{k}"), &[])).collect();
+    nodes.push(json!({
+        "id": "port", "kind": "Placeholder", "description": "The port",
+        "schema": {"type": "integer"},
+        "rules": [{"expression": "value < 1024", "message": "pick a privileged port"}]
+    }));
+    let mut run = Run::of(&plan(json!(nodes), json!([])));
+    run.start(json!({}));
+    assert_eq!(run.phase("port"), NodePhase::AwaitingInput);
+    let started = std::time::Instant::now();
+    for _ in 0..100_000 {
+        let waiting = run.exec.awaiting_input();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].0.as_str(), "port");
+    }
+    for _ in 0..500 {
+        assert!(run.exec.check_placeholder("port", &json!(22)).is_ok());
+        assert!(run.exec.check_placeholder("port", &json!(8080)).is_err());
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 5, "took {elapsed:?}");
+    value(&mut run, Source::Person, Some(json!(22)), "alice");
+    assert!(run.exec.awaiting_input().is_empty());
+    run.check_journal();
+}

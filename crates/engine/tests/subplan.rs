@@ -126,6 +126,37 @@ fn a_failed_child_fails_the_node_with_its_reason() {
     run.check_journal();
 }
 
+/// The runtime stops reading a child's outputs past `max_output_bytes` and reports the end
+/// with no outputs and the reason `outputs_too_large`: the node fails with that reason (and
+/// replay agrees), without the outputs ever being in the journal.
+#[test]
+fn a_child_whose_outputs_were_too_large_fails_the_node() {
+    let plan = plan(
+        json!([sub("deploy", &[], json!({})), task("after", &["deploy"])]),
+        json!([]),
+    );
+    let mut run = Run::of(&plan);
+    run.start(json!({}));
+    let at = run.now;
+    run.send(Input::ChildFinished {
+        at,
+        node: NodeId::new("deploy"),
+        attempt: 1,
+        child: "ex-deploy".into(),
+        phase: ExecutionPhase::Succeeded,
+        outputs: serde_json::Map::new(),
+        reason: Some("outputs_too_large".into()),
+        message: "the outputs of child execution ex-deploy are at least 300000 bytes as JSON"
+            .into(),
+    });
+    assert_eq!(run.phase("deploy"), NodePhase::Failed);
+    assert_eq!(run.reason("deploy"), Some(ReasonCode::OutputsTooLarge));
+    let message = run.exec.node("deploy").unwrap().message.clone().unwrap();
+    assert!(message.contains("at least 300000 bytes"), "{message}");
+    assert_eq!(run.reason("after"), Some(ReasonCode::UpstreamFailed));
+    run.check_journal();
+}
+
 #[test]
 fn a_graceful_cancel_cancels_the_child_and_waits_for_it() {
     let plan = plan(json!([sub("deploy", &[], json!({}))]), json!([]));

@@ -55,6 +55,19 @@ impl Kind {
         Kind::Gate,
     ];
 
+    /// The kinds a Placeholder's `selector` may list: the plan-model kinds that describe
+    /// work, not Executions (their parameters and status are a run's own data) nor Gates
+    /// (reviews), and none of the governance kinds (Policies, Providers, RBAC), whose
+    /// contents must not flow into node outputs that anyone who can `view` a run reads.
+    pub const PLACEHOLDER_SELECTABLE: [Kind; 4] =
+        [Kind::Goal, Kind::Plan, Kind::Capability, Kind::Binding];
+
+    /// Whether a Placeholder's `selector` may list this kind
+    /// ([`PLACEHOLDER_SELECTABLE`](Self::PLACEHOLDER_SELECTABLE)).
+    pub fn placeholder_selectable(self) -> bool {
+        Self::PLACEHOLDER_SELECTABLE.contains(&self)
+    }
+
     /// Whether objects of this kind live in a namespace (`false`: cluster-scoped).
     pub fn namespaced(self) -> bool {
         !matches!(self, Kind::ClusterRole | Kind::ClusterRoleBinding)

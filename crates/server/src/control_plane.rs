@@ -6,12 +6,16 @@ use crate::api::clock::SystemClock;
 use crate::api::{Api, ApiOptions};
 use crate::controllers::{self, Controllers};
 use crate::http::{Server, ServerConfig};
+use planspec_model::actor::UserInfo;
+use planspec_model::rbac::authorize::Attributes;
+use planspec_runtime::driver::subplan::PlanAuthorizer;
 use planspec_runtime::secret::SecretSource;
 use planspec_runtime::{ProviderRegistry, Runtime, RuntimeOptions};
 use planspec_store::{SqliteOptions, SqliteStore, Store};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// A control plane that could not start.
@@ -44,6 +48,36 @@ pub fn runtime_data_dir(store: &Path) -> PathBuf {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(format!("{stem}.data"))
+}
+
+/// The runtime's `execute` check on each Plan of a sub-plan tree, by the server's RBAC.
+struct RbacPlans(Arc<crate::authz::Rbac>);
+
+impl std::fmt::Debug for RbacPlans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RbacPlans")
+    }
+}
+
+impl PlanAuthorizer for RbacPlans {
+    fn may_execute<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        namespace: &'a str,
+        plan: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let attributes = Attributes {
+                verb: "execute".into(),
+                api_group: crate::resource::GROUP.into(),
+                resource: "plans".into(),
+                subresource: String::new(),
+                namespace: Some(namespace.to_owned()),
+                name: Some(plan.to_owned()),
+            };
+            self.0.authorize(user, &attributes).await.allowed()
+        })
+    }
 }
 
 /// A running control plane.
@@ -103,6 +137,9 @@ impl ControlPlane {
                 default_verdict: config.policy_default,
                 lease_ttl: config.lease_ttl,
                 max_running_tasks: config.max_running_tasks,
+                plan_authorizer: api
+                    .authorizer()
+                    .map(|rbac| Arc::new(RbacPlans(rbac.clone())) as Arc<dyn PlanAuthorizer>),
                 ..RuntimeOptions::new(data_dir.clone())
             },
         );

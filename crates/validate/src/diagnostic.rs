@@ -241,7 +241,7 @@ codes! {
     FinallyDependency = "0434", "finally-dependency", Error, "A `finally` Task depends on a node that is not `finally`, or a node that is not `finally` depends on one (in `spec.steps`: a step after a `finally` Task).";
     PlaceholderSchemaInvalid = "0445", "placeholder-schema-invalid", Error, "A Placeholder's `schema` is not a usable JSON Schema (it does not compile, or a `$ref` points outside it).";
     PlaceholderRuleInvalid = "0446", "placeholder-rule-invalid", Error, "A Placeholder's rule does not parse as CEL, or reads something other than `value`, `parameters`, `nodes`, `goal`, `plan` and `execution`.";
-    PlaceholderSelectorKind = "0447", "placeholder-selector-kind", Error, "A Placeholder's `selector.kind` is not a kind PlanSpec knows.";
+    PlaceholderSelectorKind = "0447", "placeholder-selector-kind", Error, "A Placeholder's `selector.kind` is not a kind it may read (Goal, Plan, Capability, Binding).";
     PlaceholderSelectorType = "0448", "placeholder-selector-type", Error, "A Placeholder's selector does not fit its `type`: a `data` placeholder's selector must name a `kind`; a `capability`/`plan` placeholder's must list Capabilities/Plans.";
     PlanRefTarget = "0440", "plan-ref-target", Error, "A `Plan` node's `planRef` must name exactly one of `name` and `series`, and gives a `version` range only with `series`.";
     PlanRefVersion = "0441", "plan-ref-version", Error, "A `Plan` node's `planRef.version` is not a semver range (`^2`, `~1.4`, `>=1.2, <2`).";

@@ -22,6 +22,43 @@ pub use refs::NodeReads;
 pub(crate) use worker::Analysis;
 
 use serde_json::Value;
+use std::sync::Arc;
+
+/// A variable's value as the engine hands it to the evaluator: plain JSON, a map assembled
+/// from parts, or a shared value (a finished matrix's fan-in) that the evaluator thread
+/// converts once and reuses while it stays alive, so reading a large fan-in does not copy
+/// or convert it again for every expression. The result never depends on that reuse.
+#[derive(Debug, Clone)]
+pub(crate) enum Var {
+    /// A JSON value.
+    Json(Value),
+    /// A map whose entries are variables of their own.
+    Map(Vec<(String, Var)>),
+    /// A shared, immutable JSON value.
+    Shared(Arc<Value>),
+}
+
+impl From<Value> for Var {
+    fn from(value: Value) -> Var {
+        Var::Json(value)
+    }
+}
+
+impl Var {
+    /// The value as plain JSON (copies shared parts).
+    pub(crate) fn into_json(self) -> Value {
+        match self {
+            Var::Json(v) => v,
+            Var::Map(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_json()))
+                    .collect(),
+            ),
+            Var::Shared(v) => Value::clone(&v),
+        }
+    }
+}
 
 /// The variables an expression may read.
 pub const VARIABLES: &[&str] = &["parameters", "nodes", "goal", "plan", "execution", "matrix"];
@@ -96,17 +133,18 @@ pub fn evaluate(
     check_limits(text)?;
     let vars = VARIABLES
         .iter()
-        .filter_map(|&name| variables.get(name).map(|v| (name, v.clone())))
+        .filter_map(|&name| variables.get(name).map(|v| (name, Var::Json(v.clone()))))
         .collect();
     worker::evaluate(text, vars).map_err(|f| ExprError::from_fault(f, ExprError::Evaluation))
 }
 
 /// Evaluates with variables already in the worker's form.
-pub(crate) fn evaluate_with(
+pub(crate) fn evaluate_with<V: Into<Var>>(
     text: &str,
-    variables: Vec<(&'static str, Value)>,
+    variables: Vec<(&'static str, V)>,
 ) -> Result<Value, ExprError> {
     check_limits(text)?;
+    let variables = variables.into_iter().map(|(k, v)| (k, v.into())).collect();
     worker::evaluate(text, variables).map_err(|f| ExprError::from_fault(f, ExprError::Evaluation))
 }
 

@@ -8,17 +8,26 @@
 
 use super::convert;
 use super::refs::{node_reads, NodeReads};
-use cel::{Context, Program};
+use super::Var;
+use cel::common::types::CelNull;
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::{Context, Program, Value as CelValue};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+/// A value in the interpreter's own form.
+type Dyn = Box<dyn Val>;
 
 /// Stack of the evaluator thread: the parser needs about 200 KB per nesting level in debug
 /// builds, and expressions nest at most 32 levels.
 const STACK: usize = 64 << 20;
 /// Parsed programs kept; the cache is emptied when full.
 const CACHE_SIZE: usize = 512;
+/// Shared values kept converted ([`Var::Shared`]); the cache is emptied when full.
+const SHARED_CACHE_SIZE: usize = 64;
 
 /// What an expression reads, found by parsing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +45,7 @@ enum Job {
     },
     Evaluate {
         text: String,
-        variables: Vec<(&'static str, Value)>,
+        variables: Vec<(&'static str, Var)>,
         reply: mpsc::Sender<Result<Value, String>>,
     },
 }
@@ -62,7 +71,7 @@ pub(crate) fn analyze(text: &str) -> Result<Analysis, Fault> {
         .map_err(Fault::Failed)
 }
 
-pub(crate) fn evaluate(text: &str, variables: Vec<(&'static str, Value)>) -> Result<Value, Fault> {
+pub(crate) fn evaluate(text: &str, variables: Vec<(&'static str, Var)>) -> Result<Value, Fault> {
     let (reply, answer) = mpsc::channel();
     send(Job::Evaluate {
         text: text.to_string(),
@@ -103,6 +112,9 @@ fn thread() -> &'static Mutex<mpsc::Sender<Job>> {
 #[derive(Default)]
 struct Worker {
     programs: HashMap<String, Program>,
+    /// Shared values ([`Var::Shared`]) in the interpreter's form, by address. Each entry
+    /// holds its `Arc`, so the address cannot be reused by another value while it exists.
+    shared: HashMap<usize, (Arc<Value>, Dyn)>,
 }
 
 impl Worker {
@@ -155,16 +167,22 @@ impl Worker {
         Ok(Analysis { variables, nodes })
     }
 
-    fn evaluate(
-        &mut self,
-        text: &str,
-        variables: &[(&'static str, Value)],
-    ) -> Result<Value, String> {
-        let program = self.program(text)?;
+    fn evaluate(&mut self, text: &str, variables: &[(&'static str, Var)]) -> Result<Value, String> {
+        self.program(text)?;
+        self.cache_shared(variables);
+        let program = self
+            .programs
+            .get(text)
+            .ok_or_else(|| "the expression could not be parsed".to_string())?;
+        let resolver = Resolver::new(variables, &self.shared);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut context = Context::default();
+            context.set_variable_resolver(&resolver);
             for (name, value) in variables {
-                context.add_variable_from_value(*name, convert::to_cel(value));
+                // Maps are the resolver's.
+                if let Var::Json(value) = value {
+                    context.add_variable_from_value(*name, convert::to_cel(value));
+                }
             }
             program.execute(&context)
         }));
@@ -173,6 +191,132 @@ impl Worker {
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err("the expression could not be evaluated".into()),
         }
+    }
+
+    /// Converts the shared parts of `variables` not converted yet. The cache is emptied
+    /// first when they would not fit, so every part this evaluation needs is in it.
+    fn cache_shared(&mut self, variables: &[(&'static str, Var)]) {
+        let mut needed = Vec::new();
+        for (_, var) in variables {
+            shared_parts(var, &mut needed);
+        }
+        let missing = needed
+            .iter()
+            .filter(|v| !self.shared.contains_key(&address(v)))
+            .count();
+        if missing > 0 && self.shared.len() + missing > SHARED_CACHE_SIZE {
+            self.shared.clear();
+        }
+        for value in needed {
+            self.shared
+                .entry(address(value))
+                .or_insert_with(|| (value.clone(), to_dyn(convert::to_cel(value))));
+        }
+    }
+}
+
+fn address(value: &Arc<Value>) -> usize {
+    Arc::as_ptr(value) as usize
+}
+
+fn shared_parts<'a>(var: &'a Var, out: &mut Vec<&'a Arc<Value>>) {
+    match var {
+        Var::Json(_) => {}
+        Var::Map(entries) => entries.iter().for_each(|(_, v)| shared_parts(v, out)),
+        Var::Shared(value) => out.push(value),
+    }
+}
+
+/// A CEL value in the interpreter's form (a JSON-derived value always converts).
+fn to_dyn(value: CelValue) -> Dyn {
+    value
+        .try_into()
+        .unwrap_or_else(|_| Box::new(CelNull) as Dyn)
+}
+
+/// A variable built from parts, in CEL form; shared parts are converted again (the slow
+/// path, for an expression that reads a whole map variable).
+fn var_to_cel(var: &Var) -> CelValue {
+    match var {
+        Var::Json(value) => convert::to_cel(value),
+        Var::Map(entries) => {
+            let map: HashMap<cel::objects::Key, CelValue> = entries
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        cel::objects::Key::String(Arc::new(k.clone())),
+                        var_to_cel(v),
+                    )
+                })
+                .collect();
+            CelValue::Map(cel::objects::Map { map: Arc::new(map) })
+        }
+        Var::Shared(value) => convert::to_cel(value),
+    }
+}
+
+/// Serves the map variables (`nodes`) to the interpreter. The interpreter resolves a
+/// qualified name by its longest known prefix, so `nodes.<id>.outputs.<name>` is answered
+/// from the variable `nodes.<id>.outputs`: for an entry with shared parts (a finished
+/// matrix's fan-in), each field is offered under its dotted name, the shared ones borrowed
+/// from the cache — no copy per evaluation. Anything else (`nodes["x"]`, `has(nodes.x)`)
+/// reads the whole map, built only then. Both give the same values.
+struct Resolver<'a> {
+    dotted: HashMap<String, Slot<'a>>,
+    maps: Vec<(&'static str, &'a Var, OnceLock<Dyn>)>,
+}
+
+enum Slot<'a> {
+    Borrowed(&'a dyn Val),
+    Owned(Dyn),
+}
+
+impl<'a> Resolver<'a> {
+    fn new(
+        variables: &'a [(&'static str, Var)],
+        shared: &'a HashMap<usize, (Arc<Value>, Dyn)>,
+    ) -> Self {
+        let mut dotted = HashMap::new();
+        let mut maps = Vec::new();
+        for (name, var) in variables {
+            let Var::Map(entries) = var else {
+                continue;
+            };
+            maps.push((*name, var, OnceLock::new()));
+            for (key, entry) in entries {
+                let Var::Map(fields) = entry else {
+                    continue;
+                };
+                if !fields.iter().any(|(_, f)| matches!(f, Var::Shared(_))) {
+                    continue;
+                }
+                for (field, value) in fields {
+                    let slot = match value {
+                        Var::Shared(v) => match shared.get(&address(v)) {
+                            Some((_, converted)) => Slot::Borrowed(converted.as_ref()),
+                            None => Slot::Owned(to_dyn(convert::to_cel(v))),
+                        },
+                        other => Slot::Owned(to_dyn(var_to_cel(other))),
+                    };
+                    dotted.insert(format!("{name}.{key}.{field}"), slot);
+                }
+            }
+        }
+        Resolver { dotted, maps }
+    }
+}
+
+impl VariableResolver for Resolver<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        if let Some(slot) = self.dotted.get(variable) {
+            return Some(CowVal::Borrowed(match slot {
+                Slot::Borrowed(v) => *v,
+                Slot::Owned(v) => v.as_ref(),
+            }));
+        }
+        let (_, var, whole) = self.maps.iter().find(|(name, _, _)| *name == variable)?;
+        let whole = whole.get_or_init(|| to_dyn(var_to_cel(var)));
+        Some(CowVal::Borrowed(whole.as_ref()))
     }
 }
 

@@ -8,7 +8,7 @@
 //!   other node is terminal whatever the outcome (a cancel ends nodes in any order, so the
 //!   last nodes of the graph are not enough), and can read any of them.
 
-use super::CompileError;
+use super::{CompileError, MAX_EXPANDED_EDGES};
 use crate::graph::ExecNode;
 use planspec_model::plan::{Node, PlanSpec};
 
@@ -36,7 +36,8 @@ pub(super) fn check_steps(spec: &PlanSpec) -> Result<(), CompileError> {
 }
 
 /// Checks the dependencies of `finally` Tasks and gives each a soft dependency on every
-/// non-`finally` node.
+/// non-`finally` node. Those implied edges (finally Tasks × regular nodes) count against
+/// [`MAX_EXPANDED_EDGES`] with the plan's own; a plan without `finally` is unchanged.
 pub(super) fn wire_finally(nodes: &mut [ExecNode]) -> Result<(), CompileError> {
     if !nodes.iter().any(|n| n.finally) {
         return Ok(());
@@ -53,6 +54,21 @@ pub(super) fn wire_finally(nodes: &mut [ExecNode]) -> Result<(), CompileError> {
         }
     }
     let regular: Vec<usize> = (0..nodes.len()).filter(|&i| !nodes[i].finally).collect();
+    // Each `finally` Task gets an edge from every regular node: those edges count against
+    // the expanded-edge limit with the ones the plan already has, before any is added.
+    let finally = nodes.len() - regular.len();
+    let count = nodes
+        .iter()
+        .map(|n| n.hard_deps.len() + n.soft_deps.len())
+        .sum::<usize>()
+        .saturating_add(finally.saturating_mul(regular.len()));
+    if count > MAX_EXPANDED_EDGES {
+        return Err(CompileError::TooManyEdges {
+            count,
+            max: MAX_EXPANDED_EDGES,
+            expanded: true,
+        });
+    }
     for node in nodes.iter_mut().filter(|n| n.finally) {
         node.soft_deps.extend(&regular);
         node.soft_deps.sort_unstable();

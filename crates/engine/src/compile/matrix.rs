@@ -23,6 +23,12 @@ pub(super) fn check(graph: &ExecGraph) -> Result<(), CompileError> {
                 "a `finally` Task cannot have a matrix (an exit handler runs once)".into(),
             ));
         }
+        if matrix.max_parallel == Some(0) {
+            // No instance could ever start: the run would wait forever.
+            return Err(bad(
+                "`maxParallel` is 0; at least 1 instance must be allowed to run".into(),
+            ));
+        }
         if matrix.axes.is_empty() || matrix.axes.len() > MAX_AXES {
             return Err(bad(format!(
                 "it has {} axes; 1 to {MAX_AXES} are allowed",

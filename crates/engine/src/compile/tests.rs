@@ -378,3 +378,25 @@ fn size_limits_are_enforced() {
         CompileError::TooManyEdges { expanded: true, .. }
     ));
 }
+
+/// Each `finally` Task depends on every regular node: those implied edges count against the
+/// expanded-edge limit (200 `finally` Tasks × 9,800 regular nodes is 1,960,000), and a plan
+/// within it still compiles with the edges.
+#[test]
+fn finally_edges_count_against_the_expanded_edge_limit() {
+    let finally = |i: usize| json!({"id": format!("f{i}"), "kind": "Task", "finally": true});
+    let mut nodes: Vec<Value> = (0..9_800).map(|i| task(&format!("t{i}"), &[])).collect();
+    nodes.extend((0..200).map(finally));
+    assert!(matches!(
+        err(Value::Array(nodes), json!([])),
+        CompileError::TooManyEdges {
+            expanded: true,
+            count: 1_960_000,
+            ..
+        }
+    ));
+    let mut nodes: Vec<Value> = (0..1_000).map(|i| task(&format!("t{i}"), &[])).collect();
+    nodes.extend((0..2).map(finally));
+    let g = compile(&plan(Value::Array(nodes), json!([])), None).unwrap();
+    assert_eq!(deps(&g, "f1").1.len(), 1_000);
+}

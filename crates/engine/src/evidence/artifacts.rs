@@ -156,44 +156,54 @@ fn attempt_records(
         .enumerate()
         .filter_map(|(i, n)| n["id"].as_str().map(|id| (id, i)))
         .collect();
-    let ids: Vec<&str> = {
-        let mut ids = vec![""; positions.len()];
-        for (id, &i) in &positions {
-            ids[i] = id;
-        }
-        ids
+    let mut nodes = Nodes {
+        ids: {
+            let mut ids = vec![String::new(); positions.len()];
+            for (id, &i) in &positions {
+                ids[i] = (*id).to_owned();
+            }
+            ids
+        },
+        retired: Vec::new(),
+        positions,
     };
-    let index = |node: &str| {
-        positions.get(node).copied().ok_or_else(|| {
-            format!("the journal names node `{node}`, which is not in the expanded graph")
-        })
-    };
-    let new_record = |i: usize, round: u32, attempt: u32| {
-        let id = ids[i];
-        let instance = execution.instance(id);
-        AttemptRecord {
-            execution_uid: uid.to_owned(),
-            node: id.to_owned(),
-            index: i,
-            matrix_node: instance.map(|m| execution.graph().nodes()[m.node].id.to_string()),
-            ordinal: instance.map(|m| m.ordinal),
-            coordinates: instance.map(|m| m.coordinates.clone()),
-            round,
-            attempt,
-            idempotency_key: None,
-            started_at: None,
-            finished_at: None,
-            outcome: AttemptOutcome::Running,
-            retried: false,
-            reason: None,
-            exit_code: None,
-            inputs_sha256: None,
-            outputs_sha256: None,
-        }
-    };
+    // The journal folded entry by entry alongside: a retry that re-expands a matrix can
+    // retire instances the final expansion no longer has, and their records need them.
+    let mut live = Execution::new(execution.graph().clone());
+    let base = nodes.ids.len();
     for (position, entry) in entries.iter().enumerate() {
         let event: Event = serde_json::from_value(entry.clone())
             .map_err(|e| format!("journal entry {position} does not parse: {e}"))?;
+        live.apply(&event)
+            .map_err(|e| format!("journal entry {position} does not fold: {e}"))?;
+        let new_record = |nodes: &Nodes, i: usize, round: u32, attempt: u32| {
+            let (id, instance) = if i < base {
+                let id = nodes.ids[i].as_str();
+                (id, execution.instance(id))
+            } else {
+                let (id, info) = &nodes.retired[i - base];
+                (id.as_str(), Some(info))
+            };
+            AttemptRecord {
+                execution_uid: uid.to_owned(),
+                node: id.to_owned(),
+                index: i,
+                matrix_node: instance.map(|m| execution.graph().nodes()[m.node].id.to_string()),
+                ordinal: instance.map(|m| m.ordinal),
+                coordinates: instance.map(|m| m.coordinates.clone()),
+                round,
+                attempt,
+                idempotency_key: None,
+                started_at: None,
+                finished_at: None,
+                outcome: AttemptOutcome::Running,
+                retried: false,
+                reason: None,
+                exit_code: None,
+                inputs_sha256: None,
+                outputs_sha256: None,
+            }
+        };
         match event {
             Event::Input(Input::NodeResult {
                 node,
@@ -202,7 +212,7 @@ fn attempt_records(
                 exit_code,
                 ..
             }) => {
-                let i = index(&node)?;
+                let i = nodes.index(&node, &live)?;
                 if let Some(r) = records.get_mut(&(i, round, attempt)) {
                     if r.finished_at.is_none() {
                         r.exit_code = exit_code;
@@ -221,8 +231,8 @@ fn attempt_records(
                 inputs,
                 ..
             }) => {
-                let i = index(&node)?;
-                let mut r = new_record(i, round, attempt);
+                let i = nodes.index(&node, &live)?;
+                let mut r = new_record(&nodes, i, round, attempt);
                 r.idempotency_key = Some(idempotency_key);
                 r.started_at = Some(timestamp(at).to_string());
                 if !inputs.is_null() {
@@ -234,8 +244,8 @@ fn attempt_records(
             Event::Decision(Decision::GateOpened {
                 at, node, attempt, ..
             }) => {
-                let i = index(&node)?;
-                let mut r = new_record(i, round, attempt);
+                let i = nodes.index(&node, &live)?;
+                let mut r = new_record(&nodes, i, round, attempt);
                 r.started_at = Some(timestamp(at).to_string());
                 open.insert(i, (i, round, attempt));
                 records.insert((i, round, attempt), r);
@@ -246,7 +256,7 @@ fn attempt_records(
                 outputs,
                 ..
             }) => {
-                let i = index(&node)?;
+                let i = nodes.index(&node, &live)?;
                 if let Some(r) = records.get_mut(&(i, round, attempt)) {
                     r.outputs_sha256 = Some(hash_map(&outputs));
                 }
@@ -254,8 +264,10 @@ fn attempt_records(
             Event::Decision(Decision::NodeSucceeded {
                 at, node, outputs, ..
             }) => {
-                let i = index(&node)?;
-                let r = finish(&mut records, &mut open, i, round, 0, &new_record);
+                let i = nodes.index(&node, &live)?;
+                let r = finish(&mut records, &mut open, i, round, 0, &|i, r, a| {
+                    new_record(&nodes, i, r, a)
+                });
                 r.outcome = AttemptOutcome::Succeeded;
                 r.finished_at = Some(timestamp(at).to_string());
                 r.outputs_sha256 = Some(hash_map(&outputs));
@@ -263,7 +275,7 @@ fn attempt_records(
             Event::Decision(Decision::RetryScheduled {
                 at, node, reason, ..
             }) => {
-                let i = index(&node)?;
+                let i = nodes.index(&node, &live)?;
                 if let Some(key) = open.remove(&i) {
                     if let Some(r) = records.get_mut(&key) {
                         r.outcome = AttemptOutcome::Failed;
@@ -276,8 +288,10 @@ fn attempt_records(
             Event::Decision(Decision::NodeFailed {
                 at, node, reason, ..
             }) => {
-                let i = index(&node)?;
-                let r = finish(&mut records, &mut open, i, round, 0, &new_record);
+                let i = nodes.index(&node, &live)?;
+                let r = finish(&mut records, &mut open, i, round, 0, &|i, r, a| {
+                    new_record(&nodes, i, r, a)
+                });
                 r.outcome = AttemptOutcome::Failed;
                 r.reason = Some(reason);
                 r.finished_at = Some(timestamp(at).to_string());
@@ -285,8 +299,10 @@ fn attempt_records(
             Event::Decision(Decision::NodeCancelled {
                 at, node, reason, ..
             }) => {
-                let i = index(&node)?;
-                let r = finish(&mut records, &mut open, i, round, 0, &new_record);
+                let i = nodes.index(&node, &live)?;
+                let r = finish(&mut records, &mut open, i, round, 0, &|i, r, a| {
+                    new_record(&nodes, i, r, a)
+                });
                 r.outcome = AttemptOutcome::Cancelled;
                 r.reason = Some(reason);
                 r.finished_at = Some(timestamp(at).to_string());
@@ -294,8 +310,10 @@ fn attempt_records(
             Event::Decision(Decision::NodeSkipped {
                 at, node, reason, ..
             }) => {
-                let i = index(&node)?;
-                let r = finish(&mut records, &mut open, i, round, 0, &new_record);
+                let i = nodes.index(&node, &live)?;
+                let r = finish(&mut records, &mut open, i, round, 0, &|i, r, a| {
+                    new_record(&nodes, i, r, a)
+                });
                 r.outcome = AttemptOutcome::Skipped;
                 r.reason = Some(reason);
                 r.finished_at = Some(timestamp(at).to_string());
@@ -304,6 +322,38 @@ fn attempt_records(
         }
     }
     Ok(records.into_values().collect())
+}
+
+/// The nodes attempt records can name: the expanded graph's (by position), then matrix
+/// instances of earlier rounds that a retry retired and the final expansion does not have,
+/// numbered after them in the order the journal first names them.
+struct Nodes<'g> {
+    positions: HashMap<&'g str, usize>,
+    ids: Vec<String>,
+    retired: Vec<(String, crate::matrix::InstanceInfo)>,
+}
+
+impl Nodes<'_> {
+    /// The index of `node`: in the expanded graph, or a retired instance that `live` (the
+    /// journal folded up to this entry) has.
+    fn index(&mut self, node: &str, live: &Execution) -> Result<usize, String> {
+        if let Some(&i) = self.positions.get(node) {
+            return Ok(i);
+        }
+        let base = self.ids.len();
+        if let Some(k) = self.retired.iter().position(|(id, _)| id == node) {
+            return Ok(base + k);
+        }
+        match live.instance(node) {
+            Some(info) => {
+                self.retired.push((node.to_owned(), info.clone()));
+                Ok(base + self.retired.len() - 1)
+            }
+            None => Err(format!(
+                "the journal names node `{node}`, which is not in the expanded graph"
+            )),
+        }
+    }
 }
 
 /// The record a node's terminal decision finishes: its open attempt's, or a new one for a

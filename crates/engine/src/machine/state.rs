@@ -317,6 +317,10 @@ pub struct State {
     /// `true`: the first failure stops anything new from starting.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fail_fast: bool,
+    /// Nodes and matrix instances that failed in the current retry round (`failFast` reads
+    /// it: a failure a retry left as it was does not stop the new round).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub round_failed: u32,
     /// What providers reported the run's attempts cost, in US dollars.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub spent_usd: f64,
@@ -360,6 +364,23 @@ pub struct State {
     /// Derived: Ready nodes, as (rank, index).
     #[serde(skip)]
     pub(crate) ready: BTreeSet<(usize, usize)>,
+    /// Derived: Ready nodes that may start now — not waiting for an approval nor for a
+    /// lease — as (rank, index). The scheduler scans only these, so nodes parked on an
+    /// approval or a lease cost nothing per pass; they come back when granted.
+    #[serde(skip)]
+    pub(crate) startable: BTreeSet<(usize, usize)>,
+    /// Derived: Ready nodes that hold their lease, as (rank, index): they already count
+    /// against `maxParallel` and start first.
+    #[serde(skip)]
+    pub(crate) granted: BTreeSet<(usize, usize)>,
+    /// Derived: Ready nodes that asked for a lease (waiting or holding): each counts against
+    /// `maxParallel`, so no node takes a cross-run lease it could not start with.
+    #[serde(skip)]
+    pub(crate) leasing: BTreeSet<usize>,
+    /// Derived: nodes `AwaitingInput` (Placeholders waiting for a person), as (rank, index),
+    /// so listing them never scans the graph.
+    #[serde(skip)]
+    pub(crate) awaiting: BTreeSet<(usize, usize)>,
 }
 
 impl State {
@@ -379,6 +400,7 @@ impl State {
             governance: None,
             max_parallel: None,
             fail_fast: false,
+            round_failed: 0,
             spent_usd: 0.0,
             started_at: None,
             finished_at: None,
@@ -397,6 +419,10 @@ impl State {
             waiting: Vec::new(),
             frontier: BTreeSet::new(),
             ready: BTreeSet::new(),
+            startable: BTreeSet::new(),
+            granted: BTreeSet::new(),
+            leasing: BTreeSet::new(),
+            awaiting: BTreeSet::new(),
         };
         state.rebuild(graph);
         state
@@ -415,8 +441,12 @@ impl State {
             .collect();
         self.frontier.clear();
         self.ready.clear();
+        self.awaiting.clear();
         for i in 0..graph.len() {
             match self.nodes[i].phase {
+                NodePhase::AwaitingInput => {
+                    self.awaiting.insert((graph.rank[i], i));
+                }
                 NodePhase::Pending if self.waiting[i] == 0 => {
                     self.frontier.insert((graph.rank[i], i));
                 }
@@ -431,7 +461,40 @@ impl State {
             *counters.slot(node.phase) += 1;
         }
         self.counters = counters;
+        if self.round == 0 {
+            // Every failure of the first run is of this round (and a snapshot written
+            // before the field existed lacks it).
+            self.round_failed = counters.failed;
+        }
         self.rebuild_instances(graph);
+        self.startable.clear();
+        self.granted.clear();
+        self.leasing.clear();
+        for i in 0..self.nodes.len() {
+            self.refile(graph, i);
+        }
+    }
+
+    /// Puts node `i` in the derived sets its phase, approval and lease call for.
+    pub(crate) fn refile(&mut self, graph: &ExecGraph, i: usize) {
+        let key = (graph.rank[self.owner(graph, i)], i);
+        let n = &self.nodes[i];
+        let ready = n.phase == NodePhase::Ready;
+        let lease = n.lease.as_ref();
+        let startable =
+            ready && n.approval != Some(Approval::Waiting) && lease.is_none_or(LeaseHold::is_held);
+        let granted = startable && lease.is_some();
+        let leasing = ready && lease.is_some();
+        fn put<K: Ord>(set: &mut BTreeSet<K>, key: K, member: bool) {
+            if member {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
+        }
+        put(&mut self.startable, key, startable);
+        put(&mut self.granted, key, granted);
+        put(&mut self.leasing, i, leasing);
     }
 
     /// Applies one input: only an accepted `ExecutionStarted` changes anything.
@@ -461,6 +524,13 @@ impl State {
                 });
             }
             if self.accepts_start() {
+                if *max_parallel == Some(0) {
+                    // No node could ever start: the run would wait forever.
+                    return Err(EngineError::InvalidStart {
+                        message: "`maxParallel` is 0; at least 1 node must be allowed to run"
+                            .into(),
+                    });
+                }
                 self.uid = Some(uid.clone());
                 self.name = name.clone();
                 self.namespace = namespace.clone();
@@ -524,9 +594,12 @@ impl State {
                     n.approval = Some(Approval::Waiting);
                     n.approvals += 1;
                 }
+                self.refile(graph, index(node)?);
             }
             Decision::NodeApproved { node, .. } => {
-                self.nodes[index(node)?].approval = Some(Approval::Granted);
+                let i = index(node)?;
+                self.nodes[i].approval = Some(Approval::Granted);
+                self.refile(graph, i);
             }
             Decision::CostRecorded { total_usd, .. } => {
                 self.spent_usd = *total_usd;
@@ -714,6 +787,7 @@ impl State {
                 self.finished_at = None;
                 self.cancel = None;
                 self.round = *round;
+                self.round_failed = 0;
                 self.deadline = *deadline;
                 let reset: Vec<usize> = nodes.iter().filter_map(|n| graph.index_of(n)).collect();
                 self.retire_instances(graph, &reset);
@@ -733,12 +807,14 @@ impl State {
             Decision::LeaseRequested {
                 node, key, limit, ..
             } => {
-                self.nodes[index(node)?].lease = Some(LeaseHold {
+                let i = index(node)?;
+                self.nodes[i].lease = Some(LeaseHold {
                     key: key.clone(),
                     limit: *limit,
                     slot: None,
                     token: None,
                 });
+                self.refile(graph, i);
             }
             Decision::LeaseGranted {
                 node,
@@ -747,7 +823,8 @@ impl State {
                 token,
                 ..
             } => {
-                let n = &mut self.nodes[index(node)?];
+                let i = index(node)?;
+                let n = &mut self.nodes[i];
                 let limit = n.lease.as_ref().map_or(1, |l| l.limit);
                 n.lease = Some(LeaseHold {
                     key: key.clone(),
@@ -755,6 +832,7 @@ impl State {
                     slot: Some(*slot),
                     token: Some(*token),
                 });
+                self.refile(graph, i);
             }
             Decision::MatrixExpanded {
                 at,
@@ -779,6 +857,9 @@ impl State {
         }
         *self.counters.slot(old) -= 1;
         *self.counters.slot(phase) += 1;
+        if phase == NodePhase::Failed {
+            self.round_failed += 1;
+        }
         self.nodes[i].phase = phase;
         let key = (graph.rank[self.owner(graph, i)], i);
         match old {
@@ -792,6 +873,15 @@ impl State {
         }
         if phase == NodePhase::Ready {
             self.ready.insert(key);
+        }
+        if old == NodePhase::AwaitingInput {
+            self.awaiting.remove(&key);
+        }
+        if phase == NodePhase::AwaitingInput {
+            self.awaiting.insert(key);
+        }
+        if phase == NodePhase::Ready || old == NodePhase::Ready {
+            self.refile(graph, i);
         }
         if old == NodePhase::Running && i < graph.len() {
             self.matrix_node_left_running(i);

@@ -29,9 +29,10 @@ pub enum ExpandError {
     #[error("the matrix has no instances: `exclude` removed every combination")]
     NoInstances,
     /// More instances than allowed.
-    #[error("the matrix expands into {count} instances; at most {max} are allowed")]
+    #[error("the matrix expands into at least {count} instances; at most {max} are allowed")]
     TooMany {
-        /// Instances (or, for a product too large to enumerate, combinations).
+        /// Instances counted before the limit was passed (enumeration stops there), or, for a
+        /// product too large to enumerate, combinations.
         count: u64,
         /// The limit.
         max: u64,
@@ -207,14 +208,18 @@ struct Combinations {
 }
 
 /// The product in canonical order minus `exclude`, plus `include`; limits checked.
+/// Enumeration stops as soon as more than `max` combinations are kept (without `exclude`, the
+/// product alone decides, before anything is built); the excluded combinations are collected
+/// only if `record_excluded` (the expansion manifest lists them; running does not need them).
 fn combinations(
     matrix: &Matrix,
     axes: &[ResolvedAxis],
     max: usize,
+    record_excluded: bool,
 ) -> Result<Combinations, ExpandError> {
     let max_u64 = u64::try_from(max).unwrap_or(u64::MAX);
     let product = product_size(axes);
-    if product > MAX_PRODUCT.max(max_u64) {
+    if product > MAX_PRODUCT.max(max_u64) || (matrix.exclude.is_empty() && product > max_u64) {
         return Err(ExpandError::TooMany {
             count: product,
             max: max_u64,
@@ -231,9 +236,17 @@ fn combinations(
                 coordinates.insert(axis.name.clone(), axis.values[d].clone());
             }
             if matrix.exclude.iter().any(|e| matches(&coordinates, e)) {
-                excluded.push(coordinates);
+                if record_excluded {
+                    excluded.push(coordinates);
+                }
             } else {
                 kept.push(coordinates);
+                if kept.len() > max {
+                    return Err(ExpandError::TooMany {
+                        count: u64::try_from(kept.len()).unwrap_or(u64::MAX),
+                        max: max_u64,
+                    });
+                }
             }
             let mut k = axes.len();
             loop {
@@ -275,7 +288,7 @@ fn combinations(
 /// How many instances `matrix` expands into over `axes` (no ids computed), with the same
 /// checks as [`expand`] but the uniqueness of ids.
 pub fn count(matrix: &Matrix, axes: &[ResolvedAxis], max: usize) -> Result<usize, ExpandError> {
-    combinations(matrix, axes, max).map(|c| c.kept.len() + c.included.len())
+    combinations(matrix, axes, max, false).map(|c| c.kept.len() + c.included.len())
 }
 
 /// Expands `matrix` of node `node` over resolved `axes`: the product in canonical order (axes
@@ -290,11 +303,22 @@ pub fn expand(
     axes: Vec<ResolvedAxis>,
     max: usize,
 ) -> Result<Expansion, ExpandError> {
+    expand_with(node, matrix, axes, max, true)
+}
+
+/// [`expand`], collecting the excluded combinations only if `record_excluded`.
+pub(crate) fn expand_with(
+    node: &str,
+    matrix: &Matrix,
+    axes: Vec<ResolvedAxis>,
+    max: usize,
+    record_excluded: bool,
+) -> Result<Expansion, ExpandError> {
     let Combinations {
         kept,
         excluded,
         included,
-    } = combinations(matrix, &axes, max)?;
+    } = combinations(matrix, &axes, max, record_excluded)?;
     let count = kept.len() + included.len();
     let mut seen = HashSet::with_capacity(count);
     let mut instances = Vec::with_capacity(count);

@@ -59,7 +59,7 @@ pub(crate) fn expand_node(
     let Some(matrix) = node.matrix() else {
         return Err(ExpandError::Invalid(format!("`{}` has no matrix", node.id)));
     };
-    let expansion = expand_for_manifest(graph, state, i, matrix)?;
+    let expansion = expand_for_manifest(graph, state, i, matrix, false)?;
     let total = state.nodes.len() + expansion.instances.len();
     if total > graph.limits.max_run_nodes {
         return Err(ExpandError::TooMany {
@@ -214,7 +214,7 @@ pub fn expansion_manifest(execution: &Execution) -> Value {
             continue;
         }
         // The fold checked that these inputs give the journaled instances.
-        let entry = match expand_for_manifest(graph, state, i, matrix) {
+        let entry = match expand_for_manifest(graph, state, i, matrix, true) {
             Ok(e) => {
                 let mut m = e.manifest();
                 if let Value::Object(map) = &mut m {
@@ -241,6 +241,7 @@ fn expand_for_manifest(
     state: &State,
     i: usize,
     matrix: &planspec_model::plan::Matrix,
+    record_excluded: bool,
 ) -> Result<Expansion, ExpandError> {
     let outputs: Vec<(usize, Cow<'_, Map<String, Value>>)> = matrix
         .axes
@@ -256,11 +257,12 @@ fn expand_for_manifest(
             .find(|(k, _)| *k == j)
             .and_then(|(_, map)| map.get(o))
     })?;
-    expand(
+    expand::expand_with(
         graph.nodes[i].id.as_str(),
         matrix,
         axes,
         graph.limits.max_matrix_instances,
+        record_excluded,
     )
 }
 

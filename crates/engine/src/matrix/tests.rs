@@ -295,3 +295,34 @@ proptest! {
         }
     }
 }
+
+/// A product with `exclude` entries is not enumerated to the end once it passes the limit:
+/// enumeration stops at the first combination over it (no million maps built and matched),
+/// and running (unlike the manifest) collects no excluded combinations.
+#[test]
+fn a_large_product_stops_at_the_limit_and_running_skips_excluded() {
+    let big: Vec<Value> = (0..1000).map(|i| json!(i)).collect();
+    let m = Matrix {
+        axes: vec![axis("a", json!(big)), axis("b", json!(big))],
+        exclude: vec![json!({"a": 0}).as_object().cloned().unwrap()],
+        ..Matrix::default()
+    };
+    assert_eq!(
+        count(&m, &literal(&m), 10_000),
+        Err(ExpandError::TooMany {
+            count: 10_001,
+            max: 10_000
+        })
+    );
+    let m = Matrix {
+        axes: vec![axis("a", json!([1, 2, 3])), axis("b", json!([1, 2]))],
+        exclude: vec![json!({"a": 2}).as_object().cloned().unwrap()],
+        ..Matrix::default()
+    };
+    let running = expand::expand_with("n", &m, literal(&m), 100, false).unwrap();
+    assert!(running.excluded.is_empty());
+    let manifest = expand("n", &m, literal(&m), 100).unwrap();
+    assert_eq!(manifest.excluded.len(), 2);
+    assert_eq!(running.instances, manifest.instances);
+    assert_eq!(running.digest(), manifest.digest());
+}

@@ -11,7 +11,9 @@
 //!   `Available` complete it, `Failed`/`Rejected`/`Invalid` fail it); `uri` polls the URI until
 //!   it answers 2xx (a JSON object answer becomes the outputs); `manual` and `webhook` wait for
 //!   `planspec complete` (the webhook's caller uses the same API call).
-//! * **Timers** are tasks sleeping until `due_at`; **Kill** cancels the attempt's token.
+//! * **Timers** are tasks sleeping until `due_at`; **Kill** cancels the attempt's token. The
+//!   attempt's task returns only once its process group is gone (after the grace period at
+//!   most); a `ReleaseLease` of the same step releases the node's lease only then.
 
 use super::execution::{Driver, HumanWait, Msg, Waiting, MANUAL};
 use super::now_ms;
@@ -124,6 +126,8 @@ impl Driver {
                         // attempt's processes (if a dead runtime left them) are stopped by
                         // their recorded group, checked by the key.
                         None => {
+                            // The node's lease (released in this step too) waits for it.
+                            let done = self.run.as_mut().map(|run| run.track(&node).drop_guard());
                             let group = crate::provider::exec::group_path(
                                 &self.execution_dir().join("work"),
                                 &node,
@@ -136,6 +140,7 @@ impl Driver {
                                     Duration::from_secs(10),
                                 )
                                 .await;
+                                drop(done);
                             });
                         }
                     }
@@ -211,11 +216,15 @@ impl Driver {
             return;
         };
         run.inflight.insert((node.clone(), attempt), token.clone());
+        // Cancelled when this task returns (a killed process's group is gone by then): the
+        // node's lease is released only after it.
+        let done = run.track(&node).drop_guard();
         let shared = self.shared.clone();
         let priority = super::run_slots::priority(&run.exec);
         let execution = format!("{}/{}", self.key.namespace, self.key.name);
         let uid = self.uid.clone();
         tokio::spawn(async move {
+            let _done = done;
             let _ = tokio::fs::create_dir_all(&work_dir).await;
             // An attempt dispatched again after a restart keeps what it logged before:
             // `<attempt>.log.before-restart` (the newest such part), then a fresh log.
@@ -307,7 +316,10 @@ impl Driver {
         };
         let token = CancellationToken::new();
         run.inflight.insert((node.clone(), attempt), token.clone());
+        // Criteria may run commands: the node's lease waits for them too.
+        let done = run.track(&node).drop_guard();
         tokio::spawn(async move {
+            let _done = done;
             let _ = tokio::fs::create_dir_all(&work_dir).await;
             let mut ctx = CriteriaContext::new(execution, node.clone(), work_dir);
             ctx.outputs = outputs;

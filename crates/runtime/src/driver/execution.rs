@@ -147,6 +147,10 @@ pub(crate) struct Run {
     pub(crate) extras: Extras,
     /// Work in flight per (node, attempt): provider calls, criteria checks, polls.
     pub(crate) inflight: HashMap<(String, u32), CancellationToken>,
+    /// node → a token per attempt task (provider call, leftover reap) that is cancelled when
+    /// the task has returned — for an `exec` attempt, when its process group is gone. A
+    /// lease is released only after them (see [`Run::still_running`]).
+    pub(crate) running: HashMap<String, Vec<CancellationToken>>,
     pub(crate) timers: HashMap<TimerId, JoinHandle<()>>,
     /// Open Gates: node → (Gate key, attempt).
     pub(crate) gates: HashMap<String, (ObjectKey, u32)>,
@@ -154,6 +158,36 @@ pub(crate) struct Run {
     pub(crate) resources: HashMap<String, (ObjectKey, u32)>,
     /// Nodes handed to a person.
     pub(crate) human: HashMap<String, Waiting>,
+}
+
+impl Run {
+    /// Tracks an attempt task of `node`; returns the token the task cancels (through a
+    /// drop guard) when it returns.
+    pub(crate) fn track(&mut self, node: &str) -> CancellationToken {
+        // Forget tasks long done, now and then (amortised: at each doubling).
+        let n = self.running.len();
+        if n >= 1024 && n.is_power_of_two() {
+            self.running.retain(|_, tasks| {
+                tasks.retain(|t| !t.is_cancelled());
+                !tasks.is_empty()
+            });
+        }
+        let done = CancellationToken::new();
+        let tasks = self.running.entry(node.to_owned()).or_default();
+        tasks.retain(|t| !t.is_cancelled());
+        tasks.push(done.clone());
+        done
+    }
+
+    /// The attempt tasks of `node` that have not returned yet (forgotten here).
+    pub(crate) fn still_running(&mut self, node: &str) -> Vec<CancellationToken> {
+        self.running
+            .remove(node)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.is_cancelled())
+            .collect()
+    }
 }
 
 impl Driver {
@@ -205,12 +239,16 @@ impl Driver {
             Ok(false) => End::Finished,
             Err(end) => end,
         };
-        // A run that ends (or is deleted) gives up its leases; one left by a shutting-down
-        // runtime is resumed by the next start, and expires with its TTL otherwise.
-        if !matches!(end, End::Shutdown) {
-            self.shared.leases.release_all(&self.uid).await;
+        // A run that ends (or is deleted, or whose driver stops while the runtime lives on,
+        // such as after a journal conflict) gives up its leases — after its work in flight
+        // is stopped and gone, so the next holder never runs beside it. One left by a
+        // shutting-down runtime is resumed by the next start, and expires with its TTL
+        // otherwise.
+        let release = !matches!(end, End::Shutdown) || !self.shared.shutting_down();
+        let after = self.stop(end);
+        if release {
+            self.shared.leases.release_all(&self.uid, after).await;
         }
-        self.stop(end);
         self.shared.driver_ended(&self.uid);
         // Requests that raced with the end hear that the driver is gone.
         rx.close();
@@ -235,10 +273,10 @@ impl Driver {
 
     /// Stops timers always; kills work in flight unless the process is shutting down (then
     /// it is left for the next start to resume with the same keys — killing it would turn a
-    /// restart into failures).
-    fn stop(&mut self, end: End) {
+    /// restart into failures). Returns the tokens of the attempt tasks not returned yet.
+    fn stop(&mut self, end: End) -> Vec<CancellationToken> {
         let Some(run) = self.run.as_mut() else {
-            return;
+            return Vec::new();
         };
         for (_, timer) in run.timers.drain() {
             timer.abort();
@@ -251,6 +289,11 @@ impl Driver {
                 }
             }
         }
+        run.running
+            .drain()
+            .flat_map(|(_, tasks)| tasks)
+            .filter(|t| !t.is_cancelled())
+            .collect()
     }
 
     /// Loads the journal and resumes, or starts the Execution. `Ok(false)`: nothing to drive.
@@ -303,6 +346,7 @@ impl Driver {
             revision: stored.1,
             extras: Extras::default(),
             inflight: HashMap::new(),
+            running: HashMap::new(),
             timers: HashMap::new(),
             gates: HashMap::new(),
             resources: HashMap::new(),
@@ -426,6 +470,7 @@ impl Driver {
             revision,
             extras: Extras::default(),
             inflight: HashMap::new(),
+            running: HashMap::new(),
             timers: HashMap::new(),
             gates: HashMap::new(),
             resources: HashMap::new(),
@@ -882,19 +927,35 @@ impl Driver {
     }
 
     /// Writes the status alone (no journal entry): for what the engine does not know, such
-    /// as a node handed to a person, and after a resume.
+    /// as a node handed to a person, and after a resume. Only unfinished nodes the driver
+    /// holds extras for get their record rewritten: a finished node's record was written by
+    /// the step that finished it, and a `Plan` node's by [`Driver::write_status_for`] when its
+    /// child was started (so a run of many sub-plans does not rewrite every child's record
+    /// on each event).
     pub(crate) async fn write_status_only(&mut self) -> Result<(), End> {
         let Some(run) = self.run.as_ref() else {
             return Err(End::Deleted);
         };
-        let records: Vec<_> = run
+        let ids: Vec<String> = run
             .human
             .keys()
             .chain(run.extras.waiting_on.keys())
             .chain(run.extras.gates.keys())
-            .chain(run.extras.children.keys())
             .collect::<BTreeSet<_>>()
             .into_iter()
+            .filter(|id| run.exec.node(id).is_some_and(|n| !n.phase.is_terminal()))
+            .cloned()
+            .collect();
+        self.write_status_for(&ids).await
+    }
+
+    /// Writes the status with the records of the nodes `ids` (no journal entry).
+    pub(crate) async fn write_status_for(&mut self, ids: &[String]) -> Result<(), End> {
+        let Some(run) = self.run.as_ref() else {
+            return Err(End::Deleted);
+        };
+        let records: Vec<_> = ids
+            .iter()
             .filter_map(|id| {
                 run.exec
                     .node(id)

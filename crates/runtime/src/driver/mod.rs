@@ -34,7 +34,7 @@ mod reasons;
 mod run_slots;
 mod start;
 mod status;
-mod subplan;
+pub mod subplan;
 mod trusted;
 
 pub use admission::AdmissionUnavailable;
@@ -70,6 +70,10 @@ pub struct RuntimeOptions {
     /// Most Task attempts running at once across every Execution (`None`: no limit); the
     /// others wait, by Goal `priority`, then first come first served.
     pub max_running_tasks: Option<usize>,
+    /// Who may `execute` which Plan: every Plan of a sub-plan tree is checked for the root
+    /// Execution's creator when the tree is pinned at start (`subplan_forbidden`). `None`
+    /// (an unauthenticated control plane): no check.
+    pub plan_authorizer: Option<std::sync::Arc<dyn subplan::PlanAuthorizer>>,
 }
 
 impl RuntimeOptions {
@@ -81,6 +85,7 @@ impl RuntimeOptions {
             default_verdict: planspec_model::policy::PolicyVerdict::Allow,
             lease_ttl: leases::DEFAULT_LEASE_TTL,
             max_running_tasks: None,
+            plan_authorizer: None,
         }
     }
 }

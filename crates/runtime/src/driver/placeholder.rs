@@ -5,7 +5,11 @@
 //!   keeps those whose labels match, and answers `PlaceholderValue` (source `selector`) with
 //!   the first by name: its name for a `capability`/`plan` placeholder, its `spec` for data
 //!   (`by` is `Kind/name`); without a match, with no value, so the engine asks the next source.
-//!   A store failure is retried (the lookup is a read).
+//!   A store failure is retried (the lookup is a read). Only the kinds a Placeholder may read
+//!   ([`Kind::PLACEHOLDER_SELECTABLE`]: Goal, Plan, Capability, Binding) are listed; any other
+//!   (a Provider, a Policy, an RBAC object, an Execution, a Gate — which validation refuses
+//!   as `PS0447`) is answered as no match without reading the store, so its contents never
+//!   become node outputs.
 //! * **A person's value** goes through [`Execution::check_placeholder`] first: a value the node's
 //!   schema or rules refuse is answered with [`RuntimeError::Rejected`] (the API's 422) and
 //!   nothing is journaled; the node keeps waiting.
@@ -16,10 +20,16 @@ use planspec_engine::placeholder::{PlaceholderRefusal, Source};
 use planspec_engine::Input;
 use planspec_model::meta::{LabelSelector, Labels};
 use planspec_model::plan::{Node, PlaceholderType, Plan, TaskNode};
+use planspec_model::Kind;
 use planspec_store::ListQuery;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// Whether a Placeholder's selector may list `kind` (by its name as written).
+fn selectable(kind: &str) -> bool {
+    Kind::from_name(kind).is_some_and(Kind::placeholder_selectable)
+}
 
 /// Store reads tried before a lookup gives up (then it reports no match).
 const LOOKUP_TRIES: u32 = 10;
@@ -56,6 +66,20 @@ impl Driver {
         let tx = self.tx.clone();
         let store = self.shared.store.clone();
         let namespace = self.key.namespace.clone();
+        if !selectable(&kind) {
+            eprintln!(
+                "planspec: runtime: placeholder {node}: a selector may not list `{kind}`; no match"
+            );
+            let _ = tx.send(Msg::Input(Input::PlaceholderValue {
+                at: now_ms(),
+                node: node.as_str().into(),
+                attempt,
+                source: Source::Selector,
+                value: None,
+                by: None,
+            }));
+            return;
+        }
         tokio::spawn(async move {
             let query = ListQuery::in_namespace(kind.clone(), namespace);
             let mut tries = 0;
@@ -151,6 +175,32 @@ impl Driver {
                 let _ = reply.send(Err(e));
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selectable;
+
+    #[test]
+    fn selectors_read_only_the_plan_model_kinds_that_describe_work() {
+        for kind in ["Goal", "Plan", "Capability", "Binding"] {
+            assert!(selectable(kind), "{kind}");
+        }
+        for kind in [
+            "Execution",
+            "Gate",
+            "Policy",
+            "Provider",
+            "Role",
+            "RoleBinding",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Secret",
+            "ConfigMap",
+        ] {
+            assert!(!selectable(kind), "{kind}");
         }
     }
 }

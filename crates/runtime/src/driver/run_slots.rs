@@ -24,7 +24,7 @@ pub(crate) struct RunSlots {
 struct Inner {
     running: usize,
     /// (reverse priority, arrival) → the waiter's channel.
-    waiting: BTreeMap<(std::cmp::Reverse<u32>, u64), oneshot::Sender<RunPermit>>,
+    waiting: BTreeMap<QueueKey, oneshot::Sender<RunPermit>>,
     seq: u64,
 }
 
@@ -45,9 +45,13 @@ impl Drop for RunPermit {
 pub(crate) enum Taken {
     /// At once.
     Now(RunPermit),
-    /// After waiting behind others.
-    Later(oneshot::Receiver<RunPermit>),
+    /// After waiting behind others: the place in the queue (for [`RunSlots::leave`]) and
+    /// where the permit comes.
+    Later(QueueKey, oneshot::Receiver<RunPermit>),
 }
+
+/// A waiter's place in the queue: (reverse priority, arrival).
+pub(crate) type QueueKey = (std::cmp::Reverse<u32>, u64);
 
 impl RunSlots {
     /// `limit`: most attempts running at once (`None`: no limit).
@@ -77,11 +81,19 @@ impl RunSlots {
         let (tx, rx) = oneshot::channel();
         inner.seq += 1;
         let seq = inner.seq;
-        inner.waiting.insert((std::cmp::Reverse(priority), seq), tx);
+        let key = (std::cmp::Reverse(priority), seq);
+        inner.waiting.insert(key, tx);
         drop(inner);
         // A slot may have been given back meanwhile.
         self.hand_over();
-        Taken::Later(rx)
+        Taken::Later(key, rx)
+    }
+
+    /// Leaves the queue (the attempt was killed while it waited), so the counts stay true
+    /// and no slot is handed to it. A permit already handed over is given back when the
+    /// receiver holding it is dropped.
+    pub(crate) fn leave(&self, key: QueueKey) {
+        self.inner().waiting.remove(&key);
     }
 
     /// `(running, waiting)`, for the status message.
@@ -98,8 +110,9 @@ impl RunSlots {
         self.hand_over();
     }
 
-    /// Hands free slots to the waiters at the head of the queue. A waiter that left (its
-    /// attempt was killed) drops the permit it is handed, which hands it on.
+    /// Hands free slots to the waiters at the head of the queue. A waiter that is gone
+    /// without leaving the queue (its receiver dropped) gets nothing: its slot is taken back
+    /// here and handed to the next one, in this loop (no recursion, however many left).
     fn hand_over(self: &Arc<Self>) {
         let Some(limit) = self.limit else {
             return;
@@ -119,11 +132,12 @@ impl RunSlots {
             let permit = RunPermit {
                 slots: Some(self.clone()),
             };
-            // If the waiter is gone, the permit comes back and is dropped here, after the
-            // lock is released, which gives the slot back.
-            if let Err(permit) = next.send(permit) {
-                drop(permit);
-                return;
+            // If the waiter is gone, the permit comes back: take its slot back without the
+            // permit's `Drop` (which would hand over again, recursively) and go on.
+            if let Err(mut permit) = next.send(permit) {
+                permit.slots = None;
+                let mut inner = self.inner();
+                inner.running = inner.running.saturating_sub(1);
             }
         }
     }
@@ -148,9 +162,9 @@ pub(crate) async fn wait_for_slot(
     priority: u32,
     token: &CancellationToken,
 ) -> Option<RunPermit> {
-    let rx = match shared.run_slots.take(priority) {
+    let (key, rx) = match shared.run_slots.take(priority) {
         Taken::Now(permit) => return Some(permit),
-        Taken::Later(rx) => rx,
+        Taken::Later(key, rx) => (key, rx),
     };
     let (running, waiting, limit) = shared.run_slots.load();
     let _ = tx.send(Msg::Waiting {
@@ -162,7 +176,12 @@ pub(crate) async fn wait_for_slot(
     });
     let permit = tokio::select! {
         permit = rx => permit.ok(),
-        _ = token.cancelled() => None,
+        _ = token.cancelled() => {
+            // Killed while it waited: out of the queue (a permit handed over meanwhile is
+            // given back as the receiver drops).
+            shared.run_slots.leave(key);
+            None
+        }
     };
     let _ = tx.send(Msg::Waiting {
         node: node.to_owned(),
@@ -182,13 +201,13 @@ mod tests {
             panic!("the first takes the free slot")
         };
         let mut order = Vec::new();
-        let Taken::Later(low) = slots.take(1) else {
+        let Taken::Later(_, low) = slots.take(1) else {
             panic!("full")
         };
-        let Taken::Later(high_a) = slots.take(5) else {
+        let Taken::Later(_, high_a) = slots.take(5) else {
             panic!("full")
         };
-        let Taken::Later(high_b) = slots.take(5) else {
+        let Taken::Later(_, high_b) = slots.take(5) else {
             panic!("full")
         };
         drop(first);
@@ -211,10 +230,10 @@ mod tests {
         let Taken::Now(first) = slots.take(0) else {
             panic!()
         };
-        let Taken::Later(gone) = slots.take(9) else {
+        let Taken::Later(_, gone) = slots.take(9) else {
             panic!()
         };
-        let Taken::Later(next) = slots.take(0) else {
+        let Taken::Later(_, next) = slots.take(0) else {
             panic!()
         };
         drop(gone);
@@ -223,6 +242,53 @@ mod tests {
         assert_eq!(slots.load().0, 1);
         drop(p);
         assert_eq!(slots.load().0, 0);
+    }
+
+    #[tokio::test]
+    async fn many_dead_waiters_are_skipped_without_recursion() {
+        // 200,000 waiters whose attempts are gone: handing the slot over used to recurse
+        // once per dead waiter (give_back → hand_over) and overflow the stack.
+        let slots = Arc::new(RunSlots::new(Some(1)));
+        let Taken::Now(first) = slots.take(0) else {
+            panic!()
+        };
+        for _ in 0..200_000 {
+            let Taken::Later(_, gone) = slots.take(0) else {
+                panic!()
+            };
+            drop(gone);
+        }
+        let Taken::Later(_, alive) = slots.take(0) else {
+            panic!()
+        };
+        drop(first);
+        let p = alive.await.unwrap();
+        assert_eq!(slots.load(), (1, 0, Some(1)));
+        drop(p);
+        assert_eq!(slots.load(), (0, 0, Some(1)));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_leaves_is_counted_no_more() {
+        let slots = Arc::new(RunSlots::new(Some(1)));
+        let Taken::Now(first) = slots.take(0) else {
+            panic!()
+        };
+        let mut keys = Vec::new();
+        for _ in 0..10 {
+            let Taken::Later(key, rx) = slots.take(0) else {
+                panic!()
+            };
+            keys.push((key, rx));
+        }
+        assert_eq!(slots.load().1, 10);
+        for (key, rx) in keys {
+            slots.leave(key);
+            drop(rx);
+        }
+        assert_eq!(slots.load(), (1, 0, Some(1)));
+        drop(first);
+        assert_eq!(slots.load(), (0, 0, Some(1)));
     }
 
     #[test]

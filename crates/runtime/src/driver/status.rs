@@ -33,8 +33,8 @@ pub(crate) struct Extras {
     pub(crate) gates: BTreeMap<String, String>,
     /// `Plan` nodes → the child Execution of their current attempt.
     pub(crate) children: BTreeMap<String, String>,
-    /// How many Gate nodes the graph has (counted once).
-    pub(crate) gate_nodes: std::sync::OnceLock<usize>,
+    /// The graph's Gate nodes, by index (found once).
+    pub(crate) gate_nodes: std::sync::OnceLock<Vec<usize>>,
 }
 
 fn model_phase(phase: NodePhase) -> &'static str {
@@ -427,7 +427,9 @@ pub(crate) fn start_failed_status(
 
 /// `true` when everything that runs waits for a person (a `human://` attempt, a Gate, an
 /// approval) and something does. Per write this costs O(1) unless few enough nodes run that
-/// all of them could be waiting; only then are the nodes counted.
+/// all of them could be waiting; then the Gate nodes (found once) are looked at, and the
+/// Ready nodes only when nothing runs and no Placeholder waits — never every node per write
+/// while something runs.
 fn blocked(execution: &Execution, extras: &Extras) -> bool {
     let state = execution.state();
     // An expanded matrix node is Running while its instances run; only they can wait.
@@ -435,41 +437,43 @@ fn blocked(execution: &Execution, extras: &Extras) -> bool {
         .counters
         .running
         .saturating_sub(state.matrix_nodes_running()) as usize;
-    let gate_nodes = *extras.gate_nodes.get_or_init(|| {
+    let gate_nodes = extras.gate_nodes.get_or_init(|| {
         execution
             .graph()
             .nodes()
             .iter()
-            .filter(|n| matches!(n.kind, planspec_engine::ExecKind::Gate(_)))
-            .count()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.kind, planspec_engine::ExecKind::Gate(_)))
+            .map(|(i, _)| i)
+            .collect()
     });
-    if running > extras.awaiting.len() + gate_nodes {
+    if running > extras.awaiting.len() + gate_nodes.len() {
         return false;
     }
-    // Tasks held by an `assist` verdict wait for a person like a Gate node does.
-    let approvals = if state.counters.ready == 0 {
-        0
-    } else {
-        state
+    if running != extras.awaiting.len() + blocked_on_gates(execution, gate_nodes) {
+        return false;
+    }
+    // Placeholders awaiting input wait for a person too.
+    if running > 0 || state.counters.awaiting_input > 0 {
+        return true;
+    }
+    // Nothing runs: blocked if a Task is held by an `assist` verdict (it waits for a person
+    // like a Gate node does).
+    state.counters.ready > 0
+        && state
             .nodes
             .iter()
-            .filter(|n| n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting))
-            .count()
-    };
-    // Placeholders awaiting input wait for a person too.
-    let placeholders = state.counters.awaiting_input as usize;
-    running + approvals + placeholders > 0
-        && running == extras.awaiting.len() + blocked_on_gates(execution)
+            .any(|n| n.phase == NodePhase::Ready && n.approval == Some(Approval::Waiting))
 }
 
-fn blocked_on_gates(execution: &Execution) -> usize {
-    execution
-        .state()
-        .nodes
+/// Gate nodes Running with their Gate open.
+fn blocked_on_gates(execution: &Execution, gate_nodes: &[usize]) -> usize {
+    let nodes = &execution.state().nodes;
+    gate_nodes
         .iter()
-        .filter(|n| {
-            n.phase == NodePhase::Running
-                && matches!(n.activity, Some(planspec_engine::Activity::Gate))
+        .filter(|&&i| {
+            nodes[i].phase == NodePhase::Running
+                && matches!(nodes[i].activity, Some(planspec_engine::Activity::Gate))
         })
         .count()
 }
@@ -601,6 +605,48 @@ fn approval_message(node: &NodeState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large run held to one running node with a Gate in the graph: every status write
+    /// asks whether it is blocked, and the answer no longer scans every node (it looks at the
+    /// Gate nodes, found once), so 60,000 writes stay cheap.
+    #[test]
+    fn blocked_does_not_scan_every_node_per_write() {
+        let mut nodes =
+            vec![json!({"id": "approve", "kind": "Gate", "gateRef": {"name": "release"}})];
+        nodes.extend((0..9_999).map(|i| json!({"id": format!("t{i}"), "kind": "Task"})));
+        let plan: planspec_model::Plan = serde_json::from_value(json!({
+            "apiVersion": "planspec.io/v1alpha1", "kind": "Plan",
+            "metadata": {"name": "p"},
+            "spec": {"description": "d", "graph": {"nodes": nodes, "edges": []}}
+        }))
+        .unwrap();
+        let graph = std::sync::Arc::new(planspec_engine::compile(&plan, None).unwrap());
+        let mut execution = Execution::new(graph.clone());
+        execution
+            .handle(planspec_engine::Input::ExecutionStarted {
+                at: 1,
+                uid: "u".into(),
+                name: None,
+                namespace: None,
+                graph_digest: graph.digest().to_string(),
+                parameters: Default::default(),
+                pinned: Value::Null,
+                deadline: None,
+                creator: None,
+                governance: None,
+                max_parallel: Some(1),
+                fail_fast: false,
+            })
+            .unwrap();
+        assert_eq!(execution.counters().running, 1);
+        let extras = Extras::default();
+        let started = std::time::Instant::now();
+        for _ in 0..60_000 {
+            assert!(blocked(&execution, &extras));
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed.as_secs() < 3, "took {elapsed:?}");
+    }
 
     #[test]
     fn the_status_fits_its_budget_whatever_the_nodes_carry() {

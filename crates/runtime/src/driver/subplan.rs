@@ -20,14 +20,20 @@
 //! `<parent>-<node>` (`-<attempt>` after the first attempt, cut to 63 characters with a hash),
 //! its uid derived from the parent's uid, node and attempt; it is owned by the parent
 //! (`ownerReferences`, `controller: true`, so deleting the parent deletes it), labelled
-//! `planspec.io/parent-execution`, `planspec.io/parent-node` and `planspec.io/depth`, and
+//! `planspec.io/parent-execution`, `planspec.io/parent-node`, `planspec.io/parent-attempt` and
+//! `planspec.io/depth` (a store failure other than "exists" is retried with backoff, then
+//! fails the node with `subplan_failed`), and
 //! carries the parent's creator, `goalRef` and `bindingRef` (not `nodeBindings`, which name
 //! the parent's nodes) and the node's interpolated `inputs` as `spec.parameters`. The child's
 //! driver pins the Plan from the parent's journal (never the live Plan), checks its digest,
 //! takes the parent's pinned Goal and the providers pinned for it, resolves the Policies of its
 //! namespace at its own start, and passes the rest of the tree down. The parent watches the child; once it has finished, `ChildFinished` carries its
 //! phase, reason, message and outputs (`{<child node id>: {outputs…}}` for each child node
-//! that succeeded with outputs). A restart finds the child by name and picks up its end.
+//! that succeeded with outputs; past the run's `max_output_bytes` reading stops and the end is
+//! reported as `outputs_too_large`, without outputs). A restart finds the child by name and
+//! picks up its end. An Execution that only poses as a child (see [`pin_child`]) fails with
+//! `subplan_forbidden`, as does a tree with a Plan the root's creator may not `execute`
+//! (checked with [`PlanAuthorizer`] when the tree is pinned).
 //! `CancelChild` and `Kill` (a forced cancel, a `timeout`, the deadline) cancel the child.
 
 use super::execution::{Driver, Msg};
@@ -35,10 +41,11 @@ use super::start::{pin_providers, Pinned, StartFailure};
 use super::{now_ms, Shared};
 use crate::provider::PinnedProvider;
 use planspec_engine::{compile, ExecGraph, Input, ReasonCode};
+use planspec_model::actor::{UserInfo, SYSTEM_CONTROL_PLANE};
 use planspec_model::execution::{Execution as ExecutionResource, ExecutionPhase};
 use planspec_model::goal::Goal;
 use planspec_model::plan::{Node, Plan, PlanReference, MAX_SUBPLAN_DEPTH};
-use planspec_store::{ListQuery, NodeRecordQuery, ObjectKey, StoreError};
+use planspec_store::{ListQuery, NodeRecordQuery, ObjectKey, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -49,8 +56,15 @@ use std::pin::Pin;
 pub const PARENT_EXECUTION_LABEL: &str = "planspec.io/parent-execution";
 /// Label on a child Execution: the parent's `Plan` node.
 pub const PARENT_NODE_LABEL: &str = "planspec.io/parent-node";
+/// Label on a child Execution: the attempt of the parent's node it runs (absent: the first).
+pub const PARENT_ATTEMPT_LABEL: &str = "planspec.io/parent-attempt";
 /// Label on a child Execution: how deep below the root it runs (`1` for a root's child).
 pub const DEPTH_LABEL: &str = "planspec.io/depth";
+
+/// How many times creating a child Execution is tried before its node fails.
+const CHILD_CREATE_TRIES: u32 = 6;
+/// The wait after the first failed try (doubled after each: 0.1 s … 1.6 s, 3.1 s in all).
+const CHILD_CREATE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A sub-plan pinned when the root Execution started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +89,18 @@ pub(crate) struct PinnedSubplan {
     /// Its own `Plan` nodes' sub-plans, by node id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) subplans: BTreeMap<String, PinnedSubplan>,
+}
+
+/// Whether a user may `execute` a Plan (the API server's RBAC), asked for every Plan of a
+/// sub-plan tree at the root's start.
+pub trait PlanAuthorizer: Send + Sync + std::fmt::Debug {
+    /// `true` when `user` may `execute` the Plan `namespace/plan`.
+    fn may_execute<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        namespace: &'a str,
+        plan: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }
 
 /// One step of the path from the root: a Plan (name, uid) reached through a node.
@@ -103,6 +129,8 @@ struct TreeContext<'a> {
     execution_ns: &'a str,
     execution: ExecutionResource,
     goal: Option<&'a Goal>,
+    /// The root's creator, when `execute` is checked on each Plan of the tree.
+    creator: Option<UserInfo>,
 }
 
 /// Resolves and pins every sub-plan below `plan` (the root's), recursively, with its Tasks'
@@ -121,6 +149,10 @@ pub(crate) async fn pin_tree(
         plan: plan.metadata.name.to_string(),
         uid: plan_uid.to_owned(),
     };
+    let creator = serde_json::to_value(execution)
+        .ok()
+        .and_then(|e| crate::governance::creator_of(&e))
+        .filter(|c| c.username != SYSTEM_CONTROL_PLANE);
     let mut execution = execution.clone();
     execution.spec.node_bindings.clear();
     let context = TreeContext {
@@ -128,6 +160,7 @@ pub(crate) async fn pin_tree(
         execution_ns,
         execution,
         goal,
+        creator,
     };
     pin_level(&context, plan_ns, plan, vec![root]).await
 }
@@ -173,7 +206,7 @@ fn pin_level<'a>(
                     ),
                 });
             }
-            let object = resolve(shared, &ns, &p.plan_ref)
+            let object = resolve(&*shared.store, &ns, &p.plan_ref)
                 .await?
                 .ok_or_else(|| StartFailure {
                     reason: ReasonCode::SubplanNotFound,
@@ -194,6 +227,27 @@ fn pin_level<'a>(
                 .unwrap_or_default()
                 .to_owned();
             let name = child.metadata.name.to_string();
+            if let (Some(authorizer), Some(creator)) = (
+                shared.options.plan_authorizer.as_ref(),
+                context.creator.as_ref(),
+            ) {
+                if !authorizer.may_execute(creator, &ns, &name).await {
+                    let mut here = here.clone();
+                    here.push(Hop {
+                        node: Some(node_id.clone()),
+                        plan: name.clone(),
+                        uid: uid.clone(),
+                    });
+                    return Err(StartFailure {
+                        reason: ReasonCode::SubplanForbidden,
+                        message: format!(
+                            "user {:?} may not execute plan {ns}/{name}, which this run would run as a sub-plan: {}",
+                            creator.username,
+                            path_text(&here)
+                        ),
+                    });
+                }
+            }
             let cycle = path.iter().any(|h| h.uid == uid);
             here.push(Hop {
                 node: Some(node_id.clone()),
@@ -266,13 +320,12 @@ fn store_failure(e: StoreError) -> StartFailure {
 
 /// The Plan object a reference resolves to now, if any.
 async fn resolve(
-    shared: &Shared,
+    store: &dyn Store,
     ns: &str,
     r: &PlanReference,
 ) -> Result<Option<Value>, StartFailure> {
     if let Some(name) = &r.name {
-        return shared
-            .store
+        return store
             .get(&ObjectKey::new("Plan", ns, name.to_string()))
             .await
             .map(|o| o.map(|o| o.object))
@@ -288,8 +341,7 @@ async fn resolve(
         })?,
         None => semver::VersionReq::STAR,
     };
-    let page = shared
-        .store
+    let page = store
         .list(&ListQuery::in_namespace("Plan", ns))
         .await
         .map_err(store_failure)?;
@@ -298,6 +350,55 @@ async fn resolve(
         series,
         &range,
     ))
+}
+
+/// Every Plan the `Plan` nodes below `plan` (in `namespace`) resolve to now, as
+/// `(namespace, name)`, each once, in the order met (depth first): what a root Execution of
+/// `plan` would pin at its start, for the API server's `execute` check at admission. A
+/// reference that resolves to nothing, a cycle or nesting beyond [`MAX_SUBPLAN_DEPTH`] is
+/// not followed (the start fails on it); a store error is returned.
+pub async fn tree_plans(
+    store: &dyn Store,
+    namespace: &str,
+    plan: &Value,
+) -> Result<Vec<(String, String)>, String> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    // (namespace, plan object, depth below the root)
+    let mut stack: Vec<(String, Value, u32)> = vec![(namespace.to_owned(), plan.clone(), 0)];
+    while let Some((ns, object, depth)) = stack.pop() {
+        if depth > MAX_SUBPLAN_DEPTH {
+            continue;
+        }
+        let Ok(parsed) = serde_json::from_value::<Plan>(object) else {
+            continue;
+        };
+        let graph = parsed.spec.effective_graph();
+        let mut next = Vec::new();
+        for node in &graph.nodes {
+            let Node::Plan(p) = node else {
+                continue;
+            };
+            let child_ns = p.plan_ref.namespace.as_deref().unwrap_or(&ns).to_owned();
+            let child = match resolve(store, &child_ns, &p.plan_ref).await {
+                Ok(Some(child)) => child,
+                Ok(None) => continue,
+                Err(f) if f.reason == ReasonCode::StoreUnavailable => return Err(f.message),
+                Err(_) => continue,
+            };
+            let name = child
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if seen.insert((child_ns.clone(), name.clone())) {
+                found.push((child_ns.clone(), name));
+                next.push((child_ns, child, depth + 1));
+            }
+        }
+        stack.extend(next.into_iter().rev());
+    }
+    Ok(found)
 }
 
 /// The Plan of `series` with the highest semver `spec.version` matching `range` (ties: the
@@ -343,51 +444,149 @@ fn parse_version(text: &str) -> Option<semver::Version> {
     semver::Version::parse(text.strip_prefix('v').unwrap_or(text)).ok()
 }
 
-/// Where a child Execution comes from: its parent's name, uid and node.
+/// Where a child Execution comes from: its parent's name, uid, node and attempt.
 struct Parentage {
     name: String,
     uid: String,
     node: String,
+    attempt: u32,
 }
 
-fn parentage(object: &Value) -> Option<Parentage> {
-    let labels = object.pointer("/metadata/labels")?;
-    let name = labels.get(PARENT_EXECUTION_LABEL)?.as_str()?.to_owned();
-    let node = labels.get(PARENT_NODE_LABEL)?.as_str()?.to_owned();
-    let owner = object
+fn forged(message: String) -> StartFailure {
+    StartFailure {
+        reason: ReasonCode::SubplanForbidden,
+        message,
+    }
+}
+
+/// Whether `object` claims to be a child Execution (any parent label, or an Execution as its
+/// controller owner).
+fn claims_parent(object: &Value) -> bool {
+    let labels = object.pointer("/metadata/labels");
+    let labelled = [
+        PARENT_EXECUTION_LABEL,
+        PARENT_NODE_LABEL,
+        PARENT_ATTEMPT_LABEL,
+    ]
+    .iter()
+    .any(|l| labels.and_then(|m| m.get(*l)).is_some());
+    labelled || controller_execution_owner(object).is_some()
+}
+
+/// The owner reference naming an Execution as `object`'s controller, if any.
+pub fn controller_execution_owner(object: &Value) -> Option<&Value> {
+    object
         .pointer("/metadata/ownerReferences")?
         .as_array()?
         .iter()
-        .find(|o| {
-            o["kind"] == "Execution" && o["controller"] == Value::Bool(true) && o["name"] == *name
-        })?;
-    Some(Parentage {
+        .find(|o| o["kind"] == "Execution" && o["controller"] == Value::Bool(true))
+}
+
+/// What a child Execution claims as its parent; an error when the claim is incomplete.
+fn parentage(object: &Value) -> Result<Parentage, StartFailure> {
+    let label = |l: &str| {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|m| m.get(l))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let incomplete = || {
+        forged("the execution poses as a sub-plan child but is not one: its parent labels and owner are incomplete".into())
+    };
+    let name = label(PARENT_EXECUTION_LABEL).ok_or_else(incomplete)?;
+    let node = label(PARENT_NODE_LABEL).ok_or_else(incomplete)?;
+    let attempt = match label(PARENT_ATTEMPT_LABEL) {
+        Some(a) => a.parse::<u32>().map_err(|_| incomplete())?,
+        None => 1,
+    };
+    let owner = controller_execution_owner(object).ok_or_else(incomplete)?;
+    if owner["name"] != *name {
+        return Err(incomplete());
+    }
+    Ok(Parentage {
         name,
-        uid: owner.get("uid")?.as_str()?.to_owned(),
+        uid: owner
+            .get("uid")
+            .and_then(Value::as_str)
+            .ok_or_else(incomplete)?
+            .to_owned(),
         node,
+        attempt,
     })
 }
 
 /// For a child Execution (labelled and owned by its parent): the Plan its parent pinned for
 /// it, with the parent's Goal, the providers and the rest of the tree pinned at the root's
 /// start. `None` for an Execution that is not a child.
+///
+/// Only the runtime creates children (the API server refuses client writes of the parent
+/// labels or an Execution controller owner), and it gives each the uid derived from its
+/// parent's uid, node and attempt, which a client cannot choose (the API server assigns
+/// uids). So a child is believed only when its name and uid are the ones
+/// [`child_identity`] derives, its parent exists in its namespace with that name and uid,
+/// and its `spec.planRef` names the Plan pinned for it; anything else fails with
+/// `subplan_forbidden` and runs nothing.
 pub(crate) async fn pin_child(
     shared: &Shared,
     key: &ObjectKey,
 ) -> Option<Result<(Pinned, ExecGraph), StartFailure>> {
-    let object = match shared.store.get(key).await {
-        Ok(Some(o)) => o.object,
+    let stored = match shared.store.get(key).await {
+        Ok(Some(o)) => o,
         Ok(None) => return None,
         Err(e) => return Some(Err(store_failure(e))),
     };
-    let parent = parentage(&object)?;
-    Some(pin_from_parent(shared, &parent).await)
+    if !claims_parent(&stored.object) {
+        return None;
+    }
+    Some(verified_pin(shared, key, &stored.uid, &stored.object).await)
+}
+
+async fn verified_pin(
+    shared: &Shared,
+    key: &ObjectKey,
+    uid: &str,
+    object: &Value,
+) -> Result<(Pinned, ExecGraph), StartFailure> {
+    let parent = parentage(object)?;
+    let (name, expected_uid) =
+        child_identity(&parent.name, &parent.uid, &parent.node, parent.attempt);
+    if name != key.name || expected_uid != uid {
+        return Err(forged(format!(
+            "the execution poses as the child of execution {} (node {}) but is not the one its parent created",
+            parent.name, parent.node
+        )));
+    }
+    let parent_key = ObjectKey::new("Execution", key.namespace.clone(), parent.name.clone());
+    match shared.store.get(&parent_key).await {
+        Ok(Some(p)) if p.uid == parent.uid => {}
+        Ok(_) => {
+            return Err(forged(format!(
+                "the parent execution {} (uid {}) does not exist in namespace {}",
+                parent.name, parent.uid, key.namespace
+            )))
+        }
+        Err(e) => return Err(store_failure(e)),
+    }
+    let (pinned, graph, sub) = pin_from_parent(shared, &parent).await?;
+    let plan_ref = object.pointer("/spec/planRef");
+    let field = |f: &str| plan_ref.and_then(|r| r.get(f)).and_then(Value::as_str);
+    let matches = field("name") == Some(sub.name.as_str())
+        && field("namespace").unwrap_or(&key.namespace) == sub.namespace
+        && field("uid").is_none_or(|u| u == sub.uid);
+    if !matches {
+        return Err(forged(format!(
+            "the child's planRef does not name the plan {}/{} (uid {}) its parent pinned for node {}",
+            sub.namespace, sub.name, sub.uid, parent.node
+        )));
+    }
+    Ok((pinned, graph))
 }
 
 async fn pin_from_parent(
     shared: &Shared,
     parent: &Parentage,
-) -> Result<(Pinned, ExecGraph), StartFailure> {
+) -> Result<(Pinned, ExecGraph, PinnedSubplan), StartFailure> {
     let missing = |what: String| StartFailure {
         reason: ReasonCode::SubplanNotFound,
         message: what,
@@ -427,10 +626,10 @@ async fn pin_from_parent(
             ))
         })?;
     let pinned = Pinned {
-        plan: sub.plan,
+        plan: sub.plan.clone(),
         goal: parent_pinned.goal,
-        providers: sub.providers,
-        subplans: sub.subplans,
+        providers: sub.providers.clone(),
+        subplans: sub.subplans.clone(),
     };
     let graph = pinned.compile()?;
     if graph.digest() != sub.graph_digest {
@@ -445,7 +644,7 @@ async fn pin_from_parent(
             ),
         });
     }
-    Ok((pinned, graph))
+    Ok((pinned, graph, sub))
 }
 
 /// The child Execution of `node`'s `attempt`: its name and uid.
@@ -528,6 +727,7 @@ impl Driver {
                 "name": name, "namespace": self.key.namespace, "uid": uid, "generation": 1,
                 "creationTimestamp": &*now,
                 "labels": {PARENT_EXECUTION_LABEL: self.key.name, PARENT_NODE_LABEL: node,
+                           PARENT_ATTEMPT_LABEL: attempt.to_string(),
                            DEPTH_LABEL: depth.to_string()},
                 "annotations": annotations,
                 "ownerReferences": [{"apiVersion": "planspec.io/v1alpha1", "kind": "Execution",
@@ -540,18 +740,46 @@ impl Driver {
                 "message": format!("child of execution {} (node {node})", self.key.name),
                 "lastTransitionTime": &*now, "observedGeneration": 1}]}
         });
-        match self
-            .shared
-            .store
-            .create(key.clone(), uid.clone(), object)
-            .await
-        {
-            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-            Err(e) => {
-                eprintln!("planspec: runtime: creating child execution {key}: {e}");
+        // A store that fails (other than "already there") is tried again with backoff; if
+        // it still fails, the node fails (`subplan_failed`, its retries apply) rather than
+        // stay Running with no child to end it.
+        let mut delay = CHILD_CREATE_BACKOFF;
+        let mut tries = 1;
+        loop {
+            match self
+                .shared
+                .store
+                .create(key.clone(), uid.clone(), object.clone())
+                .await
+            {
+                Ok(_) | Err(StoreError::AlreadyExists(_)) => break,
+                Err(e) if tries < CHILD_CREATE_TRIES && !self.shared.shutting_down() => {
+                    eprintln!(
+                        "planspec: runtime: creating child execution {key}: {e}; retrying in {delay:?}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    tries += 1;
+                }
+                Err(e) => {
+                    eprintln!("planspec: runtime: creating child execution {key}: {e}");
+                    self.report_child(
+                        &node,
+                        attempt,
+                        &name,
+                        ExecutionPhase::Failed,
+                        Map::new(),
+                        Some("subplan_failed".into()),
+                        format!(
+                            "the child execution {name} could not be created ({tries} tries): {e}"
+                        ),
+                    );
+                    return;
+                }
             }
         }
-        let _ = self.write_status_only().await;
+        // This node's record alone names its new child.
+        let _ = self.write_status_for(std::slice::from_ref(&node)).await;
         let current = self.shared.store.get(&key).await.ok().flatten();
         match current {
             Some(o) if o.uid != uid => self.report_child(
@@ -645,6 +873,7 @@ impl Driver {
                 .then(|| (node.clone(), state.attempt))
             })
             .collect();
+        let max_output_bytes = run.exec.graph().limits().max_output_bytes;
         for (node, attempt) in nodes {
             let Some(object) = object else {
                 self.report_child(
@@ -678,9 +907,19 @@ impl Driver {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
+            let mut reason = reason;
+            let mut message = message;
             let outputs = if phase == ExecutionPhase::Succeeded {
-                match child_outputs(&self.shared, &child_uid).await {
-                    Ok(o) => o,
+                match child_outputs(&self.shared, &child_uid, max_output_bytes).await {
+                    Ok(ChildOutputs::Within(o)) => o,
+                    Ok(ChildOutputs::TooLarge(at_least)) => {
+                        reason = Some(ReasonCode::OutputsTooLarge.as_str().to_owned());
+                        message = format!(
+                            "the outputs of child execution {} are at least {at_least} bytes as JSON; at most {max_output_bytes} are kept",
+                            key.name
+                        );
+                        Map::new()
+                    }
                     Err(e) => {
                         eprintln!(
                             "planspec: runtime: reading the outputs of child execution {}: {e}",
@@ -720,12 +959,26 @@ impl Driver {
     }
 }
 
-/// A finished child's outputs: `{<node id>: {outputs…}}` for each node that succeeded with
-/// outputs, read from its node records (written with its final status).
-async fn child_outputs(shared: &Shared, uid: &str) -> Result<Map<String, Value>, StoreError> {
+/// What a finished child's outputs came to.
+#[derive(Debug, PartialEq)]
+enum ChildOutputs {
+    /// `{<node id>: {outputs…}}` for each node that succeeded with outputs.
+    Within(Map<String, Value>),
+    /// More than `max` bytes as JSON (this many, at least): reading stopped there.
+    TooLarge(usize),
+}
+
+/// A finished child's outputs, read from the records of its Succeeded nodes (written with
+/// its final status), a page at a time, stopping as soon as they pass `max` bytes as JSON (the
+/// engine's `max_output_bytes`): a child with huge outputs is not read, held or journaled
+/// whole.
+async fn child_outputs(shared: &Shared, uid: &str, max: usize) -> Result<ChildOutputs, StoreError> {
     let mut outputs = Map::new();
+    // `{}`, then per entry `"id":{…}` and a comma.
+    let mut size = 2usize;
     let mut query = NodeRecordQuery::all(uid);
-    query.limit = Some(1000);
+    query.phase = Some("Succeeded".into());
+    query.limit = Some(200);
     loop {
         let page = shared.store.list_node_records(&query).await?;
         for record in page.records {
@@ -734,13 +987,20 @@ async fn child_outputs(shared: &Shared, uid: &str) -> Result<Map<String, Value>,
             }
             if let Some(o) = record.record.get("outputs").and_then(Value::as_object) {
                 if !o.is_empty() {
-                    outputs.insert(record.node_id.clone(), Value::Object(o.clone()));
+                    let value = Value::Object(o.clone());
+                    let key = Value::String(record.node_id.clone()).to_string();
+                    size +=
+                        key.len() + 1 + value.to_string().len() + usize::from(!outputs.is_empty());
+                    if size > max {
+                        return Ok(ChildOutputs::TooLarge(size));
+                    }
+                    outputs.insert(record.node_id.clone(), value);
                 }
             }
         }
         match page.continue_after {
             Some(next) => query.continue_after = Some(next),
-            None => return Ok(outputs),
+            None => return Ok(ChildOutputs::Within(outputs)),
         }
     }
 }

@@ -4,10 +4,14 @@
 //! * an Execution's creator: `metadata.annotations["planspec.io/created-by"]` is set on create
 //!   to the writing identity's username ([`SYSTEM_CONTROL_PLANE`] for the control plane's own
 //!   writes), replacing any value the client sent, and kept as stored on every later write,
-//!   so approvals can tell the creator from a reviewer;
+//!   so approvals can tell the creator from a reviewer; the identity's groups go, the same
+//!   way, into `planspec.io/created-by-groups` (comma-separated);
 //! * creating an Execution also needs `execute` on the Plan it runs (`plans/<spec.planRef>`,
-//!   in the plan's namespace), as Kubernetes' `bind` and `escalate` check the object a
-//!   request points at, not only the one it writes.
+//!   in the plan's namespace), and on every Plan its `Plan` nodes run at any depth, as
+//!   Kubernetes' `bind` and `escalate` check the object a request points at, not only the
+//!   one it writes;
+//! * no client write may make an Execution a sub-plan child (the `planspec.io/parent-*`
+//!   labels, an Execution controller owner): only the runtime creates children.
 //!
 //! * a Binding whose rules route work to a Provider resource (`target.provider:
 //!   provider://NAME`) needs `bind` on `providers/<NAME>` for every Provider it starts to use
@@ -33,6 +37,8 @@ use planspec_model::binding::BindingTarget;
 use planspec_model::rbac::authorize::Attributes;
 use planspec_model::rbac::{PolicyRule, RoleRef, RoleRefKind};
 use planspec_model::Kind;
+use planspec_runtime::driver::subplan;
+use planspec_runtime::governance::CREATED_BY_GROUPS_ANNOTATION;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -121,6 +127,7 @@ impl Api {
         if resource != ResourceType::Kind(Kind::Execution) {
             return Ok(prepared);
         }
+        refuse_parentage(&prepared, current)?;
         match current {
             None => {
                 let namespace = metadata_str(&prepared, "namespace").unwrap_or_default();
@@ -140,27 +147,89 @@ impl Api {
                         api_group: GROUP.into(),
                         resource: "plans".into(),
                         subresource: String::new(),
-                        namespace: Some(plan_namespace),
-                        name: Some(plan),
+                        namespace: Some(plan_namespace.clone()),
+                        name: Some(plan.clone()),
                     };
                     self.require(user, &attributes).await?;
+                    self.require_execute_tree(user, &plan_namespace, &plan)
+                        .await?;
                 }
                 let creator = user.map_or(SYSTEM_CONTROL_PLANE, |u| u.username.as_str());
+                let groups = user.map(|u| u.groups.join(",")).filter(|g| !g.is_empty());
+                let prepared =
+                    with_annotation(prepared, CREATED_BY_GROUPS_ANNOTATION, groups.as_deref());
                 Ok(with_creator(prepared, Some(creator)))
             }
             Some(current) => {
-                let stored = current
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(CREATED_BY_ANNOTATION))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                Ok(with_creator(prepared, stored.as_deref()))
+                let stored = |key: &str| {
+                    current
+                        .pointer("/metadata/annotations")
+                        .and_then(|a| a.get(key))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                let prepared = with_annotation(
+                    prepared,
+                    CREATED_BY_GROUPS_ANNOTATION,
+                    stored(CREATED_BY_GROUPS_ANNOTATION).as_deref(),
+                );
+                Ok(with_creator(
+                    prepared,
+                    stored(CREATED_BY_ANNOTATION).as_deref(),
+                ))
             }
         }
     }
 }
 
 impl Api {
+    /// `Ok` when `user` may `execute` every Plan the `Plan` nodes below the Plan
+    /// `namespace/name` resolve to now, at any depth (sub-plans run with the root's creator,
+    /// so running a wrapper must not lend its creator Plans they may not run). The runtime
+    /// checks the tree it pins again at start (`subplan_forbidden`).
+    async fn require_execute_tree(
+        &self,
+        user: Option<&UserInfo>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), Status> {
+        if user.is_none() || self.authorizer().is_none() {
+            return Ok(());
+        }
+        let key = planspec_store::ObjectKey::new("Plan", namespace, name.to_owned());
+        let Some(root) = self
+            .store()
+            .get(&key)
+            .await
+            .map_err(Status::internal_error)?
+        else {
+            return Ok(());
+        };
+        let plans = subplan::tree_plans(&**self.store(), namespace, &root.object)
+            .await
+            .map_err(Status::internal_error)?;
+        for (plan_namespace, plan) in plans {
+            let attributes = Attributes {
+                verb: "execute".into(),
+                api_group: GROUP.into(),
+                resource: "plans".into(),
+                subresource: String::new(),
+                namespace: Some(plan_namespace),
+                name: Some(plan),
+            };
+            self.require(user, &attributes)
+                .await
+                .map_err(|mut status| {
+                    status.message = format!(
+                        "{} (plan {namespace}/{name} runs it as a sub-plan)",
+                        status.message
+                    );
+                    status
+                })?;
+        }
+        Ok(())
+    }
+
     /// `Ok` when `user` may write the RBAC object `object` (of `kind`) without granting
     /// permissions they do not hold; see the module documentation.
     async fn prevent_escalation(
@@ -254,6 +323,43 @@ impl Api {
     }
 }
 
+/// The parent labels and Execution controller owner of an Execution: what makes it a
+/// sub-plan child. Only the runtime writes them (straight to the store), so a client write
+/// that sets them on create, or adds or changes them on update, is refused: a hand-made Execution
+/// may not pose as a child and run its parent's pinned sub-plan.
+fn refuse_parentage(prepared: &Value, current: Option<&Value>) -> Result<(), Status> {
+    let claim = |o: &Value| {
+        let labels: Vec<(String, Value)> = [
+            subplan::PARENT_EXECUTION_LABEL,
+            subplan::PARENT_NODE_LABEL,
+            subplan::PARENT_ATTEMPT_LABEL,
+        ]
+        .iter()
+        .filter_map(|l| {
+            o.pointer("/metadata/labels")
+                .and_then(|m| m.get(*l))
+                .map(|v| ((*l).to_owned(), v.clone()))
+        })
+        .collect();
+        (labels, subplan::controller_execution_owner(o).cloned())
+    };
+    let wanted = claim(prepared);
+    // On update, what is kept may stay and may be removed (an orphaning delete drops the
+    // owner); nothing may be added or changed.
+    let (had_labels, had_owner) = current.map(claim).unwrap_or_default();
+    let allowed = wanted.0.iter().all(|l| had_labels.contains(l))
+        && wanted.1.is_none_or(|o| had_owner.as_ref() == Some(&o));
+    if allowed {
+        return Ok(());
+    }
+    let name = metadata_str(prepared, "name").unwrap_or_default();
+    Err(Status::forbidden(
+        ResourceType::Kind(Kind::Execution),
+        &name,
+        "only the runtime may make an execution a sub-plan child: the labels planspec.io/parent-execution, planspec.io/parent-node, planspec.io/parent-attempt and an Execution controller ownerReference cannot be set or changed by a client",
+    ))
+}
+
 /// The names of the Provider resources a Binding's rules target (`provider://NAME`, read as
 /// the runtime reads it: [`planspec_runtime::provider::resource::provider_target`]).
 pub fn provider_targets(binding: &Value) -> std::collections::BTreeSet<String> {
@@ -277,7 +383,13 @@ fn metadata_str(object: &Value, field: &str) -> Option<String> {
 
 /// `object` with the creator annotation set to `creator` (removed for `None`); an
 /// `annotations` map left empty is removed.
-pub fn with_creator(mut object: Value, creator: Option<&str>) -> Value {
+pub fn with_creator(object: Value, creator: Option<&str>) -> Value {
+    with_annotation(object, CREATED_BY_ANNOTATION, creator)
+}
+
+/// `object` with the annotation `key` set to `value` (removed for `None`); an `annotations`
+/// map left empty is removed.
+fn with_annotation(mut object: Value, key: &str, value: Option<&str>) -> Value {
     let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return object;
     };
@@ -288,12 +400,12 @@ pub fn with_creator(mut object: Value, creator: Option<&str>) -> Value {
         *annotations = Value::Object(Map::new());
     }
     if let Some(map) = annotations.as_object_mut() {
-        match creator {
+        match value {
             Some(c) => {
-                map.insert(CREATED_BY_ANNOTATION.into(), Value::String(c.to_owned()));
+                map.insert(key.into(), Value::String(c.to_owned()));
             }
             None => {
-                map.remove(CREATED_BY_ANNOTATION);
+                map.remove(key);
             }
         }
         if map.is_empty() {
@@ -319,6 +431,33 @@ mod tests {
         let names: Vec<String> = provider_targets(&b).into_iter().collect();
         assert_eq!(names, vec!["deployer", "signer"]);
         assert!(provider_targets(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn only_the_runtime_makes_sub_plan_children() {
+        let plain = json!({"metadata": {"name": "e", "labels": {"app": "x"}}});
+        let child = json!({"metadata": {"name": "e",
+            "labels": {"planspec.io/parent-execution": "p", "planspec.io/parent-node": "n"},
+            "ownerReferences": [{"kind": "Execution", "name": "p", "uid": "u", "controller": true}]}});
+        let owned = json!({"metadata": {"name": "e",
+            "ownerReferences": [{"kind": "Execution", "name": "p", "uid": "u", "controller": true}]}});
+        let labelled =
+            json!({"metadata": {"name": "e", "labels": {"planspec.io/parent-node": "n"}}});
+        // Creates: no parent labels, no Execution controller owner.
+        assert!(refuse_parentage(&plain, None).is_ok());
+        for forged in [&child, &owned, &labelled] {
+            let refused = refuse_parentage(forged, None).expect_err("refused");
+            assert_eq!(refused.code, 403);
+        }
+        // Updates: kept or removed, never added or changed.
+        assert!(refuse_parentage(&child, Some(&child)).is_ok());
+        assert!(refuse_parentage(&plain, Some(&child)).is_ok());
+        assert!(refuse_parentage(&labelled, Some(&child)).is_ok());
+        assert!(refuse_parentage(&child, Some(&labelled)).is_err());
+        assert!(refuse_parentage(&labelled, Some(&plain)).is_err());
+        let mut moved = child.clone();
+        moved["metadata"]["labels"]["planspec.io/parent-node"] = json!("other");
+        assert!(refuse_parentage(&moved, Some(&child)).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!   `$ref`s (`PS0445`);
 //! * every rule must parse as CEL and read only `value` and the variables expressions read
 //!   (`PS0446`);
-//! * a `selector` must name a kind PlanSpec knows (`PS0447`); a `data` placeholder's selector
+//! * a `selector` must name a kind a Placeholder may read — Goal, Plan, Capability or
+//!   Binding, never an Execution, a Gate or a governance kind (`PS0447`); a `data` placeholder's selector
 //!   must name one at all (only `capability` and `plan` placeholders imply it), and a
 //!   `capability`/`plan` placeholder's selector must list Capabilities/Plans (`PS0448`).
 //!
@@ -95,15 +96,15 @@ fn check_node(node: &Node, base: &str, diags: &mut Vec<Diagnostic>) {
                 let Some(name) = kind_node.as_str() else {
                     return;
                 };
-                match Kind::from_name(name) {
+                match Kind::from_name(name).filter(|k| k.placeholder_selectable()) {
                     None => diags.push(
                         Diagnostic::new(
                             Code::PlaceholderSelectorKind,
-                            format!("the selector of placeholder `{id}` lists `{name}`, which is not a kind PlanSpec knows"),
+                            format!("the selector of placeholder `{id}` lists `{name}`, which is not a kind a Placeholder may read"),
                         )
                         .at(kind_node.span)
                         .with_path(format!("{base}.selector.kind"))
-                        .with_hint("name a PlanSpec kind: Capability, Plan, Goal, Binding, Gate …"),
+                        .with_hint("name Goal, Plan, Capability or Binding (Executions, Gates and the governance kinds cannot be read)"),
                     ),
                     Some(kind) if implied.is_some_and(|k| k != kind) => diags.push(
                         Diagnostic::new(

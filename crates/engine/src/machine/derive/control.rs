@@ -116,8 +116,10 @@ impl Deriver<'_> {
             match (n.phase, n.activity) {
                 // A matrix node ends with its instances, which follow in this loop.
                 (NodePhase::Running, Some(Activity::Instances)) => {}
-                // After a graceful cancel, `finally` Tasks still run.
-                (NodePhase::Pending, _) if !never_started && self.survives_cancel(i) => {}
+                // After a graceful cancel, `finally` Tasks still run, also those already
+                // Ready (waiting for a `maxParallel` slot, an approval or a lease).
+                (NodePhase::Pending | NodePhase::Ready, _)
+                    if !never_started && self.survives_cancel(i) => {}
                 (NodePhase::Pending | NodePhase::Ready, _) => {
                     self.emit(Decision::NodeCancelled {
                         at: self.at,
@@ -210,16 +212,24 @@ impl Deriver<'_> {
             None => (0..self.graph.len())
                 .filter(|&i| {
                     let n = &self.exec.state.nodes[i];
+                    // Skipped because of a failure (its own upstream's, or another
+                    // node's under `failFast`): the failure may not happen again.
                     matches!(n.phase, NodePhase::Failed | NodePhase::Cancelled)
                         || (n.phase == NodePhase::Skipped
-                            && n.reason == Some(ReasonCode::UpstreamFailed))
+                            && matches!(
+                                n.reason,
+                                Some(ReasonCode::UpstreamFailed | ReasonCode::FailFast)
+                            ))
                 })
                 .collect(),
         };
         if seeds.is_empty() {
             return self.ignore(ReasonCode::NothingToRetry, None, None);
         }
-        // The seeds and everything downstream of them along hard edges.
+        // The seeds and everything downstream of them along hard edges and edges with an
+        // `on` condition: a node skipped `upstream_skipped` or `edge_condition_unmet`
+        // because of a seed, and an `on: failure` handler that already ran, decide again
+        // once the seed has.
         let mut rerun = vec![false; self.graph.len()];
         let mut todo = seeds;
         while let Some(i) = todo.pop() {
@@ -227,7 +237,10 @@ impl Deriver<'_> {
                 continue;
             }
             for &d in self.graph.dependents(i) {
-                if self.graph.nodes[d].hard_deps.binary_search(&i).is_ok() {
+                let node = &self.graph.nodes[d];
+                if node.hard_deps.binary_search(&i).is_ok()
+                    || node.edge_conditions.iter().any(|&(u, _)| u == i)
+                {
                     todo.push(d);
                 }
             }

@@ -5,20 +5,24 @@
 use super::Deriver;
 use crate::event::Decision;
 use crate::machine::state::{CancelMode, NodePhase};
+use crate::machine::Execution;
 use crate::reason::ReasonCode;
 use crate::EngineError;
 use planspec_model::plan::EdgeCondition;
 use serde_json::{json, Value};
 
 impl Deriver<'_> {
-    /// `true` while the run fails fast: `failFast` is set and a node failed. (Only
-    /// `finally` Tasks are left to fail once every other node is terminal, so any failure
-    /// counts.)
+    /// `true` while the run fails fast: `failFast` is set and a node failed in the current
+    /// round. (Only `finally` Tasks are left to fail once every other node is terminal, so
+    /// any failure counts; a failure an earlier round left, e.g. beside `retry --from`,
+    /// does not.)
     pub(super) fn failing_fast(&self) -> bool {
-        self.exec.state.fail_fast && self.exec.state.counters.failed > 0
+        self.exec.state.fail_fast && self.exec.state.round_failed > 0
     }
 
-    /// `true` if one more node may be running under the run's `maxParallel`.
+    /// `true` if one more node may be running under the run's `maxParallel`. A Ready node
+    /// that asked for its lease (waiting or holding) counts as running: it holds, or will
+    /// hold, a cross-run lease, which it must not sit on without a slot to start in.
     pub(super) fn below_max_parallel(&self) -> bool {
         self.exec
             .state
@@ -27,10 +31,12 @@ impl Deriver<'_> {
             // does not.
             .is_none_or(|max| {
                 let state = &self.exec.state;
+                let leasing = u32::try_from(state.leasing.len()).unwrap_or(u32::MAX);
                 state
                     .counters
                     .running
                     .saturating_sub(state.matrix_nodes_running())
+                    .saturating_add(leasing)
                     < max
             })
     }
@@ -98,28 +104,6 @@ impl Deriver<'_> {
             })
     }
 
-    /// What a `finally` Task reads as `execution.outcome` and `execution.failedNodes`: how
-    /// the other nodes ended (`Cancelled` if the run is being cancelled, else `Failed` if
-    /// one failed, else `Succeeded`) and the ids of those that failed, in canonical order.
-    pub(super) fn outcome(&self) -> (&'static str, Value) {
-        let state = &self.exec.state;
-        let failed: Vec<&str> = self
-            .graph
-            .order
-            .iter()
-            .filter(|&&j| !self.graph.nodes[j].finally && state.nodes[j].phase == NodePhase::Failed)
-            .map(|&j| self.graph.nodes[j].id.as_str())
-            .collect();
-        let outcome = if state.cancel.is_some() {
-            "Cancelled"
-        } else if failed.is_empty() {
-            "Succeeded"
-        } else {
-            "Failed"
-        };
-        (outcome, json!(failed))
-    }
-
     /// A retry round runs the `finally` Tasks again after what it re-runs, whatever they
     /// did the first time.
     pub(super) fn rerun_finally(&self, rerun: &mut [bool]) {
@@ -156,5 +140,29 @@ fn edge_condition_name(condition: EdgeCondition) -> &'static str {
         EdgeCondition::Failure => "failure",
         EdgeCondition::Skipped => "skipped",
         EdgeCondition::Always => "always",
+    }
+}
+
+impl Execution {
+    /// What a `finally` Task reads as `execution.outcome` and `execution.failedNodes`: how
+    /// the other nodes ended (`Cancelled` if the run is being cancelled, else `Failed` if
+    /// one failed, else `Succeeded`) and the ids of those that failed, in canonical order.
+    pub(super) fn outcome(&self) -> (&'static str, Value) {
+        let state = &self.state;
+        let failed: Vec<&str> = self
+            .graph
+            .order
+            .iter()
+            .filter(|&&j| !self.graph.nodes[j].finally && state.nodes[j].phase == NodePhase::Failed)
+            .map(|&j| self.graph.nodes[j].id.as_str())
+            .collect();
+        let outcome = if state.cancel.is_some() {
+            "Cancelled"
+        } else if failed.is_empty() {
+            "Succeeded"
+        } else {
+            "Failed"
+        };
+        (outcome, json!(failed))
     }
 }

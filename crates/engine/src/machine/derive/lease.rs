@@ -201,13 +201,12 @@ impl Deriver<'_> {
             token,
         })?;
         if resumed {
-            // Held before a restart and taken anew: what `recover` held back for it.
-            let commands: Vec<Command> = self
-                .exec
-                .recover_with(false)
-                .into_iter()
-                .filter(|c| resumes(c, node))
-                .collect();
+            // Held before a restart and taken anew: what `recover` held back for it (this
+            // node's share only, so K re-grants cost O(K), not O(K·n)).
+            let (mut commands, mut waiters) = (Vec::new(), Vec::new());
+            self.exec
+                .recover_node(i, false, &mut commands, &mut waiters);
+            commands.retain(|c| resumes(c, node));
             for command in commands {
                 self.command(command);
             }

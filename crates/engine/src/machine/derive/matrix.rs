@@ -120,12 +120,19 @@ impl Deriver<'_> {
     pub(super) fn expand_matrix(&mut self, i: usize) -> Result<(), EngineError> {
         let id = self.id(i);
         match matrix::expand_node(&self.graph, &self.exec.state, i) {
-            Ok(expansion) => self.emit(Decision::MatrixExpanded {
-                at: self.at,
-                node: id,
-                instances: u32::try_from(expansion.instances.len()).unwrap_or(u32::MAX),
-                digest: expansion.digest(),
-            }),
+            Ok(expansion) => {
+                let decision = Decision::MatrixExpanded {
+                    at: self.at,
+                    node: id,
+                    instances: u32::try_from(expansion.instances.len()).unwrap_or(u32::MAX),
+                    digest: expansion.digest(),
+                };
+                // Applying the decision uses this expansion rather than making it again.
+                self.exec.state.matrix.expanded = Some((i, expansion));
+                let emitted = self.emit(decision);
+                self.exec.state.matrix.expanded = None;
+                emitted
+            }
             Err(error) => {
                 let total = self.exec.state.nodes.len();
                 let limits = self.graph.limits;

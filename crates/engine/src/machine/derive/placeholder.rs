@@ -13,7 +13,7 @@
 //! * The node succeeds with the outputs `value`, `source` and, when known, `by`.
 
 use super::Deriver;
-use crate::command::{Command, Step};
+use crate::command::Command;
 use crate::event::{Decision, Outcome};
 use crate::graph::{ExecKind, Reads};
 use crate::ids::{idempotency_key, TimerId};
@@ -47,27 +47,21 @@ impl Execution {
                 phase: phase.as_str(),
             });
         }
-        let mut copy = self.clone();
-        let mut step = Step::default();
-        let at = self.state.started_at.unwrap_or(0);
-        Deriver::new(&mut copy, &mut step, at, false)
-            .constraints(i, value)
+        self.constraints(i, value)
             .map_err(PlaceholderRefusal::Rejected)
     }
 
     /// Every Placeholder waiting for a person, in the engine's order, with its configuration
     /// (its `description` is what the person is asked).
     pub fn awaiting_input(&self) -> Vec<(&NodeId, &PlaceholderConfig)> {
-        self.graph
-            .order()
+        // Kept up to date by every phase change: no scan of the graph.
+        self.state
+            .awaiting
             .iter()
-            .filter(|&&i| self.state.nodes[i].phase == NodePhase::AwaitingInput)
-            .filter_map(|&i| match &self.graph.nodes[i].kind {
+            .filter_map(|&(_, i)| match &self.graph.nodes.get(i)?.kind {
                 ExecKind::Placeholder(config) => Some((&self.graph.nodes[i].id, config)),
                 _ => None,
             })
-            // Stops at the last one: cheap when nothing (or little) waits in a large graph.
-            .take(self.state.counters.awaiting_input as usize)
             .collect()
     }
 }
@@ -239,24 +233,7 @@ impl Deriver<'_> {
 
     /// Why `value` cannot fill Placeholder `i`, if it cannot.
     pub(super) fn constraints(&self, i: usize, value: &Value) -> Result<(), Rejection> {
-        let Some(config) = self.config(i) else {
-            return Ok(());
-        };
-        let outputs = Map::from_iter([("value".to_string(), value.clone())]);
-        if let Some(message) = self.outputs_too_large(&outputs) {
-            return Err(Rejection {
-                violations: vec![Violation::Schema {
-                    path: String::new(),
-                    message,
-                }],
-            });
-        }
-        let variables = if config.rules.is_empty() {
-            Vec::new()
-        } else {
-            self.variables(i, &Reads::Upstream)
-        };
-        placeholder::check(config.schema.as_ref(), &config.rules, value, variables)
+        self.exec.constraints(i, value)
     }
 
     /// A value from `source` for Placeholder `i`: it fills the node, or is rejected.
@@ -397,5 +374,38 @@ impl Deriver<'_> {
             message: format!("no value within its timeout of {limit}"),
             killed: kill,
         })
+    }
+}
+
+impl Execution {
+    /// Why `value` cannot fill Placeholder `i`, if it cannot: read-only, so the runtime's
+    /// check of a person's value copies nothing.
+    fn constraints(&self, i: usize, value: &Value) -> Result<(), Rejection> {
+        let Some(ExecKind::Placeholder(config)) = self.graph.nodes.get(i).map(|n| &n.kind) else {
+            return Ok(());
+        };
+        let size = serde_json::to_vec(&Map::from_iter([("value".to_string(), value.clone())]))
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
+        let max = self.graph.limits.max_output_bytes;
+        if size > max {
+            return Err(Rejection {
+                violations: vec![Violation::Schema {
+                    path: String::new(),
+                    message: format!(
+                        "the outputs are {size} bytes as JSON; at most {max} are kept"
+                    ),
+                }],
+            });
+        }
+        let variables = if config.rules.is_empty() {
+            Vec::new()
+        } else {
+            self.variables(i, &Reads::Upstream)
+                .into_iter()
+                .map(|(name, var)| (name, var.into_json()))
+                .collect()
+        };
+        placeholder::check(config.schema.as_ref(), &config.rules, value, variables)
     }
 }

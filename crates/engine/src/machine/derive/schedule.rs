@@ -1,17 +1,18 @@
 //! Resolving nodes whose dependencies are done, and starting attempts.
 
 use super::Deriver;
-use crate::cel;
+use crate::cel::{self, Var};
 use crate::command::Command;
 use crate::event::Decision;
 use crate::graph::{ExecKind, Reads, Template, Test};
 use crate::ids::{idempotency_key, TimerId};
 use crate::machine::state::{Approval, NodePhase};
+use crate::machine::Execution;
 use crate::reason::ReasonCode;
 use crate::template::{self, TemplateError};
 use crate::EngineError;
 use planspec_model::execution::ExecutionPhase;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// An expression failure while resolving inputs.
 struct InputError(String);
@@ -45,14 +46,17 @@ impl Deriver<'_> {
                 // Skips free their dependents (`finally` Tasks): resolve them first.
                 continue;
             }
-            let admitted = self
-                .exec
-                .state
-                .ready
-                .iter()
-                .map(|&(_, i)| i)
-                .take_while(|_| self.below_max_parallel())
-                .find(|&i| self.admit(i));
+            // Only startable nodes are looked at (those waiting for an approval or a lease
+            // are parked elsewhere), so a pass costs O(log n), not O(Ready). A node that
+            // holds its lease counted against `maxParallel` when it asked: it goes first,
+            // whatever the count.
+            let state = &self.exec.state;
+            let admitted = match state.granted.first() {
+                Some(&(_, i)) => Some(i),
+                None if self.below_max_parallel() => state.startable.first().map(|&(_, i)| i),
+                None => None,
+            };
+            debug_assert!(admitted.is_none_or(|i| self.admit(i)));
             match admitted {
                 Some(i) if self.needs_lease(i) => self.request_lease(i)?,
                 Some(i) => {
@@ -337,30 +341,45 @@ impl Deriver<'_> {
     }
 
     /// The variables an expression of node `i` reads.
-    pub(super) fn variables(&self, i: usize, reads: &Reads) -> Vec<(&'static str, Value)> {
-        let state = &self.exec.state;
+    pub(super) fn variables(&self, i: usize, reads: &Reads) -> Vec<(&'static str, Var)> {
+        self.exec.variables(i, reads)
+    }
+}
+
+impl Execution {
+    /// The variables an expression of node `i` reads. A finished matrix's fan-in is shared
+    /// ([`Var::Shared`]), not copied per expression.
+    pub(super) fn variables(&self, i: usize, reads: &Reads) -> Vec<(&'static str, Var)> {
+        let state = &self.state;
         // A matrix instance reads what its matrix node reads, and `matrix`.
         let owner = state.owner(&self.graph, i);
         let ids = match reads {
             Reads::Nodes(ids) => ids.clone(),
             Reads::Upstream => self.graph.upstream(owner),
         };
-        let mut nodes = Map::new();
+        let mut nodes = Vec::with_capacity(ids.len());
         for j in ids {
             let n = &state.nodes[j];
-            // A matrix node's outputs are its instances' outputs as lists (fan-in).
-            let outputs = crate::matrix::node_outputs(&self.graph, state, j)
-                .map(|o| o.into_owned())
-                .unwrap_or_default();
-            let mut entry = json!({
-                "phase": n.phase.as_str(),
-                "reason": n.reason.map_or("", |r| r.as_str()),
-                "outputs": outputs,
-            });
-            if let Some(instances) = crate::matrix::instances_value(&self.graph, state, j) {
-                entry["instances"] = instances;
-            }
-            nodes.insert(self.graph.nodes[j].id.to_string(), entry);
+            let phase = json!(n.phase.as_str());
+            let reason = json!(n.reason.map_or("", |r| r.as_str()));
+            let entry = match state.fan_in(&self.graph, j) {
+                // A matrix node's outputs are its instances' outputs as lists (fan-in).
+                Some(fan_in) => Var::Map(vec![
+                    ("phase".to_string(), Var::Json(phase)),
+                    ("reason".to_string(), Var::Json(reason)),
+                    ("outputs".to_string(), Var::Shared(fan_in.outputs.clone())),
+                    (
+                        "instances".to_string(),
+                        Var::Shared(fan_in.instances.clone()),
+                    ),
+                ]),
+                None => Var::Json(json!({
+                    "phase": phase,
+                    "reason": reason,
+                    "outputs": n.outputs.clone().unwrap_or_default(),
+                })),
+            };
+            nodes.push((self.graph.nodes[j].id.to_string(), entry));
         }
         let mut execution = json!({
             "uid": state.uid,
@@ -374,15 +393,18 @@ impl Deriver<'_> {
             execution["failedNodes"] = failed;
         }
         let mut variables = vec![
-            ("parameters", Value::Object(state.parameters.clone())),
-            ("nodes", Value::Object(nodes)),
-            ("goal", self.graph.goal.clone()),
-            ("plan", self.graph.plan.clone()),
-            ("execution", execution),
+            (
+                "parameters",
+                Var::Json(Value::Object(state.parameters.clone())),
+            ),
+            ("nodes", Var::Map(nodes)),
+            ("goal", Var::Json(self.graph.goal.clone())),
+            ("plan", Var::Json(self.graph.plan.clone())),
+            ("execution", Var::Json(execution)),
         ];
         if i >= self.graph.len() {
             let coordinates = state.instances[i - self.graph.len()].coordinates.clone();
-            variables.push(("matrix", Value::Object(coordinates)));
+            variables.push(("matrix", Var::Json(Value::Object(coordinates))));
         }
         variables
     }

@@ -112,7 +112,11 @@ impl Deriver<'_> {
         };
         match end.phase {
             ExecutionPhase::Succeeded => {
-                if let Some(message) = self.outputs_too_large(end.outputs) {
+                // The runtime stops reading a child's outputs past the limit and says so
+                // (`outputs_too_large`, no outputs), so megabytes are never journaled.
+                let over = (end.reason == Some(ReasonCode::OutputsTooLarge.as_str()))
+                    .then(|| self.clip(end.message));
+                if let Some(message) = over.or_else(|| self.outputs_too_large(end.outputs)) {
                     return self.emit(Decision::NodeFailed {
                         at: self.at,
                         node: node.clone(),

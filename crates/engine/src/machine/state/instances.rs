@@ -7,8 +7,32 @@ use super::{Activity, NodePhase, NodeState, State};
 use crate::graph::ExecGraph;
 use crate::matrix::InstanceInfo;
 use crate::EngineError;
+use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+/// What a matrix node shows downstream: `nodes.<matrix>.outputs` (the fan-in lists) and
+/// `nodes.<matrix>.instances`.
+#[derive(Debug)]
+pub(crate) struct FanIn {
+    pub(crate) outputs: Arc<Value>,
+    pub(crate) instances: Arc<Value>,
+}
+
+/// A finished matrix's [`FanIn`], computed the first time a downstream expression reads it
+/// and kept until an instance changes phase again (a retry): derived, never journaled, and
+/// not part of the state's equality.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FanInCache(OnceLock<Arc<FanIn>>);
+
+impl PartialEq for FanInCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FanInCache {}
 
 /// One matrix's progress. Instances are released (made Ready) in instance order, so the
 /// ones not released yet are the Pending ones from `next` on.
@@ -24,6 +48,8 @@ pub(crate) struct MatrixRun {
     pub(crate) terminal: u32,
     /// Instances that failed.
     pub(crate) failed: u32,
+    /// The fan-in once every instance is terminal.
+    pub(crate) fan_in: FanInCache,
 }
 
 /// Derived: instance ids → slots, each expanded matrix's progress (by graph index), and the
@@ -36,6 +62,10 @@ pub(crate) struct MatrixIndex {
     /// Matrix nodes Running while their instances run: counted as running nodes by the
     /// phase counters, but nothing of their own runs.
     pub(crate) open: u32,
+    /// The expansion the deriver just made for `MatrixExpanded` (matrix node, expansion):
+    /// applying the decision takes it instead of expanding the same matrix again. A fold
+    /// has none and derives it.
+    pub(crate) expanded: Option<(usize, crate::matrix::Expansion)>,
 }
 
 /// `dirty` is the scheduler's work list (a fold never drains it): not part of the state.
@@ -92,12 +122,15 @@ impl State {
         digest: &str,
     ) -> Result<(), EngineError> {
         let id = graph.nodes[i].id.to_string();
-        let expansion = crate::matrix::expand_node(graph, self, i).map_err(|e| {
-            EngineError::ExpansionMismatch {
-                node: id.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let expansion = match self.matrix.expanded.take() {
+            Some((j, expansion)) if j == i => expansion,
+            _ => crate::matrix::expand_node(graph, self, i).map_err(|e| {
+                EngineError::ExpansionMismatch {
+                    node: id.clone(),
+                    message: e.to_string(),
+                }
+            })?,
+        };
         if expansion.instances.len() != count as usize || expansion.digest() != digest {
             return Err(EngineError::ExpansionMismatch {
                 node: id,
@@ -154,6 +187,31 @@ impl State {
             .map(|r| (r.slots.len(), r.terminal, r.failed))
     }
 
+    /// What matrix node `j` shows downstream (`None` if it has not expanded). Once all its
+    /// instances are terminal nothing in it changes until a retry, so it is computed once
+    /// and shared by every expression that reads it: a matrix reading a large upstream
+    /// matrix costs one fan-in, not one per instance and expression.
+    pub(crate) fn fan_in(&self, graph: &ExecGraph, j: usize) -> Option<Arc<FanIn>> {
+        let run = self.matrix.runs.get(&j)?;
+        let compute = || {
+            Arc::new(FanIn {
+                outputs: Arc::new(Value::Object(
+                    crate::matrix::node_outputs(graph, self, j)
+                        .map(|o| o.into_owned())
+                        .unwrap_or_default(),
+                )),
+                instances: Arc::new(
+                    crate::matrix::instances_value(graph, self, j).unwrap_or(Value::Null),
+                ),
+            })
+        };
+        if run.terminal as usize == run.slots.len() {
+            Some(run.fan_in.0.get_or_init(compute).clone())
+        } else {
+            Some(compute())
+        }
+    }
+
     /// Matrix nodes Running while their instances run (see [`MatrixIndex::open`]): what to
     /// take off `counters.running` to count what really runs.
     pub fn matrix_nodes_running(&self) -> u32 {
@@ -179,6 +237,7 @@ impl State {
         let Some(run) = self.matrix.runs.get_mut(&owner) else {
             return;
         };
+        run.fan_in = FanInCache::default();
         let active = |p: NodePhase| !p.is_terminal() && p != NodePhase::Pending;
         if active(new) && !active(old) {
             run.active += 1;
