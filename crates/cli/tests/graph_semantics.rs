@@ -18,118 +18,12 @@
 
 mod common;
 
-use common::{doc, show, text};
+use common::{doc, show, DevServer as Server};
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_planspec");
-
-struct Server {
-    child: Child,
-    url: String,
-    dir: PathBuf,
-    _stdout: BufReader<ChildStdout>,
-    _tmp: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 impl Server {
-    fn start() -> Server {
-        let tmp = tempfile::tempdir().expect("a temporary directory");
-        let dir = tmp.path().to_path_buf();
-        let log = std::fs::File::create(dir.join("server.log")).expect("the server log");
-        let mut child = Command::new(BIN)
-            .args(["server", "--dev", "--listen", "127.0.0.1:0", "--store"])
-            .arg(format!("sqlite:{}", dir.join("planspec.db").display()))
-            .current_dir(&dir)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("planspec server starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        stdout
-            .read_line(&mut line)
-            .expect("the server's first line");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server {
-            child,
-            url: format!("http://{addr}"),
-            dir,
-            _stdout: stdout,
-            _tmp: tmp,
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .current_dir(&self.dir)
-            .env("PLANSPEC_SERVER", &self.url)
-            .env("NO_COLOR", "1")
-            .env_remove("PLANSPEC_NAMESPACE")
-            .env_remove("PLANSPEC_USER")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("planspec runs")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "planspec {args:?}: {}\n--- server log ---\n{}",
-            show(&out),
-            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-        );
-        text(&out.stdout)
-    }
-
-    /// Writes `docs` into the folder `name`; its path.
-    fn docs(&self, name: &str, docs: &[Value]) -> String {
-        let dir = self.dir.join(name);
-        std::fs::create_dir_all(&dir).expect("the folder");
-        for (i, d) in docs.iter().enumerate() {
-            let body = serde_json::to_string_pretty(d).expect("serialises");
-            std::fs::write(dir.join(format!("{i:02}.json")), body).expect("written");
-        }
-        dir.display().to_string()
-    }
-
-    /// `planspec run` to the end (exit status not checked: failing runs exit 1).
-    fn run(&self, files: &str, name: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "run",
-            "-f",
-            files,
-            "--no-input",
-            "--name",
-            name,
-            "--as",
-            "user:dev",
-            "--as-group",
-            "system:masters",
-        ];
-        args.extend(extra);
-        self.cli(&args)
-    }
-
     fn execution(&self, name: &str) -> Value {
         let out = self.ok(&["get", "execution", name, "-o", "json"]);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("get -o json: {e}: {out}"))

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 /// A `planspec server` child process, killed (and reaped) when dropped.
 pub struct ServerProcess {
@@ -91,4 +92,121 @@ pub fn show(output: &Output) -> String {
 pub fn doc(kind: &str, name: &str, spec: Value) -> Value {
     json!({"apiVersion": "planspec.io/v1alpha1", "kind": kind, "metadata": {"name": name},
            "spec": spec})
+}
+
+/// A `planspec server --dev` on a SQLite file in its own temporary directory (which is also
+/// where the CLI runs), with the CLI helpers the end-to-end suites share. Killed when dropped.
+pub struct DevServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The temporary directory.
+    pub dir: PathBuf,
+    _stdout: BufReader<ChildStdout>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DevServer {
+    /// Starts the server; its log goes to `server.log` in the directory.
+    pub fn start() -> DevServer {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let dir = tmp.path().to_path_buf();
+        let log = std::fs::File::create(dir.join("server.log")).expect("the server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_planspec"))
+            .args(["server", "--dev", "--listen", "127.0.0.1:0", "--store"])
+            .arg(format!("sqlite:{}", dir.join("planspec.db").display()))
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("planspec server starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        DevServer {
+            child,
+            url: format!("http://{addr}"),
+            dir,
+            _stdout: stdout,
+            _tmp: tmp,
+        }
+    }
+
+    /// `planspec ARGS` against the server, in its directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_planspec"))
+            .current_dir(&self.dir)
+            .env("PLANSPEC_SERVER", &self.url)
+            .env("NO_COLOR", "1")
+            .env_remove("PLANSPEC_NAMESPACE")
+            .env_remove("PLANSPEC_USER")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("planspec runs")
+    }
+
+    /// [`cli`](Self::cli), asserting success; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "planspec {args:?}: {}\n--- server log ---\n{}",
+            show(&out),
+            std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        );
+        text(&out.stdout)
+    }
+
+    /// [`ok`](Self::ok), parsed as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// Writes `docs` into the folder `name`; its path.
+    pub fn docs(&self, name: &str, docs: &[Value]) -> String {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).expect("the folder");
+        for (i, d) in docs.iter().enumerate() {
+            let body = serde_json::to_string_pretty(d).expect("serialises");
+            std::fs::write(dir.join(format!("{i:02}.json")), body).expect("written");
+        }
+        dir.display().to_string()
+    }
+
+    /// `planspec run` to the end (exit status not checked: failing runs exit 1).
+    pub fn run(&self, files: &str, name: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "run",
+            "-f",
+            files,
+            "--no-input",
+            "--name",
+            name,
+            "--as",
+            "user:dev",
+            "--as-group",
+            "system:masters",
+        ];
+        args.extend(extra);
+        self.cli(&args)
+    }
 }
