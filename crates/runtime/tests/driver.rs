@@ -43,6 +43,32 @@ impl Env {
             .unwrap();
     }
 
+    /// Plan `inner` (one Task `work`), Plan `wrap` running it as its one `Plan` node, and
+    /// Binding `b` giving `work` the provider `target`.
+    async fn put_wrapped_plan(&self, target: Value) {
+        self.put(
+            "Plan",
+            "inner",
+            json!({"description": "d", "graph": {"nodes": [{"id": "work", "kind": "Task"}]}}),
+        )
+        .await;
+        self.put(
+            "Plan",
+            "wrap",
+            json!({"description": "d", "graph": {"nodes": [
+                {"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}}
+            ]}}),
+        )
+        .await;
+        self.put(
+            "Binding",
+            "b",
+            json!({"rules": [{"selector": {"planRef": {"name": "inner"}, "nodeId": "work"},
+                              "target": target}]}),
+        )
+        .await;
+    }
+
     async fn get(&self, kind: &str, name: &str) -> Value {
         self.store
             .get(&ObjectKey::new(kind, "default", name))
@@ -555,27 +581,7 @@ impl Store for FlakyChildren {
 async fn a_child_the_store_cannot_create_is_retried_then_fails_its_node() {
     for (fail, expect) in [(2, "Succeeded"), (1000, "Failed")] {
         let env = Env::new().await;
-        env.put(
-            "Plan",
-            "inner",
-            json!({"description": "d", "graph": {"nodes": [{"id": "work", "kind": "Task"}]}}),
-        )
-        .await;
-        env.put(
-            "Plan",
-            "wrap",
-            json!({"description": "d", "graph": {"nodes": [
-                {"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}}
-            ]}}),
-        )
-        .await;
-        env.put(
-            "Binding",
-            "b",
-            json!({"rules": [{"selector": {"planRef": {"name": "inner"}, "nodeId": "work"},
-                              "target": sh("true")}]}),
-        )
-        .await;
+        env.put_wrapped_plan(sh("true")).await;
         env.put(
             "Execution",
             "rel",
@@ -751,27 +757,8 @@ impl planspec_runtime::driver::subplan::PlanAuthorizer for OnlyPlans {
 async fn a_sub_plan_the_creator_may_not_execute_fails_the_root_at_start() {
     let env = Env::new().await;
     let ran = env.dir.path().join("ran.txt");
-    env.put(
-        "Plan",
-        "inner",
-        json!({"description": "d", "graph": {"nodes": [{"id": "work", "kind": "Task"}]}}),
-    )
-    .await;
-    env.put(
-        "Plan",
-        "wrap",
-        json!({"description": "d", "graph": {"nodes": [
-            {"id": "inner", "kind": "Plan", "planRef": {"name": "inner"}}
-        ]}}),
-    )
-    .await;
-    env.put(
-        "Binding",
-        "b",
-        json!({"rules": [{"selector": {"planRef": {"name": "inner"}, "nodeId": "work"},
-                          "target": sh(&format!("echo ran >> {}", ran.display()))}]}),
-    )
-    .await;
+    env.put_wrapped_plan(sh(&format!("echo ran >> {}", ran.display())))
+        .await;
     let object = json!({"apiVersion": "planspec.io/v1alpha1", "kind": "Execution",
         "metadata": {"name": "rel", "namespace": "default", "uid": "uid-execution-rel",
             "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z",
